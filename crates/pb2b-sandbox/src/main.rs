@@ -1,0 +1,118 @@
+//! `pb2b-sandbox`: prints one JSON line (base URL and keys) on stdout, then logs on stderr.
+
+use clap::Parser;
+use std::io::Write;
+use std::path::PathBuf;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "pb2b-sandbox",
+    about = "A faithful local ProspectB2B Public API (see docs/api/openapi.yaml)"
+)]
+struct Args {
+    /// Port on 127.0.0.1 (0 = any free port).
+    #[arg(long, default_value_t = 0)]
+    port: u16,
+    /// SQLite file that keeps state across restarts (default: in memory).
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// Rolling per-minute request limit per API key (default: none).
+    #[arg(long)]
+    rate_limit_per_minute: Option<u32>,
+    /// Probability (0..1) that a write answers 500 before it commits.
+    #[arg(long, default_value_t = 0.0)]
+    fault_500: f64,
+    /// Probability (0..1) that a write commits and the connection is then dropped.
+    #[arg(long, default_value_t = 0.0)]
+    fault_drop_after_commit: f64,
+    /// Probability (0..1) that a request starts a burst of forced 429s for its key.
+    #[arg(long, default_value_t = 0.0)]
+    fault_429_burst: f64,
+    /// Added latency per public request, in milliseconds.
+    #[arg(long, default_value_t = 0)]
+    latency_ms: u64,
+    /// Seed of the deterministic fault draws.
+    #[arg(long, default_value_t = 0)]
+    fault_seed: u64,
+    /// Time an export job takes, in milliseconds.
+    #[arg(long, default_value_t = 500)]
+    export_delay_ms: u64,
+    /// Start without the demo leads.
+    #[arg(long)]
+    no_demo: bool,
+}
+
+fn main() -> std::process::ExitCode {
+    let args = Args::parse();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("pb2b-sandbox: cannot start the runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async move {
+        let config = pb2b_sandbox::SandboxConfig {
+            port: args.port,
+            data: args.data,
+            rate_limit_per_minute: args.rate_limit_per_minute,
+            fault_500: args.fault_500,
+            fault_drop_after_commit: args.fault_drop_after_commit,
+            fault_429_burst: args.fault_429_burst,
+            latency_ms: args.latency_ms,
+            fault_seed: args.fault_seed,
+            export_delay_ms: args.export_delay_ms,
+            seed_demo: !args.no_demo,
+            ..Default::default()
+        };
+        let sandbox = match pb2b_sandbox::start(config).await {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("pb2b-sandbox: {e}");
+                return std::process::ExitCode::FAILURE;
+            }
+        };
+        let line = serde_json::json!({"base_url": sandbox.base_url, "keys": sandbox.keys});
+        let mut out = std::io::stdout().lock();
+        if writeln!(out, "{line}").and_then(|_| out.flush()).is_err() {
+            eprintln!("pb2b-sandbox: cannot write to stdout");
+        }
+        drop(out);
+        wait_for_signal().await;
+        tracing::info!("shutting down");
+        sandbox.shutdown().await;
+        std::process::ExitCode::SUCCESS
+    })
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {},
+                    _ = term.recv() => {},
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

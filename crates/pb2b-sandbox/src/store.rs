@@ -1,0 +1,652 @@
+//! The sandbox's state: records, the in-memory store and its optional SQLite mirror.
+
+use crate::util::{fmt_ts, new_id, now_ms, sha256_hex, SplitMix};
+use rusqlite::{params, Connection};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::path::Path;
+use std::time::Instant;
+
+pub const ALL_SCOPES: [&str; 12] = [
+    "me.read",
+    "leads.read",
+    "leads.write",
+    "leads.import",
+    "leads.export",
+    "lead-fields.read",
+    "messages.read",
+    "inbox.read",
+    "webhooks.write",
+    "billing.read",
+    "campaigns.read",
+    "prospector.read",
+];
+
+pub const KEY_NAMES: [&str; 5] = ["full", "read_only", "leads_read", "revoked", "expired"];
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct KeyRec {
+    pub name: String,
+    pub id: String,
+    pub token: String,
+    pub scopes: Vec<String>,
+    pub read_only: bool,
+    pub revoked: bool,
+    pub expires_at: Option<i64>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl KeyRec {
+    pub fn prefix(&self) -> &str {
+        // pb2b_test_<prefix>_<secret>: everything before the secret.
+        match self.token.rfind('_') {
+            Some(i) => &self.token[..i],
+            None => &self.token,
+        }
+    }
+}
+
+/// The deterministic default keys (documented): the same on every start.
+pub fn default_keys() -> Vec<KeyRec> {
+    let created = 1_767_225_600_000; // 2026-01-01T00:00:00.000Z
+    KEY_NAMES
+        .iter()
+        .map(|name| {
+            let h = sha256_hex(format!("pb2b-sandbox-key:{name}").as_bytes());
+            let token = format!("pb2b_test_{}_{}", &h[..8], &h[8..40]);
+            let scopes: Vec<String> = match *name {
+                "leads_read" => vec!["me.read".into(), "leads.read".into()],
+                _ => ALL_SCOPES.iter().map(|s| s.to_string()).collect(),
+            };
+            KeyRec {
+                name: name.to_string(),
+                id: format!("key_{}", &h[40..56]),
+                token,
+                scopes,
+                read_only: *name == "read_only",
+                revoked: *name == "revoked",
+                expires_at: (*name == "expired").then_some(1_767_312_000_000), // 2026-01-02
+                created_at: created,
+                updated_at: created,
+            }
+        })
+        .collect()
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Lead {
+    pub id: String,
+    pub object: String,
+    pub full_name: Option<String>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub email: String,
+    pub phone: Option<String>,
+    pub job_title: Option<String>,
+    pub company_name: Option<String>,
+    pub company_domain: Option<String>,
+    pub linkedin_url: Option<String>,
+    pub status: String,
+    pub source: String,
+    pub custom_fields: Map<String, Value>,
+    #[serde(with = "ts")]
+    pub created_at: i64,
+    #[serde(with = "ts")]
+    pub updated_at: i64,
+}
+
+/// Timestamps as strings on the wire and in the SQLite mirror.
+pub mod ts {
+    use serde::{Deserialize, Deserializer, Serializer};
+    pub fn serialize<S: Serializer>(v: &i64, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&crate::util::fmt_ts(*v))
+    }
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+        let s = String::deserialize(d)?;
+        crate::util::parse_ts(&s).ok_or_else(|| serde::de::Error::custom("bad timestamp"))
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ExportRec {
+    pub id: String,
+    pub status: String,
+    pub format: String,
+    pub updated_after: Option<i64>,
+    pub fields: Vec<String>,
+    pub row_count: Option<u64>,
+    pub file_name: Option<String>,
+    pub byte_size: Option<u64>,
+    pub error_message: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub completed_at: Option<i64>,
+    pub expires_at: Option<i64>,
+    pub fail: bool,
+}
+
+impl ExportRec {
+    pub fn public(&self) -> Value {
+        let opt = |v: Option<i64>| v.map(fmt_ts);
+        serde_json::json!({
+            "id": self.id,
+            "object": "export",
+            "status": self.status,
+            "format": self.format,
+            "filters": {"updated_after": opt(self.updated_after)},
+            "fields": self.fields,
+            "row_count": self.row_count,
+            "file_name": self.file_name,
+            "error_message": self.error_message,
+            "created_at": fmt_ts(self.created_at),
+            "updated_at": fmt_ts(self.updated_at),
+            "completed_at": opt(self.completed_at),
+            "expires_at": opt(self.expires_at),
+        })
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WebhookRec {
+    pub id: String,
+    pub url: String,
+    pub events: Vec<String>,
+    pub enabled: bool,
+    pub description: Option<String>,
+    pub secret: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl WebhookRec {
+    pub fn public(&self, with_secret: bool) -> Value {
+        let mut v = serde_json::json!({
+            "id": self.id,
+            "object": "webhook",
+            "url": self.url,
+            "events": self.events,
+            "enabled": self.enabled,
+            "description": self.description,
+            "signing_secret_prefix": self.secret.chars().take(12).collect::<String>(),
+            "created_at": fmt_ts(self.created_at),
+            "updated_at": fmt_ts(self.updated_at),
+        });
+        if with_secret {
+            v["signing_secret"] = Value::String(self.secret.clone());
+        }
+        v
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DeliveryRec {
+    pub id: String,
+    pub webhook_id: String,
+    pub event_id: String,
+    pub event_type: String,
+    /// The raw body that is signed and sent.
+    pub payload: String,
+    pub status: String,
+    pub attempt_count: u32,
+    pub response_status_code: Option<u16>,
+    pub response_body_snippet: Option<String>,
+    pub error_message: Option<String>,
+    pub next_attempt_at: Option<i64>,
+    pub last_attempt_at: Option<i64>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl DeliveryRec {
+    pub fn public(&self) -> Value {
+        let opt = |v: Option<i64>| v.map(fmt_ts);
+        serde_json::json!({
+            "id": self.id,
+            "object": "webhook_delivery",
+            "webhook_id": self.webhook_id,
+            "event_id": self.event_id,
+            "event_type": self.event_type,
+            "status": self.status,
+            "attempt_count": self.attempt_count,
+            "response_status_code": self.response_status_code,
+            "response_body_snippet": self.response_body_snippet,
+            "error_message": self.error_message,
+            "next_attempt_at": opt(self.next_attempt_at),
+            "last_attempt_at": opt(self.last_attempt_at),
+            "created_at": fmt_ts(self.created_at),
+            "updated_at": fmt_ts(self.updated_at),
+        })
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct IdemDone {
+    pub status: u16,
+    pub body: String,
+    pub request_id: String,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone)]
+pub enum IdemState {
+    InFlight,
+    Done(IdemDone),
+}
+
+#[derive(Debug, Clone)]
+pub struct IdemEntry {
+    pub fingerprint: Value,
+    pub state: IdemState,
+}
+
+/// Everything the sandbox knows. Guarded by one mutex, never held across an await.
+pub struct Store {
+    pub keys: Vec<KeyRec>,
+    pub leads: HashMap<String, Lead>,
+    pub order: BTreeSet<(i64, String)>,
+    pub exports: HashMap<String, ExportRec>,
+    pub export_files: HashMap<String, bytes_like::Bytes>,
+    pub webhooks: HashMap<String, WebhookRec>,
+    pub deliveries: HashMap<String, DeliveryRec>,
+    pub idem: HashMap<(String, String), IdemEntry>,
+    pub rate: HashMap<String, VecDeque<Instant>>,
+    pub burst: HashMap<String, u32>,
+    pub fault_rng: SplitMix,
+    pub db: Option<Db>,
+}
+
+pub mod bytes_like {
+    pub type Bytes = std::sync::Arc<Vec<u8>>;
+}
+
+impl Store {
+    pub fn new(fault_seed: u64, db: Option<Db>) -> Self {
+        Store {
+            keys: default_keys(),
+            leads: HashMap::new(),
+            order: BTreeSet::new(),
+            exports: HashMap::new(),
+            export_files: HashMap::new(),
+            webhooks: HashMap::new(),
+            deliveries: HashMap::new(),
+            idem: HashMap::new(),
+            rate: HashMap::new(),
+            burst: HashMap::new(),
+            fault_rng: SplitMix::new(fault_seed),
+            db,
+        }
+    }
+
+    pub fn insert_lead(&mut self, lead: Lead) {
+        if let Some(old) = self.leads.get(&lead.id) {
+            self.order.remove(&(old.updated_at, old.id.clone()));
+        }
+        self.order.insert((lead.updated_at, lead.id.clone()));
+        if let Some(db) = &self.db {
+            db.put("lead", &lead.id, &lead);
+        }
+        self.leads.insert(lead.id.clone(), lead);
+    }
+
+    pub fn put<T: Serialize>(&self, kind: &str, id: &str, v: &T) {
+        if let Some(db) = &self.db {
+            db.put(kind, id, v);
+        }
+    }
+
+    pub fn del(&self, kind: &str, id: &str) {
+        if let Some(db) = &self.db {
+            db.del(kind, id);
+        }
+    }
+
+    /// Wipes everything but the keys' identities (scopes are restored to their defaults).
+    pub fn reset(&mut self) {
+        self.keys = default_keys();
+        self.leads.clear();
+        self.order.clear();
+        self.exports.clear();
+        self.export_files.clear();
+        self.webhooks.clear();
+        self.deliveries.clear();
+        self.idem.clear();
+        self.rate.clear();
+        self.burst.clear();
+        if let Some(db) = &self.db {
+            db.clear();
+            for k in &self.keys {
+                db.put("key", &k.name, k);
+            }
+        }
+    }
+
+    /// Loads the SQLite mirror (if any) into memory.
+    pub fn load(&mut self) -> Result<bool, rusqlite::Error> {
+        let Some(db) = &self.db else {
+            return Ok(false);
+        };
+        let rows = db.all()?;
+        let had_data = !rows.is_empty();
+        let mut keys: HashMap<String, KeyRec> = HashMap::new();
+        for (kind, id, json) in rows {
+            match kind.as_str() {
+                "key" => {
+                    if let Ok(k) = serde_json::from_str::<KeyRec>(&json) {
+                        keys.insert(k.name.clone(), k);
+                    }
+                }
+                "lead" => {
+                    if let Ok(l) = serde_json::from_str::<Lead>(&json) {
+                        self.order.insert((l.updated_at, l.id.clone()));
+                        self.leads.insert(l.id.clone(), l);
+                    }
+                }
+                "export" => {
+                    if let Ok(e) = serde_json::from_str::<ExportRec>(&json) {
+                        self.exports.insert(e.id.clone(), e);
+                    }
+                }
+                "export_file" => {
+                    if let Ok(s) = serde_json::from_str::<String>(&json) {
+                        self.export_files
+                            .insert(id.clone(), std::sync::Arc::new(s.into_bytes()));
+                    }
+                }
+                "webhook" => {
+                    if let Ok(w) = serde_json::from_str::<WebhookRec>(&json) {
+                        self.webhooks.insert(w.id.clone(), w);
+                    }
+                }
+                "delivery" => {
+                    if let Ok(d) = serde_json::from_str::<DeliveryRec>(&json) {
+                        self.deliveries.insert(d.id.clone(), d);
+                    }
+                }
+                "idem" => {
+                    #[derive(Deserialize)]
+                    struct Stored {
+                        api_key: String,
+                        key: String,
+                        fingerprint: Value,
+                        done: IdemDone,
+                    }
+                    if let Ok(s) = serde_json::from_str::<Stored>(&json) {
+                        self.idem.insert(
+                            (s.api_key, s.key),
+                            IdemEntry {
+                                fingerprint: s.fingerprint,
+                                state: IdemState::Done(s.done),
+                            },
+                        );
+                    }
+                }
+                _ => {}
+            }
+        }
+        for k in self.keys.iter_mut() {
+            if let Some(stored) = keys.remove(&k.name) {
+                *k = stored;
+            }
+        }
+        if !had_data {
+            for k in &self.keys {
+                db.put("key", &k.name, k);
+            }
+        }
+        Ok(had_data)
+    }
+}
+
+/// The optional SQLite mirror: one key-value table of JSON documents.
+pub struct Db {
+    conn: std::sync::Mutex<Connection>,
+}
+
+impl Db {
+    pub fn open(path: &Path) -> Result<Db, rusqlite::Error> {
+        let conn = Connection::open(path)?;
+        conn.execute_batch(
+            "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;
+             CREATE TABLE IF NOT EXISTS docs (kind TEXT NOT NULL, id TEXT NOT NULL, json TEXT NOT NULL,
+               PRIMARY KEY (kind, id));
+             CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);",
+        )?;
+        Ok(Db {
+            conn: std::sync::Mutex::new(conn),
+        })
+    }
+
+    fn with<R>(&self, f: impl FnOnce(&Connection) -> R) -> R {
+        let guard = match self.conn.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        f(&guard)
+    }
+
+    pub fn put<T: Serialize>(&self, kind: &str, id: &str, v: &T) {
+        let Ok(json) = serde_json::to_string(v) else {
+            return;
+        };
+        let r = self.with(|c| {
+            c.execute(
+                "INSERT OR REPLACE INTO docs (kind, id, json) VALUES (?1, ?2, ?3)",
+                params![kind, id, json],
+            )
+        });
+        if let Err(e) = r {
+            tracing::error!(error = %e, kind, "sqlite write failed");
+        }
+    }
+
+    pub fn put_many(&self, kind: &str, items: &[(String, String)]) {
+        let r = self.with(|c| -> Result<(), rusqlite::Error> {
+            c.execute_batch("BEGIN")?;
+            {
+                let mut st = c.prepare_cached(
+                    "INSERT OR REPLACE INTO docs (kind, id, json) VALUES (?1, ?2, ?3)",
+                )?;
+                for (id, json) in items {
+                    st.execute(params![kind, id, json])?;
+                }
+            }
+            c.execute_batch("COMMIT")
+        });
+        if let Err(e) = r {
+            tracing::error!(error = %e, kind, "sqlite batch write failed");
+        }
+    }
+
+    pub fn del(&self, kind: &str, id: &str) {
+        let r = self.with(|c| {
+            c.execute(
+                "DELETE FROM docs WHERE kind=?1 AND id=?2",
+                params![kind, id],
+            )
+        });
+        if let Err(e) = r {
+            tracing::error!(error = %e, kind, "sqlite delete failed");
+        }
+    }
+
+    pub fn clear(&self) {
+        let r = self.with(|c| c.execute("DELETE FROM docs", []));
+        if let Err(e) = r {
+            tracing::error!(error = %e, "sqlite clear failed");
+        }
+    }
+
+    pub fn all(&self) -> Result<Vec<(String, String, String)>, rusqlite::Error> {
+        self.with(|c| {
+            let mut st = c.prepare("SELECT kind, id, json FROM docs ORDER BY kind, id")?;
+            let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+            rows.collect()
+        })
+    }
+
+    pub fn meta_get_or_set(&self, k: &str, default: String) -> String {
+        self.with(|c| {
+            let existing: Option<String> = c
+                .query_row("SELECT v FROM meta WHERE k=?1", params![k], |r| r.get(0))
+                .ok();
+            match existing {
+                Some(v) => v,
+                None => {
+                    let _ = c.execute(
+                        "INSERT INTO meta (k, v) VALUES (?1, ?2)",
+                        params![k, default],
+                    );
+                    default
+                }
+            }
+        })
+    }
+}
+
+const FIRST: [&str; 24] = [
+    "Ada",
+    "Grace",
+    "Alan",
+    "Katherine",
+    "Linus",
+    "Margaret",
+    "Dennis",
+    "Barbara",
+    "Ken",
+    "Radia",
+    "Tim",
+    "Frances",
+    "John",
+    "Hedy",
+    "Edsger",
+    "Annie",
+    "Donald",
+    "Sophie",
+    "Claude",
+    "Joan",
+    "Niklaus",
+    "Lynn",
+    "Bjarne",
+    "Shafi",
+];
+const LAST: [&str; 24] = [
+    "Lovelace",
+    "Hopper",
+    "Turing",
+    "Johnson",
+    "Torvalds",
+    "Hamilton",
+    "Ritchie",
+    "Liskov",
+    "Thompson",
+    "Perlman",
+    "Berners-Lee",
+    "Allen",
+    "Backus",
+    "Lamarr",
+    "Dijkstra",
+    "Easley",
+    "Knuth",
+    "Wilson",
+    "Shannon",
+    "Clarke",
+    "Wirth",
+    "Conway",
+    "Stroustrup",
+    "Goldwasser",
+];
+const COMPANIES: [(&str, &str); 12] = [
+    ("Analytical Engine Inc.", "analytical-engine.example"),
+    ("Northwind Traders", "northwind.example"),
+    ("Contoso Ltd", "contoso.example"),
+    ("Fabrikam GmbH", "fabrikam.example"),
+    ("Initech", "initech.example"),
+    ("Globex Corporation", "globex.example"),
+    ("Umbrella Logistics", "umbrella-logistics.example"),
+    ("Stark Components", "stark-components.example"),
+    ("Wayne Analytics", "wayne-analytics.example"),
+    ("Tyrell Robotics", "tyrell.example"),
+    ("Soylent Foods", "soylent.example"),
+    ("Hooli", "hooli.example"),
+];
+const TITLES: [&str; 8] = [
+    "Head of Sales",
+    "CTO",
+    "Procurement Manager",
+    "VP Marketing",
+    "Operations Lead",
+    "Founder & CEO",
+    "Data Engineer",
+    "Account Executive",
+];
+const STATUSES: [&str; 6] = [
+    "new",
+    "contacted",
+    "qualified",
+    "unqualified",
+    "customer",
+    "lost",
+];
+
+/// A plausible lead for demos, bulk inserts and benchmarks.
+pub fn generated_lead(rng: &mut SplitMix, n: u64, ts: i64, source: &str) -> Lead {
+    let first = FIRST[rng.below(FIRST.len())];
+    let last = LAST[rng.below(LAST.len())];
+    let (company, domain) = COMPANIES[rng.below(COMPANIES.len())];
+    let slug = |s: &str| s.to_ascii_lowercase().replace(' ', "-");
+    let mut custom = Map::new();
+    custom.insert("score".into(), Value::from(rng.below(100) as u64));
+    Lead {
+        id: new_id("lead_", 20),
+        object: "lead".into(),
+        full_name: Some(format!("{first} {last}")),
+        first_name: Some(first.into()),
+        last_name: Some(last.into()),
+        email: format!("{}.{}{}@{}", slug(first), slug(last), n, domain),
+        phone: Some(format!("+1 555 01{:02}", rng.below(100))),
+        job_title: Some(TITLES[rng.below(TITLES.len())].into()),
+        company_name: Some(company.into()),
+        company_domain: Some(domain.into()),
+        linkedin_url: Some(format!(
+            "https://www.linkedin.com/in/{}-{}-{n}",
+            slug(first),
+            slug(last)
+        )),
+        status: STATUSES[rng.below(STATUSES.len())].into(),
+        source: source.into(),
+        custom_fields: custom,
+        created_at: ts,
+        updated_at: ts,
+    }
+}
+
+/// 40 demo leads spread over the last 30 days (deterministic content, fresh ids).
+pub fn seed_demo(store: &mut Store) {
+    let mut rng = SplitMix::new(42);
+    let now = now_ms();
+    let mut leads = Vec::new();
+    for n in 0..40u64 {
+        let ts = now - (40 - n as i64) * 18 * 3_600_000 - rng.below(3_600_000) as i64;
+        leads.push(generated_lead(&mut rng, n + 1, ts, "demo"));
+    }
+    insert_many(store, leads);
+}
+
+pub fn insert_many(store: &mut Store, leads: Vec<Lead>) {
+    if let Some(db) = &store.db {
+        let items: Vec<(String, String)> = leads
+            .iter()
+            .filter_map(|l| serde_json::to_string(l).ok().map(|j| (l.id.clone(), j)))
+            .collect();
+        db.put_many("lead", &items);
+    }
+    for l in leads {
+        if let Some(old) = store.leads.get(&l.id) {
+            store.order.remove(&(old.updated_at, old.id.clone()));
+        }
+        store.order.insert((l.updated_at, l.id.clone()));
+        store.leads.insert(l.id.clone(), l);
+    }
+}

@@ -281,6 +281,8 @@ pub struct Faults {
     pub f429: bool,
     pub export_fail: bool,
     pub latency_ms: u64,
+    /// Sleep after the Idempotency-Key is reserved (a slow write), to show idempotency_key_in_use.
+    pub hold_ms: u64,
 }
 
 impl Faults {
@@ -300,6 +302,11 @@ impl Faults {
                             .and_then(|m| m.parse::<u64>().ok())
                         {
                             f.latency_ms = ms.min(60_000);
+                        }
+                        if let Some(ms) =
+                            t.strip_prefix("hold=").and_then(|m| m.parse::<u64>().ok())
+                        {
+                            f.hold_ms = ms.min(60_000);
                         }
                     }
                 }
@@ -742,10 +749,14 @@ async fn run(
     if op == Op::Me {
         return ok(StatusCode::OK, rid, me_data(&key));
     }
-    if !op.has_body() {
+    if !op.is_write() {
         return read_op(&ctx, &op, &query);
     }
-    let bytes = read_body(app, &parts.headers, body).await?;
+    let bytes = if op.has_body() {
+        read_body(app, &parts.headers, body).await?
+    } else {
+        Bytes::new()
+    };
     let obj = parse_object(&parts.headers, &bytes)?;
 
     // Idempotency: reserve the key before running the write.
@@ -811,6 +822,9 @@ async fn run(
             app.lock().idem.remove(slot);
         }
     };
+    if faults.hold_ms > 0 {
+        tokio::time::sleep(Duration::from_millis(faults.hold_ms)).await;
+    }
     if faults.f500 || d500 < app.cfg.fault_500 {
         release(app, &reserved);
         return Err(ApiError::new(

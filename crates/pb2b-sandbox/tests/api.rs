@@ -1,0 +1,1358 @@
+//! Every operation and documented status code over real HTTP, validated against docs/api/openapi.yaml.
+
+mod common;
+
+use common::{env, env_with, eventually, Env};
+use pb2b_sandbox::SandboxConfig;
+use reqwest::Method;
+use serde_json::{json, Value};
+use std::time::Duration;
+
+#[tokio::test]
+async fn authentication_failures_are_401_with_their_codes() {
+    let e = env().await;
+    let cases = [
+        ("", "unauthorized"),
+        ("pb2b_test_short_key", "invalid_api_key"),
+        (
+            "pb2b_test_abcdefgh_0123456789abcdef0123456789abcdef",
+            "invalid_api_key",
+        ),
+        (e.sb.keys.revoked.as_str(), "api_key_revoked"),
+        (e.sb.keys.expired.as_str(), "api_key_expired"),
+    ];
+    for (key, code) in cases {
+        let r = e.send(e.req(Method::GET, "/me", key), "/me").await;
+        assert_eq!(r.status, 401, "{key}: {}", r.raw);
+        assert_eq!(r.code(), code);
+        assert_eq!(r.header("www-authenticate"), Some("Bearer"));
+    }
+    // Not a Bearer scheme.
+    let rb = e
+        .http
+        .get(e.url("/me"))
+        .header("Authorization", format!("Basic {}", e.full()));
+    let r = e.send(rb, "/me").await;
+    assert_eq!((r.status.as_u16(), r.code()), (401, "invalid_api_key"));
+    // Writes with a bad key are refused the same way, before anything else.
+    let r = e
+        .send(
+            e.req(Method::POST, "/leads", "")
+                .json(&json!({"email": "a@example.com"})),
+            "/leads",
+        )
+        .await;
+    assert_eq!((r.status.as_u16(), r.code()), (401, "unauthorized"));
+    assert_eq!(e.count_email("a@example.com").await, 0);
+    e.sb.shutdown().await;
+}
+
+#[tokio::test]
+async fn me_reports_identity_scopes_and_read_only() {
+    let e = env().await;
+    let r = e.send(e.req(Method::GET, "/me", &e.full()), "/me").await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.data()["read_only"], false);
+    assert_eq!(r.data()["scopes"].as_array().unwrap().len(), 12);
+    assert!(e
+        .full()
+        .starts_with(r.data()["key_prefix"].as_str().unwrap()));
+    let r = e
+        .send(e.req(Method::GET, "/me", &e.sb.keys.read_only), "/me")
+        .await;
+    assert_eq!(r.data()["read_only"], true);
+    let r = e
+        .send(e.req(Method::GET, "/me", &e.sb.keys.leads_read), "/me")
+        .await;
+    assert_eq!(r.data()["scopes"], json!(["me.read", "leads.read"]));
+    // Without me.read: 403 insufficient_scope.
+    e.admin(
+        Method::POST,
+        "/keys/leads_read",
+        Some(json!({"scopes": ["leads.read"]})),
+    )
+    .await;
+    let r = e
+        .send(e.req(Method::GET, "/me", &e.sb.keys.leads_read), "/me")
+        .await;
+    assert_eq!((r.status.as_u16(), r.code()), (403, "insufficient_scope"));
+    assert_eq!(
+        r.body["error"]["details"]["required_scopes"],
+        json!(["me.read"])
+    );
+    e.sb.shutdown().await;
+}
+
+#[tokio::test]
+async fn scopes_and_read_only_are_403() {
+    let e = env().await;
+    let lead = json!({"email": "scope@example.com"});
+    let r = e
+        .send(
+            e.req(Method::POST, "/leads", &e.sb.keys.read_only)
+                .json(&lead),
+            "/leads",
+        )
+        .await;
+    assert_eq!((r.status.as_u16(), r.code()), (403, "read_only_key"));
+    let r = e
+        .send(
+            e.req(Method::POST, "/leads", &e.sb.keys.leads_read)
+                .json(&lead),
+            "/leads",
+        )
+        .await;
+    assert_eq!((r.status.as_u16(), r.code()), (403, "insufficient_scope"));
+    let r = e
+        .send(
+            e.req(Method::GET, "/webhooks", &e.sb.keys.leads_read),
+            "/webhooks",
+        )
+        .await;
+    assert_eq!((r.status.as_u16(), r.code()), (403, "insufficient_scope"));
+    let r = e
+        .send(
+            e.req(Method::POST, "/exports", &e.sb.keys.leads_read),
+            "/exports",
+        )
+        .await;
+    assert_eq!((r.status.as_u16(), r.code()), (403, "insufficient_scope"));
+    // Reads work with the read-only key.
+    let r = e
+        .send(e.req(Method::GET, "/leads", &e.sb.keys.read_only), "/leads")
+        .await;
+    assert_eq!(r.status, 200);
+    let r = e
+        .send(
+            e.req(Method::GET, "/webhooks", &e.sb.keys.read_only),
+            "/webhooks",
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(e.count_email("scope@example.com").await, 0);
+    // Granting the scope by admin takes effect at once.
+    e.admin(
+        Method::POST,
+        "/keys/leads_read",
+        Some(json!({"scopes": ["me.read", "leads.read", "leads.write"]})),
+    )
+    .await;
+    let r = e
+        .send(
+            e.req(Method::POST, "/leads", &e.sb.keys.leads_read)
+                .json(&lead),
+            "/leads",
+        )
+        .await;
+    assert_eq!(r.status, 201);
+    e.sb.shutdown().await;
+}
+
+#[tokio::test]
+async fn leads_create_get_patch_and_validation() {
+    let e = env().await;
+    let k = e.full();
+    let created = e
+        .create_lead(json!({
+            "full_name": "  Ada Lovelace ", "email": "ada@example.com", "company_name": "Analytical Engine Inc.",
+            "linkedin_url": "https://www.linkedin.com/in/ada", "company_domain": "Example.COM",
+            "status": "qualified", "custom_fields": {"score": 7, "vip": true}
+        }))
+        .await;
+    assert_eq!(created["full_name"], "Ada Lovelace");
+    assert_eq!(created["company_domain"], "example.com");
+    assert_eq!(created["source"], "api");
+    let id = created["id"].as_str().unwrap().to_string();
+    let r = e
+        .send(
+            e.req(Method::GET, &format!("/leads/{id}"), &k),
+            "/leads/{lead_id}",
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.data(), &created);
+    let r = e
+        .send(
+            e.req(Method::GET, "/leads/lead_doesnotexist", &k),
+            "/leads/{lead_id}",
+        )
+        .await;
+    assert_eq!((r.status.as_u16(), r.code()), (404, "not_found"));
+
+    let r = e
+        .send(
+            e.req(Method::PATCH, &format!("/leads/{id}"), &k)
+                .json(&json!({"job_title": "Analyst", "phone": null})),
+            "/leads/{lead_id}",
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.raw);
+    assert_eq!(r.data()["job_title"], "Analyst");
+    assert!(r.data()["updated_at"].as_str().unwrap() > created["updated_at"].as_str().unwrap());
+    assert_eq!(r.data()["created_at"], created["created_at"]);
+    let r = e
+        .send(
+            e.req(Method::PATCH, "/leads/lead_nope", &k)
+                .json(&json!({})),
+            "/leads/{lead_id}",
+        )
+        .await;
+    assert_eq!(r.status, 404);
+    let r = e
+        .send(
+            e.req(Method::PATCH, &format!("/leads/{id}"), &k)
+                .json(&json!({"email": null})),
+            "/leads/{lead_id}",
+        )
+        .await;
+    assert_eq!((r.status.as_u16(), r.code()), (422, "validation_error"));
+    assert_eq!(
+        r.body["error"]["details"]["fields"][0]["code"],
+        "null_not_allowed"
+    );
+
+    // Field-level errors, all reported at once.
+    let bad = json!({"email": "[email protected]", "full_name": 5, "status": "hot", "nickname": "x",
+                     "linkedin_url": "http://insecure.example", "custom_fields": {"a": [1]}});
+    let r = e
+        .send(e.req(Method::POST, "/leads", &k).json(&bad), "/leads")
+        .await;
+    assert_eq!((r.status.as_u16(), r.code()), (422, "validation_error"));
+    let mut got: Vec<(String, String)> = r.body["error"]["details"]["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["field"].as_str().unwrap().to_string(),
+                f["code"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    got.sort();
+    let mut want: Vec<(String, String)> = [
+        ("custom_fields.a", "invalid_type"),
+        ("email", "invalid_email"),
+        ("full_name", "invalid_type"),
+        ("linkedin_url", "invalid_url"),
+        ("nickname", "unknown_field"),
+        ("status", "invalid_value"),
+    ]
+    .iter()
+    .map(|(a, b)| (a.to_string(), b.to_string()))
+    .collect();
+    want.sort();
+    assert_eq!(got, want);
+    let r = e
+        .send(
+            e.req(Method::POST, "/leads", &k)
+                .json(&json!({"full_name": "No Mail"})),
+            "/leads",
+        )
+        .await;
+    assert_eq!(r.body["error"]["details"]["fields"][0]["code"], "required");
+    assert_eq!(e.admin(Method::GET, "/state", None).await["leads"], 1);
+    e.sb.shutdown().await;
+}
+
+#[tokio::test]
+async fn bad_input_gets_clear_4xx_never_a_crash() {
+    let e = env_with(SandboxConfig {
+        seed_demo: false,
+        body_limit: 64 * 1024,
+        ..Default::default()
+    })
+    .await;
+    let k = e.full();
+    let post = |body: Vec<u8>, ct: &str| {
+        e.req(Method::POST, "/leads", &k)
+            .header("Content-Type", ct.to_string())
+            .body(body)
+    };
+    let r = e
+        .send(post(b"{\"email\": ".to_vec(), "application/json"), "/leads")
+        .await;
+    assert_eq!((r.status.as_u16(), r.code()), (400, "invalid_json"));
+    let r = e
+        .send(
+            post(b"{\"email\": \"\xff\xfe\"}".to_vec(), "application/json"),
+            "/leads",
+        )
+        .await;
+    assert_eq!((r.status.as_u16(), r.code()), (400, "invalid_json"));
+    assert!(r.body["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("UTF-8"));
+    let r = e
+        .send(post(b"[1,2]".to_vec(), "application/json"), "/leads")
+        .await;
+    assert_eq!((r.status.as_u16(), r.code()), (400, "invalid_json"));
+    let r = e
+        .send(
+            post(
+                b"email=a@example.com".to_vec(),
+                "application/x-www-form-urlencoded",
+            ),
+            "/leads",
+        )
+        .await;
+    assert_eq!(
+        (r.status.as_u16(), r.code()),
+        (415, "unsupported_media_type")
+    );
+    let r = e
+        .send(post(vec![b' '; 100 * 1024], "application/json"), "/leads")
+        .await;
+    assert_eq!((r.status.as_u16(), r.code()), (413, "payload_too_large"));
+    // Chunked (no Content-Length) too large body.
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
+        (0..100).map(|_| Ok(vec![b' '; 1024])).collect();
+    let rb = e
+        .req(Method::POST, "/leads", &k)
+        .header("Content-Type", "application/json")
+        .body(reqwest::Body::wrap_stream(futures_util::stream::iter(
+            chunks,
+        )));
+    let r = e.send(rb, "/leads").await;
+    assert_eq!((r.status.as_u16(), r.code()), (413, "payload_too_large"));
+    let r = e
+        .send(
+            post(
+                b"{\"email\": {\"deep\": [[[[]]]]}}".to_vec(),
+                "application/json",
+            ),
+            "/leads",
+        )
+        .await;
+    assert_eq!((r.status.as_u16(), r.code()), (422, "validation_error"));
+    let r = e.req(Method::DELETE, "/leads", &k).send().await.unwrap();
+    assert_eq!(r.status(), 405);
+    assert_eq!(r.headers()["allow"], "GET, POST");
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "method_not_allowed");
+    common::validate_pointer("/components/schemas/ErrorEnvelope", &v);
+    let r = e
+        .http
+        .get(e.url("/nothing/here"))
+        .bearer_auth(&k)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    assert!(r.headers().contains_key("x-request-id"));
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "not_found");
+    // Outside the base path entirely.
+    let r = e
+        .http
+        .get(e.sb.base_url.replace("/api/public/v1", "/robots.txt"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    // Still alive and well.
+    let r = e.send(e.req(Method::GET, "/me", &k), "/me").await;
+    assert_eq!(r.status, 200);
+    e.sb.shutdown().await;
+}
+
+async fn page_all(e: &Env, query: &str, limit: usize) -> Vec<Value> {
+    let mut out = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut q = format!("/leads?limit={limit}{query}");
+        if let Some(c) = &cursor {
+            q.push_str(&format!("&cursor={c}"));
+        }
+        let r = e.send(e.req(Method::GET, &q, &e.full()), "/leads").await;
+        assert_eq!(r.status, 200, "{}", r.raw);
+        let data = r.data().as_array().unwrap().clone();
+        assert!(data.len() <= limit);
+        out.extend(data);
+        if r.body["pagination"]["has_more"] == false {
+            assert!(r.body["pagination"]["next_cursor"].is_null());
+            return out;
+        }
+        cursor = Some(
+            r.body["pagination"]["next_cursor"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        );
+    }
+}
+
+#[tokio::test]
+async fn pagination_order_exclusive_updated_after_and_cursors() {
+    let e = env().await;
+    let k = e.full();
+    e.admin(
+        Method::POST,
+        "/leads/bulk",
+        Some(json!({"count": 30, "updated_at": "2026-03-10T00:00:00.000Z"})),
+    )
+    .await;
+    e.admin(
+        Method::POST,
+        "/leads/bulk",
+        Some(json!({"count": 31, "updated_at": "2026-03-11T00:00:00.000Z"})),
+    )
+    .await;
+    let all = page_all(&e, "", 25).await;
+    assert_eq!(all.len(), 61);
+    let keys: Vec<(String, String)> = all
+        .iter()
+        .map(|l| {
+            (
+                l["updated_at"].as_str().unwrap().to_string(),
+                l["id"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let mut sorted = keys.clone();
+    sorted.sort(); // byte order of (updated_at, id)
+    sorted.dedup();
+    assert_eq!(
+        keys, sorted,
+        "ordered by (updated_at, id) without duplicates"
+    );
+    // Default limit is 25.
+    let r = e.send(e.req(Method::GET, "/leads", &k), "/leads").await;
+    assert_eq!(r.data().as_array().unwrap().len(), 25);
+    // updated_after is exclusive.
+    let after = page_all(&e, "&updated_after=2026-03-10T00:00:00.000Z", 100).await;
+    assert_eq!(after.len(), 31);
+    let after = page_all(&e, "&updated_after=2026-03-10T01:00:00%2B01:00", 7).await;
+    assert_eq!(after.len(), 31, "offsets are understood");
+    let r = e
+        .send(
+            e.req(
+                Method::GET,
+                "/leads?updated_after=2026-03-11T00:00:00.000Z",
+                &k,
+            ),
+            "/leads",
+        )
+        .await;
+    assert_eq!(r.data().as_array().unwrap().len(), 0);
+    // A PATCH moves a lead to the end.
+    let first = all[0]["id"].as_str().unwrap();
+    e.send(
+        e.req(Method::PATCH, &format!("/leads/{first}"), &k)
+            .json(&json!({"status": "lost"})),
+        "/leads/{lead_id}",
+    )
+    .await;
+    let again = page_all(&e, "", 100).await;
+    assert_eq!(again.last().unwrap()["id"], first);
+
+    // Cursors: tampered, foreign, or sent with other filters.
+    let r = e
+        .send(e.req(Method::GET, "/leads?limit=10", &k), "/leads")
+        .await;
+    let cursor = r.body["pagination"]["next_cursor"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut tampered = cursor.clone().into_bytes();
+    let i = 5;
+    tampered[i] = if tampered[i] == b'A' { b'B' } else { b'A' };
+    let tampered = String::from_utf8(tampered).unwrap();
+    for (q, what) in [
+        (format!("/leads?cursor={tampered}"), "tampered"),
+        ("/leads?cursor=lead_002".to_string(), "foreign"),
+        ("/leads?cursor=%00%01".to_string(), "garbage"),
+        (
+            format!("/leads?cursor={cursor}&updated_after=2026-03-10T00:00:00.000Z"),
+            "other filters",
+        ),
+    ] {
+        let r = e.send(e.req(Method::GET, &q, &k), "/leads").await;
+        assert_eq!(
+            (r.status.as_u16(), r.code()),
+            (400, "invalid_cursor"),
+            "{what}"
+        );
+    }
+    // limit may change between pages.
+    let r = e
+        .send(
+            e.req(
+                Method::GET,
+                &format!("/leads?cursor={cursor}&limit=100"),
+                &k,
+            ),
+            "/leads",
+        )
+        .await;
+    assert_eq!(r.data().as_array().unwrap().len(), 51);
+    // Bad query parameters: 400 validation_error naming the parameter.
+    for (q, field, code) in [
+        ("/leads?limit=0", "limit", "out_of_range"),
+        ("/leads?limit=101", "limit", "out_of_range"),
+        ("/leads?limit=ten", "limit", "invalid_type"),
+        (
+            "/leads?updated_after=yesterday",
+            "updated_after",
+            "invalid_format",
+        ),
+        ("/leads?sort=desc", "sort", "unknown_field"),
+        ("/leads?limit=1&limit=2", "limit", "duplicate"),
+    ] {
+        let r = e.send(e.req(Method::GET, q, &k), "/leads").await;
+        assert_eq!(
+            (r.status.as_u16(), r.code()),
+            (400, "validation_error"),
+            "{q}"
+        );
+        assert_eq!(r.body["error"]["details"]["fields"][0]["field"], field);
+        assert_eq!(r.body["error"]["details"]["fields"][0]["code"], code);
+        assert_eq!(r.body["error"]["details"]["fields"][0]["location"], "query");
+    }
+    e.sb.shutdown().await;
+}
+
+#[tokio::test]
+async fn admin_edit_and_set_updated_at_feed_incremental_sync() {
+    let e = env().await;
+    e.admin(Method::POST, "/leads/bulk", Some(json!({"count": 5})))
+        .await;
+    let all = page_all(&e, "", 100).await;
+    let last_ts = all
+        .iter()
+        .map(|l| l["updated_at"].as_str().unwrap().to_string())
+        .max()
+        .unwrap();
+    let target = all[2]["id"].as_str().unwrap().to_string();
+    let edited = e
+        .admin(
+            Method::PATCH,
+            &format!("/leads/{target}"),
+            Some(json!({"job_title": "Edited in web app"})),
+        )
+        .await;
+    assert!(edited["updated_at"].as_str().unwrap() > last_ts.as_str());
+    let changed = page_all(&e, &format!("&updated_after={last_ts}"), 100).await;
+    assert_eq!(changed.len(), 1);
+    assert_eq!(changed[0]["job_title"], "Edited in web app");
+    let ids: Vec<&str> = all
+        .iter()
+        .take(3)
+        .map(|l| l["id"].as_str().unwrap())
+        .collect();
+    let n = e
+        .admin(
+            Method::POST,
+            "/leads/set-updated-at",
+            Some(json!({"updated_at": "2030-01-01T00:00:00.000Z", "ids": ids})),
+        )
+        .await;
+    assert_eq!(n["updated"], 3);
+    let late = page_all(&e, "&updated_after=2029-12-31T23:59:59.999Z", 2).await;
+    assert_eq!(late.len(), 3);
+    assert!(late
+        .iter()
+        .all(|l| l["updated_at"] == "2030-01-01T00:00:00.000Z"));
+    assert_eq!(
+        e.admin(Method::GET, "/leads/count?email=nobody@example.com", None)
+            .await["count"],
+        0
+    );
+    let reset = e
+        .admin(Method::POST, "/reset", Some(json!({"seed_demo": true})))
+        .await;
+    assert_eq!(reset["leads"], 40);
+    e.sb.shutdown().await;
+}
+
+#[tokio::test]
+async fn idempotency_replay_reuse_in_use_and_scoping() {
+    let e = env().await;
+    let k = e.full();
+    let body = json!({"full_name": "Grace Hopper", "email": "grace@example.com"});
+    let post = |key: &str, ik: &str, b: &Value| {
+        e.req(Method::POST, "/leads", key)
+            .header("Idempotency-Key", ik.to_string())
+            .json(b)
+    };
+    let first = e.send(post(&k, "idem-1", &body), "/leads").await;
+    assert_eq!(first.status, 201);
+    assert!(first.header("idempotent-replayed").is_none());
+    // Same payload, other key order and white space: replayed.
+    let same = r#"{ "email" : "grace@example.com",   "full_name": "Grace Hopper" }"#;
+    let rb = e
+        .req(Method::POST, "/leads", &k)
+        .header("Idempotency-Key", "idem-1")
+        .header("Content-Type", "application/json")
+        .body(same);
+    let replay = e.send(rb, "/leads").await;
+    assert_eq!(replay.status, 201);
+    assert_eq!(replay.header("idempotent-replayed"), Some("true"));
+    assert_eq!(replay.raw, first.raw, "same body byte for byte");
+    assert_eq!(replay.header("x-request-id"), first.header("x-request-id"));
+    // Other payload: 409 reused.
+    let r = e
+        .send(
+            post(&k, "idem-1", &json!({"email": "other@example.com"})),
+            "/leads",
+        )
+        .await;
+    assert_eq!(
+        (r.status.as_u16(), r.code()),
+        (409, "idempotency_key_reused")
+    );
+    // Same key on another operation: reused too.
+    let r = e
+        .send(
+            e.req(Method::POST, "/exports", &k)
+                .header("Idempotency-Key", "idem-1")
+                .json(&json!({})),
+            "/exports",
+        )
+        .await;
+    assert_eq!(
+        (r.status.as_u16(), r.code()),
+        (409, "idempotency_key_reused")
+    );
+    assert_eq!(e.count_email("grace@example.com").await, 1);
+    // Keys are scoped per API key.
+    e.admin(
+        Method::POST,
+        "/keys/leads_read",
+        Some(json!({"scopes": ["me.read", "leads.read", "leads.write"]})),
+    )
+    .await;
+    let r = e
+        .send(post(&e.sb.keys.leads_read, "idem-1", &body), "/leads")
+        .await;
+    assert_eq!(r.status, 201);
+    assert!(r.header("idempotent-replayed").is_none());
+    assert_ne!(r.data()["id"], first.data()["id"]);
+    assert_eq!(e.count_email("grace@example.com").await, 2);
+    // Invalid keys.
+    for bad in ["", &"x".repeat(256)] {
+        let r = e.send(post(&k, bad, &body), "/leads").await;
+        assert_eq!(
+            (r.status.as_u16(), r.code()),
+            (400, "invalid_idempotency_key")
+        );
+    }
+    // In flight: a concurrent request with the same key gets 409 in_use + Retry-After.
+    let before = e.admin(Method::GET, "/state", None).await["idempotency_keys"]
+        .as_u64()
+        .unwrap();
+    let slow = post(&k, "idem-slow", &json!({"email": "slow@example.com"}))
+        .header("X-Sandbox-Fault", "hold=1500");
+    let slow = tokio::spawn({
+        let req = slow.build().unwrap();
+        let http = e.http.clone();
+        async move { http.execute(req).await.unwrap().status() }
+    });
+    // Wait until the slow request holds its key, then try again with the same key.
+    eventually(|| async {
+        let n = e.admin(Method::GET, "/state", None).await["idempotency_keys"]
+            .as_u64()
+            .unwrap();
+        (n > before).then_some(())
+    })
+    .await;
+    let r = e
+        .send(
+            post(&k, "idem-slow", &json!({"email": "slow@example.com"})),
+            "/leads",
+        )
+        .await;
+    assert_eq!(r.code(), "idempotency_key_in_use");
+    assert_eq!(r.header("retry-after"), Some("1"));
+    assert_eq!(slow.await.unwrap(), 201);
+    let r = e
+        .send(
+            post(&k, "idem-slow", &json!({"email": "slow@example.com"})),
+            "/leads",
+        )
+        .await;
+    assert_eq!(
+        (r.status.as_u16(), r.header("idempotent-replayed")),
+        (201, Some("true"))
+    );
+    assert_eq!(e.count_email("slow@example.com").await, 1);
+    // A failed request does not burn the key.
+    let r = e
+        .send(post(&k, "idem-bad", &json!({"email": "bad"})), "/leads")
+        .await;
+    assert_eq!(r.status, 422);
+    let r = e
+        .send(
+            post(&k, "idem-bad", &json!({"email": "fixed@example.com"})),
+            "/leads",
+        )
+        .await;
+    assert_eq!(r.status, 201);
+    e.sb.shutdown().await;
+}
+
+#[tokio::test]
+async fn fifty_concurrent_identical_posts_create_exactly_one_lead() {
+    let e = env().await;
+    let body = json!({"full_name": "Concurrent Ada", "email": "concurrent@example.com"});
+    let mut tasks = Vec::new();
+    for _ in 0..50 {
+        let req = e
+            .req(Method::POST, "/leads", &e.full())
+            .header("Idempotency-Key", "one-key-for-fifty")
+            .json(&body)
+            .build()
+            .unwrap();
+        let http = e.http.clone();
+        tasks.push(tokio::spawn(async move {
+            let r = http.execute(req).await.unwrap();
+            let status = r.status().as_u16();
+            let v: Value = r.json().await.unwrap();
+            (status, v)
+        }));
+    }
+    let mut ids = std::collections::HashSet::new();
+    for t in tasks {
+        let (status, v) = t.await.unwrap();
+        match status {
+            201 => {
+                ids.insert(v["data"]["id"].as_str().unwrap().to_string());
+            }
+            409 => assert_eq!(v["error"]["code"], "idempotency_key_in_use"),
+            other => panic!("unexpected {other}: {v}"),
+        }
+    }
+    assert_eq!(ids.len(), 1, "every 201 names the same lead");
+    assert_eq!(e.count_email("concurrent@example.com").await, 1);
+    e.sb.shutdown().await;
+}
+
+#[tokio::test]
+async fn rate_limit_headers_429_and_per_key_windows() {
+    let e = env_with(SandboxConfig {
+        seed_demo: false,
+        rate_limit_per_minute: Some(5),
+        ..Default::default()
+    })
+    .await;
+    let k = e.full();
+    for i in 0..5u32 {
+        let r = e.send(e.req(Method::GET, "/me", &k), "/me").await;
+        assert_eq!(r.status, 200);
+        assert_eq!(r.header("x-ratelimit-limit"), Some("5"));
+        assert_eq!(
+            r.header("x-ratelimit-remaining"),
+            Some((4 - i).to_string().as_str())
+        );
+        assert!(r.header("x-ratelimit-reset").is_some());
+    }
+    let r = e.send(e.req(Method::GET, "/leads", &k), "/leads").await;
+    assert_eq!((r.status.as_u16(), r.code()), (429, "rate_limited"));
+    let retry: u64 = r.header("retry-after").unwrap().parse().unwrap();
+    assert!((1..=60).contains(&retry));
+    assert_eq!(r.header("x-ratelimit-remaining"), Some("0"));
+    assert!(
+        r.header("x-ratelimit-reset")
+            .unwrap()
+            .parse::<u64>()
+            .unwrap()
+            >= 1
+    );
+    // Errors after authentication also carry the headers; another key has its own window.
+    let r = e
+        .send(e.req(Method::GET, "/me", &e.sb.keys.read_only), "/me")
+        .await;
+    assert_eq!(
+        (r.status.as_u16(), r.header("x-ratelimit-remaining")),
+        (200, Some("4"))
+    );
+    let r = e
+        .send(
+            e.req(Method::GET, "/leads/lead_x", &e.sb.keys.read_only),
+            "/leads/{lead_id}",
+        )
+        .await;
+    assert_eq!(
+        (r.status.as_u16(), r.header("x-ratelimit-remaining")),
+        (404, Some("3"))
+    );
+    // Forced 429 by header.
+    let r = e
+        .send(
+            e.req(Method::GET, "/me", &e.sb.keys.read_only)
+                .header("X-Sandbox-Fault", "429"),
+            "/me",
+        )
+        .await;
+    assert_eq!(
+        (r.status.as_u16(), r.header("retry-after")),
+        (429, Some("1"))
+    );
+    e.sb.shutdown().await;
+}
+
+async fn statuses_for_seed(seed: u64) -> Vec<u16> {
+    let e = env_with(SandboxConfig {
+        seed_demo: false,
+        fault_seed: seed,
+        fault_500: 0.3,
+        fault_429_burst: 0.1,
+        fault_429_burst_len: 2,
+        ..Default::default()
+    })
+    .await;
+    let mut out = Vec::new();
+    for i in 0..40 {
+        let r = e
+            .send(
+                e.req(Method::POST, "/leads", &e.full())
+                    .json(&json!({"email": format!("s{i}@example.com")})),
+                "/leads",
+            )
+            .await;
+        out.push(r.status.as_u16());
+    }
+    e.sb.shutdown().await;
+    out
+}
+
+#[tokio::test]
+async fn faults_are_deterministic_per_seed() {
+    let a = statuses_for_seed(7).await;
+    let b = statuses_for_seed(7).await;
+    assert_eq!(a, b);
+    assert!(
+        a.contains(&500) && a.contains(&201) && a.contains(&429),
+        "{a:?}"
+    );
+    let c = statuses_for_seed(8).await;
+    assert_ne!(a, c);
+}
+
+#[tokio::test]
+async fn fault_500_commits_nothing_and_drop_after_commit_is_recovered_by_replay() {
+    let e = env().await;
+    let k = e.full();
+    let body = json!({"email": "fault@example.com"});
+    let post = || {
+        e.req(Method::POST, "/leads", &k)
+            .header("Idempotency-Key", "fault-1")
+            .json(&body)
+    };
+    let r = e
+        .send(post().header("X-Sandbox-Fault", "500"), "/leads")
+        .await;
+    assert_eq!((r.status.as_u16(), r.code()), (500, "internal_error"));
+    assert_eq!(e.count_email("fault@example.com").await, 0);
+    // Dropped after commit: the client sees no response at all.
+    let err = post()
+        .header("X-Sandbox-Fault", "drop-after-commit")
+        .send()
+        .await;
+    let failed = match err {
+        Err(_) => true,
+        Ok(resp) => resp.bytes().await.is_err(),
+    };
+    assert!(failed, "the response must not arrive");
+    assert_eq!(
+        e.count_email("fault@example.com").await,
+        1,
+        "the write committed"
+    );
+    let r = e.send(post(), "/leads").await;
+    assert_eq!(
+        (r.status.as_u16(), r.header("idempotent-replayed")),
+        (201, Some("true"))
+    );
+    assert_eq!(e.count_email("fault@example.com").await, 1);
+    // Latency by header still answers.
+    let r = e
+        .send(
+            e.req(Method::GET, "/me", &k)
+                .header("X-Sandbox-Fault", "latency=30"),
+            "/me",
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    e.sb.shutdown().await;
+}
+
+#[tokio::test]
+async fn exports_lifecycle_csv_and_signed_url() {
+    let e = env().await;
+    let k = e.full();
+    e.create_lead(json!({"email": "csv1@example.com", "full_name": "Comma, \"Quoted\" Name"}))
+        .await;
+    e.create_lead(json!({"email": "csv2@example.com"})).await;
+    let r = e
+        .send(
+            e.req(Method::POST, "/exports", &k)
+                .header("Idempotency-Key", "exp-1")
+                .json(&json!({"fields": ["id", "email", "full_name"]})),
+            "/exports",
+        )
+        .await;
+    assert_eq!(r.status, 202);
+    assert_eq!(r.data()["status"], "queued");
+    let id = r.data()["id"].as_str().unwrap().to_string();
+    // Before completion the probe says not ready.
+    let probe = e
+        .send(
+            e.req(Method::GET, &format!("/exports/{id}/download"), &k),
+            "/exports/{export_id}/download",
+        )
+        .await;
+    assert_eq!(probe.status, 200);
+    assert_eq!(probe.data()["download_ready"], false);
+    let ready = eventually(|| async {
+        let p = e
+            .send(
+                e.req(Method::GET, &format!("/exports/{id}/download"), &k),
+                "/exports/{export_id}/download",
+            )
+            .await;
+        (p.data()["download_ready"] == true).then_some(p)
+    })
+    .await;
+    assert_eq!(ready.data()["row_count"], 2);
+    let job = e
+        .send(
+            e.req(Method::GET, &format!("/exports/{id}"), &k),
+            "/exports/{export_id}",
+        )
+        .await;
+    assert_eq!(job.data()["status"], "completed");
+    let url = ready.data()["download_url"].as_str().unwrap().to_string();
+    // The URL works without Authorization.
+    let file = e.http.get(&url).send().await.unwrap();
+    assert_eq!(file.status(), 200);
+    assert!(file.headers().contains_key("x-request-id"));
+    assert!(file.headers()["content-disposition"]
+        .to_str()
+        .unwrap()
+        .contains(".csv"));
+    let csv = file.text().await.unwrap();
+    assert_eq!(
+        csv.len() as u64,
+        ready.data()["byte_size"].as_u64().unwrap()
+    );
+    let lines: Vec<&str> = csv.split("\r\n").filter(|l| !l.is_empty()).collect();
+    assert_eq!(lines[0], "id,email,full_name");
+    assert_eq!(lines.len(), 3);
+    assert!(csv.contains("\"Comma, \"\"Quoted\"\" Name\""));
+    // Tampered or expired signatures.
+    let tampered = url.replace("signature=", "signature=00");
+    let r = e.http.get(&tampered).send().await.unwrap();
+    assert_eq!(r.status(), 403);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "invalid_signature");
+    common::validate_pointer("/components/schemas/ErrorEnvelope", &v);
+    // Idempotent replay of the export creation.
+    let r = e
+        .send(
+            e.req(Method::POST, "/exports", &k)
+                .header("Idempotency-Key", "exp-1")
+                .json(&json!({"fields": ["id", "email", "full_name"]})),
+            "/exports",
+        )
+        .await;
+    assert_eq!(
+        (r.status.as_u16(), r.data()["id"].as_str()),
+        (202, Some(id.as_str()))
+    );
+    // Validation, not found, injected failure.
+    let r = e
+        .send(
+            e.req(Method::POST, "/exports", &k)
+                .json(&json!({"format": "xlsx", "fields": ["id", "id", "ssn"]})),
+            "/exports",
+        )
+        .await;
+    assert_eq!((r.status.as_u16(), r.code()), (422, "validation_error"));
+    assert_eq!(
+        r.body["error"]["details"]["fields"]
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
+    let r = e
+        .send(
+            e.req(Method::GET, "/exports/exp_missing", &k),
+            "/exports/{export_id}",
+        )
+        .await;
+    assert_eq!(r.status, 404);
+    let r = e
+        .send(
+            e.req(Method::GET, "/exports/exp_missing/download", &k),
+            "/exports/{export_id}/download",
+        )
+        .await;
+    assert_eq!(r.status, 404);
+    let r = e
+        .send(
+            e.req(Method::POST, "/exports", &k)
+                .header("X-Sandbox-Fault", "export-fail"),
+            "/exports",
+        )
+        .await;
+    let fid = r.data()["id"].as_str().unwrap().to_string();
+    let failed = eventually(|| async {
+        let j = e
+            .send(
+                e.req(Method::GET, &format!("/exports/{fid}"), &k),
+                "/exports/{export_id}",
+            )
+            .await;
+        (j.data()["status"] == "failed").then_some(j)
+    })
+    .await;
+    assert!(failed.data()["error_message"].is_string());
+    e.sb.shutdown().await;
+}
+
+#[tokio::test]
+async fn export_url_expires() {
+    let e = env_with(SandboxConfig {
+        seed_demo: true,
+        export_delay_ms: 10,
+        export_url_ttl: Duration::from_millis(1),
+        ..Default::default()
+    })
+    .await;
+    let k = e.full();
+    let r = e
+        .send(e.req(Method::POST, "/exports", &k), "/exports")
+        .await;
+    let id = r.data()["id"].as_str().unwrap().to_string();
+    let ready = eventually(|| async {
+        let p = e
+            .send(
+                e.req(Method::GET, &format!("/exports/{id}/download"), &k),
+                "/exports/{export_id}/download",
+            )
+            .await;
+        (p.data()["download_ready"] == true).then_some(p)
+    })
+    .await;
+    assert_eq!(ready.data()["row_count"], 40);
+    let url = ready.data()["download_url"].as_str().unwrap().to_string();
+    // The URL's expiry is whole seconds; wait until it has passed.
+    let v: Value = eventually(|| async {
+        let r = e.http.get(&url).send().await.unwrap();
+        if r.status() == 403 {
+            Some(r.json().await.unwrap())
+        } else {
+            None
+        }
+    })
+    .await;
+    assert_eq!(v["error"]["code"], "download_url_expired");
+    e.sb.shutdown().await;
+}
+
+#[tokio::test]
+async fn webhooks_crud_secret_once_rotate_and_non_loopback_refusal() {
+    let e = env().await;
+    let k = e.full();
+    let r = e
+        .send(
+            e.req(Method::POST, "/webhooks", &k)
+                .header("Idempotency-Key", "wh-1")
+                .json(&json!({"url": "https://example.com/webhooks/prospectb2b", "events": ["lead.created", "export.completed"]})),
+            "/webhooks",
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.raw);
+    let secret = r.data()["signing_secret"].as_str().unwrap().to_string();
+    assert!(secret.starts_with(r.data()["signing_secret_prefix"].as_str().unwrap()));
+    let id = r.data()["id"].as_str().unwrap().to_string();
+    let got = e
+        .send(
+            e.req(Method::GET, &format!("/webhooks/{id}"), &k),
+            "/webhooks/{webhook_id}",
+        )
+        .await;
+    assert!(got.data().get("signing_secret").is_none());
+    assert!(!got.raw.contains(&secret));
+    let list = e
+        .send(e.req(Method::GET, "/webhooks", &k), "/webhooks")
+        .await;
+    assert_eq!(list.data().as_array().unwrap().len(), 1);
+    assert!(!list.raw.contains(&secret));
+    let patched = e
+        .send(
+            e.req(Method::PATCH, &format!("/webhooks/{id}"), &k)
+                .json(&json!({"description": "CRM"})),
+            "/webhooks/{webhook_id}",
+        )
+        .await;
+    assert_eq!(
+        (
+            patched.status.as_u16(),
+            patched.data()["description"].as_str()
+        ),
+        (200, Some("CRM"))
+    );
+    let rotated = e
+        .send(
+            e.req(Method::POST, &format!("/webhooks/{id}/rotate-secret"), &k),
+            "/webhooks/{webhook_id}/rotate-secret",
+        )
+        .await;
+    assert_eq!(rotated.status, 200);
+    assert_ne!(rotated.data()["signing_secret"].as_str().unwrap(), secret);
+
+    // A lead event: the non-loopback delivery is recorded failed, no connection attempted.
+    e.create_lead(json!({"email": "hook@example.com"})).await;
+    let deliveries = eventually(|| async {
+        let d = e
+            .send(
+                e.req(Method::GET, &format!("/webhooks/{id}/deliveries"), &k),
+                "/webhooks/{webhook_id}/deliveries",
+            )
+            .await;
+        (d.data()[0]["status"] == "failed").then_some(d)
+    })
+    .await;
+    let d = &deliveries.data()[0];
+    assert_eq!(d["attempt_count"], 0);
+    assert!(d["error_message"].as_str().unwrap().contains("loopback"));
+    assert!(d["response_status_code"].is_null());
+    let did = d["id"].as_str().unwrap();
+    let r = e
+        .send(
+            e.req(
+                Method::POST,
+                &format!("/webhooks/{id}/deliveries/{did}/retry"),
+                &k,
+            ),
+            "/webhooks/{webhook_id}/deliveries/{delivery_id}/retry",
+        )
+        .await;
+    assert_eq!(r.status, 202);
+    let r = e
+        .send(
+            e.req(
+                Method::POST,
+                &format!("/webhooks/{id}/deliveries/del_nope/retry"),
+                &k,
+            ),
+            "/webhooks/{webhook_id}/deliveries/{delivery_id}/retry",
+        )
+        .await;
+    assert_eq!(r.status, 404);
+
+    // Validation.
+    for (body, field) in [
+        (
+            json!({"url": "http://example.com/hook", "events": ["lead.created"]}),
+            "url",
+        ),
+        (
+            json!({"url": "ftp://example.com", "events": ["lead.created"]}),
+            "url",
+        ),
+        (
+            json!({"url": "https://example.com", "events": ["lead.deleted"]}),
+            "events[0]",
+        ),
+        (
+            json!({"url": "https://example.com", "events": []}),
+            "events",
+        ),
+        (json!({"url": "https://example.com"}), "events"),
+    ] {
+        let r = e
+            .send(
+                e.req(Method::POST, "/webhooks", &k).json(&body),
+                "/webhooks",
+            )
+            .await;
+        assert_eq!(
+            (r.status.as_u16(), r.code()),
+            (422, "validation_error"),
+            "{body}"
+        );
+        assert_eq!(
+            r.body["error"]["details"]["fields"][0]["field"], field,
+            "{body}"
+        );
+    }
+    let del = e
+        .send(
+            e.req(Method::DELETE, &format!("/webhooks/{id}"), &k),
+            "/webhooks/{webhook_id}",
+        )
+        .await;
+    assert_eq!(del.status, 204);
+    assert!(del.raw.is_empty());
+    let r = e
+        .send(
+            e.req(Method::GET, &format!("/webhooks/{id}"), &k),
+            "/webhooks/{webhook_id}",
+        )
+        .await;
+    assert_eq!(r.status, 404);
+    let r = e
+        .send(
+            e.req(Method::DELETE, &format!("/webhooks/{id}"), &k),
+            "/webhooks/{webhook_id}",
+        )
+        .await;
+    assert_eq!(r.status, 404);
+    let r = e
+        .send(
+            e.req(Method::GET, &format!("/webhooks/{id}/deliveries"), &k),
+            "/webhooks/{webhook_id}/deliveries",
+        )
+        .await;
+    assert_eq!(r.status, 404);
+    let r = e
+        .send(
+            e.req(Method::PATCH, &format!("/webhooks/{id}"), &k)
+                .json(&json!({})),
+            "/webhooks/{webhook_id}",
+        )
+        .await;
+    assert_eq!(r.status, 404);
+    let r = e
+        .send(
+            e.req(Method::POST, &format!("/webhooks/{id}/rotate-secret"), &k),
+            "/webhooks/{webhook_id}/rotate-secret",
+        )
+        .await;
+    assert_eq!(r.status, 404);
+    e.sb.shutdown().await;
+}
+
+#[tokio::test]
+async fn data_file_keeps_state_and_keys_across_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sandbox.sqlite");
+    let cfg = || SandboxConfig {
+        data: Some(path.clone()),
+        seed_demo: true,
+        ..Default::default()
+    };
+    let e = env_with(cfg()).await;
+    let keys = e.sb.keys.clone();
+    let lead = e.create_lead(json!({"email": "persist@example.com"})).await;
+    let first = e
+        .send(
+            e.req(Method::POST, "/leads", &e.full())
+                .header("Idempotency-Key", "p-1")
+                .json(&json!({"email": "p1@example.com"})),
+            "/leads",
+        )
+        .await;
+    e.admin(
+        Method::POST,
+        "/keys/leads_read",
+        Some(json!({"read_only": true})),
+    )
+    .await;
+    e.sb.shutdown().await;
+
+    let e = env_with(cfg()).await;
+    assert_eq!(e.sb.keys, keys);
+    let id = lead["id"].as_str().unwrap();
+    let r = e
+        .send(
+            e.req(Method::GET, &format!("/leads/{id}"), &e.full()),
+            "/leads/{lead_id}",
+        )
+        .await;
+    assert_eq!(r.data(), &lead);
+    assert_eq!(
+        e.admin(Method::GET, "/state", None).await["leads"],
+        42,
+        "40 demo leads seeded once + 2"
+    );
+    let again = e
+        .send(
+            e.req(Method::POST, "/leads", &e.full())
+                .header("Idempotency-Key", "p-1")
+                .json(&json!({"email": "p1@example.com"})),
+            "/leads",
+        )
+        .await;
+    assert_eq!(again.raw, first.raw);
+    let me = e
+        .send(e.req(Method::GET, "/me", &e.sb.keys.leads_read), "/me")
+        .await;
+    assert_eq!(me.data()["read_only"], true);
+    // The cursor of the old process still works (the signing key is kept too).
+    let r = e
+        .send(e.req(Method::GET, "/leads?limit=5", &e.full()), "/leads")
+        .await;
+    let c = r.body["pagination"]["next_cursor"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    e.sb.shutdown().await;
+    let e = env_with(cfg()).await;
+    let r = e
+        .send(
+            e.req(
+                Method::GET,
+                &format!("/leads?limit=5&cursor={c}"),
+                &e.full(),
+            ),
+            "/leads",
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    e.sb.shutdown().await;
+}
+
+#[test]
+fn binary_prints_exactly_one_json_line() {
+    use std::io::{BufRead, BufReader, Read};
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_pb2b-sandbox"))
+        .args([
+            "--port",
+            "0",
+            "--export-delay-ms",
+            "10",
+            "--rate-limit-per-minute",
+            "100",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    stdout.read_line(&mut line).unwrap();
+    let v: Value = serde_json::from_str(&line).unwrap();
+    let base = v["base_url"].as_str().unwrap().to_string();
+    assert!(base.starts_with("http://127.0.0.1:") && base.ends_with("/api/public/v1"));
+    for k in ["full", "read_only", "leads_read", "revoked", "expired"] {
+        assert!(v["keys"][k].as_str().unwrap().starts_with("pb2b_test_"));
+    }
+    let full = v["keys"]["full"].as_str().unwrap().to_string();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let status = rt.block_on(async {
+        reqwest::Client::new()
+            .get(format!("{base}/me"))
+            .bearer_auth(&full)
+            .send()
+            .await
+            .unwrap()
+            .status()
+    });
+    assert_eq!(status, 200);
+    // Stop it by its own pid (SIGTERM), then check nothing else reached stdout.
+    let _ = std::process::Command::new("kill")
+        .arg(pid.to_string())
+        .status();
+    let exit = child.wait().unwrap();
+    assert!(exit.success(), "graceful exit on SIGTERM: {exit:?}");
+    let mut rest = String::new();
+    stdout.read_to_string(&mut rest).unwrap();
+    assert_eq!(rest, "", "only one line on stdout");
+}

@@ -1,0 +1,58 @@
+// The app shell: navigation and a hash router. A screen is listed only once it works: later
+// features add themselves to SCREENS when they are real, never as placeholders.
+import { clear, h } from "./dom";
+import { renderDiagnostics } from "./screens/diagnostics";
+
+interface Screen {
+  id: string;
+  title: string;
+  render: (root: HTMLElement) => Promise<void> | void;
+}
+
+const SCREENS: Screen[] = [{ id: "diagnostics", title: "Diagnostics", render: renderDiagnostics }];
+
+function currentId(): string {
+  const id = location.hash.replace(/^#\/?/, "");
+  return SCREENS.some((s) => s.id === id) ? id : SCREENS[0].id;
+}
+
+function renderNav(active: string): void {
+  const nav = document.getElementById("nav");
+  if (!nav) return;
+  clear(nav);
+  const list = h("ul", {});
+  for (const screen of SCREENS) {
+    list.append(
+      h("li", {}, h("a", { href: `#/${screen.id}`, "aria-current": screen.id === active ? "page" : undefined, "data-screen": screen.id }, screen.title)),
+    );
+  }
+  nav.append(list);
+}
+
+async function route(): Promise<void> {
+  const id = currentId();
+  renderNav(id);
+  const main = document.getElementById("main");
+  if (!main) return;
+  clear(main);
+  const screen = SCREENS.find((s) => s.id === id) ?? SCREENS[0];
+  document.title = `${screen.title} · ProspectB2B Desktop`;
+  const rendering = screen.render(main);
+  // Move focus to the new screen's heading so keyboard and screen-reader users land on it.
+  main.querySelector<HTMLElement>("h1")?.focus();
+  await rendering;
+}
+
+// Keyboard: Alt+1..9 jumps to the n-th screen.
+window.addEventListener("keydown", (event) => {
+  if (event.altKey && !event.ctrlKey && !event.metaKey && /^[1-9]$/.test(event.key)) {
+    const screen = SCREENS[Number(event.key) - 1];
+    if (screen) {
+      event.preventDefault();
+      location.hash = `#/${screen.id}`;
+    }
+  }
+});
+
+window.addEventListener("hashchange", () => void route());
+document.addEventListener("DOMContentLoaded", () => void route());

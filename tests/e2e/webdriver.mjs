@@ -1,0 +1,151 @@
+// A small W3C WebDriver client over fetch, for driving the real app window through tauri-driver
+// (which forwards to WebKitWebDriver on Linux). No extra packages: node's fetch and test runner.
+import { spawn } from "node:child_process";
+import { mkdtempSync, writeFileSync, mkdirSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import net from "node:net";
+
+const ELEMENT = "element-6066-11e4-a52e-4f735466cecf";
+export const ROOT = resolve(new URL("../..", import.meta.url).pathname);
+export const APP_BINARY =
+  process.env.PB2B_APP_BINARY ?? join(ROOT, "target", "debug", "prospectb2b-desktop");
+
+async function freePort() {
+  return new Promise((resolvePort, reject) => {
+    const server = net.createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address();
+      server.close(() => resolvePort(port));
+    });
+  });
+}
+
+/** Starts tauri-driver on free loopback ports; returns its URL and a stop function. */
+export async function startDriver() {
+  const port = await freePort();
+  const nativePort = await freePort();
+  const driverBin = process.env.TAURI_DRIVER ?? "tauri-driver";
+  const child = spawn(driverBin, ["--port", String(port), "--native-port", String(nativePort)], {
+    stdio: ["ignore", "inherit", "inherit"],
+  });
+  const url = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`tauri-driver exited with ${child.exitCode}`);
+    try {
+      const res = await fetch(`${url}/status`);
+      if (res.ok) break;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) {
+      child.kill("SIGTERM");
+      throw new Error("tauri-driver did not start within 30 s");
+    }
+    await sleep(200);
+  }
+  return {
+    url,
+    async stop() {
+      if (child.exitCode === null) {
+        child.kill("SIGTERM");
+        await new Promise((r) => child.once("exit", r));
+      }
+    },
+  };
+}
+
+async function wd(base, method, path, body) {
+  const res = await fetch(`${base}${path}`, {
+    method,
+    headers: body ? { "content-type": "application/json" } : undefined,
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  const json = await res.json().catch(() => ({}));
+  if (!res.ok) {
+    const v = json.value ?? {};
+    throw new Error(`WebDriver ${method} ${path}: ${res.status} ${v.error ?? ""} ${v.message ?? ""}`);
+  }
+  return json.value;
+}
+
+/**
+ * Opens the app (a fresh instance with its own data folder unless `env.XDG_DATA_HOME` is given)
+ * and returns a session with helpers. The app inherits this process's environment: the test
+ * command runs inside a private D-Bus session with an unlocked keyring and a temporary
+ * XDG_DATA_HOME.
+ */
+export async function openApp(driver, { args = [] } = {}) {
+  const session = await wd(driver.url, "POST", "/session", {
+    capabilities: {
+      alwaysMatch: {
+        "tauri:options": { application: APP_BINARY, args },
+      },
+    },
+  });
+  const id = session.sessionId;
+  const base = `${driver.url}/session/${id}`;
+  const app = {
+    id,
+    async find(css, { timeout = 15_000 } = {}) {
+      const deadline = Date.now() + timeout;
+      for (;;) {
+        try {
+          const el = await wd(base, "POST", "/element", { using: "css selector", value: css });
+          return el[ELEMENT];
+        } catch (err) {
+          if (Date.now() > deadline) throw new Error(`no element ${css}: ${err.message}`);
+          await sleep(150);
+        }
+      }
+    },
+    async click(css) {
+      const el = await app.find(css);
+      await wd(base, "POST", `/element/${el}/click`, {});
+    },
+    async text(css) {
+      const el = await app.find(css);
+      return wd(base, "GET", `/element/${el}/text`);
+    },
+    async type(css, text) {
+      const el = await app.find(css);
+      await wd(base, "POST", `/element/${el}/value`, { text });
+    },
+    /** Waits until `predicate(text of css)` holds; returns that text. */
+    async waitForText(css, predicate, { timeout = 20_000 } = {}) {
+      const deadline = Date.now() + timeout;
+      let last = "";
+      for (;;) {
+        try {
+          last = await app.text(css);
+          if (predicate(last)) return last;
+        } catch {
+          // element not there yet
+        }
+        if (Date.now() > deadline) throw new Error(`timed out waiting on ${css}; last text: ${last}`);
+        await sleep(150);
+      }
+    },
+    async exec(script, args = []) {
+      return wd(base, "POST", "/execute/sync", { script, args });
+    },
+    async screenshot(name) {
+      const dir = process.env.PB2B_SCREENSHOT_DIR;
+      if (!dir) return;
+      mkdirSync(dir, { recursive: true });
+      const png = await wd(base, "GET", "/screenshot");
+      writeFileSync(join(dir, `${name}.png`), Buffer.from(png, "base64"));
+    },
+    async close() {
+      await wd(base, "DELETE", "");
+    },
+  };
+  return app;
+}
+
+export function tempDir(prefix) {
+  return mkdtempSync(join(tmpdir(), prefix));
+}

@@ -5,6 +5,7 @@
 
 pub mod diagnostics;
 pub mod error;
+pub mod profiles;
 pub mod secret;
 
 /// The version of this crate, shown in Diagnostics next to the app's.

@@ -3,9 +3,11 @@
 //! The Tauri app (`src-tauri/`) and the `pb2b` CLI are thin fronts on this crate. It never depends
 //! on Tauri, nor on `pb2b-sandbox` outside its dev-dependencies.
 
+pub mod api;
 pub mod diagnostics;
 pub mod error;
 pub mod profiles;
+pub mod scopes;
 pub mod secret;
 
 /// The version of this crate, shown in Diagnostics next to the app's.

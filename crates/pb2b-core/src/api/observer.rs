@@ -1,0 +1,158 @@
+//! The one hook every HTTP attempt goes through: the client calls [`RequestObserver::record`]
+//! once per attempt (retries included), so the request log never depends on callers.
+
+use serde::Serialize;
+use serde_json::Value;
+
+/// Largest response excerpt kept, in bytes.
+pub const EXCERPT_LIMIT: usize = 2048;
+
+/// One HTTP attempt, as recorded. Never holds the key: `request_headers` is built from the
+/// headers the client sets, without `Authorization`, and response excerpts have secrets
+/// (`signing_secret`) replaced.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Exchange {
+    /// When the attempt started, UTC with milliseconds (`2026-03-10T12:00:00.000Z`).
+    pub at: String,
+    pub method: String,
+    /// Path and query as sent, without scheme and host (signed URL signatures replaced).
+    pub path: String,
+    /// HTTP status, when an answer arrived.
+    pub status: Option<u16>,
+    pub duration_ms: u64,
+    pub request_id: Option<String>,
+    pub idempotency_key: Option<String>,
+    pub replayed: bool,
+    /// The server's error code, or the client's (`unreachable`, `timeout`, `connection_lost`).
+    pub error_code: Option<String>,
+    /// 1 for the first attempt, 2 for the first retry, ...
+    pub attempt: u32,
+    pub request_headers: Vec<(String, String)>,
+    /// The first ~2 KB of the response body (lossy UTF-8), or the transport error.
+    pub response_excerpt: Option<String>,
+}
+
+/// Receives every attempt. Implementations must be quick and must not fail the request (the
+/// request log logs its own errors).
+pub trait RequestObserver: Send + Sync {
+    fn record(&self, exchange: &Exchange);
+}
+
+/// Records nothing (the CLI's one-shot calls, tests).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoopObserver;
+
+impl RequestObserver for NoopObserver {
+    fn record(&self, _exchange: &Exchange) {}
+}
+
+/// Keys whose values are replaced in excerpts.
+const SECRET_FIELDS: [&str; 3] = ["signing_secret", "secret", "api_key"];
+
+fn redact(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            for (k, v) in map.iter_mut() {
+                if SECRET_FIELDS.contains(&k.as_str()) && v.is_string() {
+                    *v = Value::String("<redacted>".into());
+                } else {
+                    redact(v);
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(redact),
+        _ => {}
+    }
+}
+
+/// The excerpt of a response body: JSON with secret fields replaced, cut to [`EXCERPT_LIMIT`]
+/// bytes on a character boundary. Non-JSON bodies (the export CSV) are cut the same way.
+pub fn excerpt(body: &[u8]) -> Option<String> {
+    if body.is_empty() {
+        return None;
+    }
+    let text = match serde_json::from_slice::<Value>(body) {
+        Ok(mut v) => {
+            redact(&mut v);
+            v.to_string()
+        }
+        Err(_) => String::from_utf8_lossy(&body[..body.len().min(EXCERPT_LIMIT + 4)]).into_owned(),
+    };
+    Some(truncate(&text, EXCERPT_LIMIT))
+}
+
+/// Cuts `s` to at most `max` bytes on a character boundary.
+pub fn truncate(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_owned();
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s[..end].to_owned()
+}
+
+/// `2026-03-10T12:00:00.000Z` for a time since the Unix epoch.
+pub fn format_utc_ms(since_epoch: std::time::Duration) -> String {
+    let ms = since_epoch.as_millis() as i64;
+    let days = ms.div_euclid(86_400_000);
+    let rem = ms.rem_euclid(86_400_000);
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rem / 3_600_000,
+        (rem / 60_000) % 60,
+        (rem / 1000) % 60,
+        rem % 1000
+    )
+}
+
+/// The current time as [`format_utc_ms`].
+pub fn now_utc_ms() -> String {
+    format_utc_ms(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn formats_utc_with_milliseconds() {
+        assert_eq!(format_utc_ms(Duration::ZERO), "1970-01-01T00:00:00.000Z");
+        assert_eq!(
+            format_utc_ms(Duration::from_millis(1_773_144_000_123)),
+            "2026-03-10T12:00:00.123Z"
+        );
+        assert_eq!(
+            format_utc_ms(Duration::from_millis(951_782_400_000)),
+            "2000-02-29T00:00:00.000Z"
+        );
+    }
+
+    #[test]
+    fn excerpts_redact_secrets_and_stay_short() {
+        let body = br#"{"data":{"id":"wh_1","signing_secret":"whsec_0123456789abcdef","signing_secret_prefix":"whsec_012345"},"request_id":"req_1"}"#;
+        let e = excerpt(body).unwrap();
+        assert!(!e.contains("0123456789abcdef"), "{e}");
+        assert!(e.contains("whsec_012345"));
+        let long = "é".repeat(5000);
+        let e = excerpt(long.as_bytes()).unwrap();
+        assert!(e.len() <= EXCERPT_LIMIT && e.chars().all(|c| c == 'é'));
+        assert_eq!(excerpt(b""), None);
+    }
+}

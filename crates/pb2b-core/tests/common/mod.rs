@@ -1,0 +1,76 @@
+//! Shared helpers: an in-process sandbox on 127.0.0.1 and an observer that keeps every attempt.
+#![allow(dead_code)]
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use pb2b_core::api::{Client, ClientConfig, Exchange, RequestObserver, RetryPolicy};
+use pb2b_core::secret::SecretString;
+use pb2b_sandbox::{Sandbox, SandboxConfig};
+
+/// Keeps every recorded attempt.
+#[derive(Default)]
+pub struct Recorder {
+    pub exchanges: Mutex<Vec<Exchange>>,
+}
+
+impl RequestObserver for Recorder {
+    fn record(&self, exchange: &Exchange) {
+        self.exchanges.lock().unwrap().push(exchange.clone());
+    }
+}
+
+impl Recorder {
+    pub fn all(&self) -> Vec<Exchange> {
+        self.exchanges.lock().unwrap().clone()
+    }
+    pub fn clear(&self) {
+        self.exchanges.lock().unwrap().clear();
+    }
+}
+
+pub async fn sandbox() -> Sandbox {
+    sandbox_with(SandboxConfig::default()).await
+}
+
+pub async fn sandbox_with(config: SandboxConfig) -> Sandbox {
+    pb2b_sandbox::start(config).await.expect("sandbox starts")
+}
+
+/// A fast retry policy: tiny backoff, Retry-After (>= 1 s from the sandbox) still honoured.
+pub fn fast_retry() -> RetryPolicy {
+    RetryPolicy {
+        max_attempts: 4,
+        base_delay: Duration::from_millis(5),
+        max_delay: Duration::from_millis(20),
+        max_retry_after: Duration::from_secs(5),
+    }
+}
+
+pub fn config(base_url: &str) -> ClientConfig {
+    let mut c = ClientConfig::new(base_url);
+    c.retry = fast_retry();
+    c.request_timeout = Duration::from_secs(10);
+    c
+}
+
+pub fn client(sb: &Sandbox, key: &str) -> (Client, Arc<Recorder>) {
+    client_with(config(&sb.base_url), key)
+}
+
+pub fn client_with(config: ClientConfig, key: &str) -> (Client, Arc<Recorder>) {
+    let rec = Arc::new(Recorder::default());
+    let c = Client::new(config, SecretString::new(key.to_owned()), rec.clone()).expect("client");
+    (c, rec)
+}
+
+/// A client that sends `X-Sandbox-Fault: <faults>` with every request.
+pub fn faulty_client(sb: &Sandbox, key: &str, faults: &str) -> (Client, Arc<Recorder>) {
+    let mut c = config(&sb.base_url);
+    c.extra_headers = vec![("X-Sandbox-Fault".into(), faults.into())];
+    client_with(c, key)
+}
+
+pub fn is_request_id(s: &str) -> bool {
+    s.len() == 28 && s.starts_with("req_") && s[4..].bytes().all(|c| c.is_ascii_hexdigit())
+}

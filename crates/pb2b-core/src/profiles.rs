@@ -48,22 +48,26 @@ pub trait SettingsBackend: Send + Sync {
     fn save(&self, settings: &ProfileSettings) -> Result<(), ErrorReport>;
 }
 
-/// Settings in a JSON file (the CLI's backend). Writes go to a temporary file that is renamed over
-/// the old one, so a crash never leaves half a file.
+/// Settings in a JSON file (the CLI's backend): the same file and shape as the app's
+/// tauri-plugin-store file (`settings.json` in the app's data folder, a JSON object whose
+/// `profiles` member holds [`ProfileSettings`]), so `pb2b login` and the app share profiles. Other
+/// members (the app's preferences) are kept as they are. Writes go to a temporary file renamed
+/// over the old one, so a crash never leaves half a file.
 #[derive(Debug, Clone)]
 pub struct JsonFileSettings {
     path: PathBuf,
 }
+
+/// The member of the settings object that holds the profiles.
+pub const SETTINGS_MEMBER: &str = "profiles";
 
 impl JsonFileSettings {
     /// Settings kept at `path`.
     pub fn new(path: impl Into<PathBuf>) -> Self {
         Self { path: path.into() }
     }
-}
 
-impl SettingsBackend for JsonFileSettings {
-    fn load(&self) -> Result<ProfileSettings, ErrorReport> {
+    fn read_object(&self) -> Result<serde_json::Map<String, serde_json::Value>, ErrorReport> {
         match std::fs::read(&self.path) {
             Ok(bytes) => serde_json::from_slice(&bytes).map_err(|err| {
                 ErrorReport::local(
@@ -75,19 +79,39 @@ impl SettingsBackend for JsonFileSettings {
                     false,
                 )
             }),
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
-                Ok(ProfileSettings::default())
-            }
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(Default::default()),
             Err(err) => Err(io_error(&self.path, &err)),
+        }
+    }
+}
+
+impl SettingsBackend for JsonFileSettings {
+    fn load(&self) -> Result<ProfileSettings, ErrorReport> {
+        match self.read_object()?.remove(SETTINGS_MEMBER) {
+            None => Ok(ProfileSettings::default()),
+            Some(value) => serde_json::from_value(value).map_err(|err| {
+                ErrorReport::local(
+                    codes::INTERNAL,
+                    format!(
+                        "The saved profiles in {} could not be read: {err}",
+                        self.path.display()
+                    ),
+                    false,
+                )
+            }),
         }
     }
 
     fn save(&self, settings: &ProfileSettings) -> Result<(), ErrorReport> {
+        let mut object = self.read_object()?;
+        let value = serde_json::to_value(settings)
+            .map_err(|err| ErrorReport::local(codes::INTERNAL, err.to_string(), false))?;
+        object.insert(SETTINGS_MEMBER.to_owned(), value);
         if let Some(dir) = self.path.parent() {
             std::fs::create_dir_all(dir).map_err(|err| io_error(dir, &err))?;
         }
         let tmp = self.path.with_extension("json.tmp");
-        let bytes = serde_json::to_vec_pretty(settings)
+        let bytes = serde_json::to_vec_pretty(&object)
             .map_err(|err| ErrorReport::local(codes::INTERNAL, err.to_string(), false))?;
         std::fs::write(&tmp, bytes).map_err(|err| io_error(&tmp, &err))?;
         std::fs::rename(&tmp, &self.path).map_err(|err| io_error(&self.path, &err))
@@ -398,8 +422,14 @@ mod tests {
             }],
             active: Some("Acme".into()),
         };
+        std::fs::create_dir_all(dir.path().join("sub")).unwrap();
+        std::fs::write(dir.path().join("sub/profiles.json"), br#"{"theme":"dark"}"#).unwrap();
         backend.save(&settings).unwrap();
         assert_eq!(backend.load().unwrap(), settings);
+        let raw: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(dir.path().join("sub/profiles.json")).unwrap())
+                .unwrap();
+        assert_eq!(raw["theme"], "dark", "other members of the file are kept");
         std::fs::write(dir.path().join("sub/profiles.json"), b"{broken").unwrap();
         assert_eq!(backend.load().unwrap_err().code, codes::INTERNAL);
     }

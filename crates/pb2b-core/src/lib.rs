@@ -10,6 +10,7 @@ pub mod profiles;
 pub mod scopes;
 pub mod secret;
 pub mod session;
+pub mod store;
 
 /// The version of this crate, shown in Diagnostics next to the app's.
 pub const CORE_VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,0 +1,617 @@
+//! The local SQLite database (bundled SQLite, WAL) and the request log kept in it.
+//!
+//! Migrations are an ordered list applied by `PRAGMA user_version`: migration `i` brings the
+//! schema from version `i` to `i + 1`, inside one transaction. Later modules (import journals,
+//! the mirror, export jobs) append to [`MIGRATIONS`] and use [`Store::with_conn`].
+//!
+//! The request log never stores a key: [`crate::api::Exchange`] carries none (the client builds
+//! it without `Authorization`), and [`RequestLog`] drops any `Authorization`/`Cookie` header
+//! again before writing, in case another caller ever records an exchange.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use rusqlite::{params, params_from_iter, Connection, OptionalExtension};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use ts_rs::TS;
+
+use crate::api::{Exchange, RequestObserver};
+use crate::error::{codes, ErrorReport};
+
+/// Schema migrations, in order (index `i` upgrades from user_version `i`).
+pub const MIGRATIONS: &[&str] = &["CREATE TABLE request_log (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        at TEXT NOT NULL,
+        profile TEXT NOT NULL,
+        method TEXT NOT NULL,
+        path TEXT NOT NULL,
+        status INTEGER,
+        duration_ms INTEGER NOT NULL,
+        request_id TEXT,
+        idempotency_key TEXT,
+        replayed INTEGER NOT NULL DEFAULT 0,
+        error_code TEXT,
+        attempt INTEGER NOT NULL DEFAULT 1,
+        request_headers TEXT NOT NULL DEFAULT '[]',
+        response_excerpt TEXT
+    );
+    CREATE INDEX request_log_at ON request_log(at);
+    CREATE INDEX request_log_request_id ON request_log(request_id);
+    CREATE INDEX request_log_status ON request_log(status);"];
+
+/// Default number of request log rows kept.
+pub const DEFAULT_RETENTION: usize = 10_000;
+
+/// What can go wrong with the local database.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("the local database failed: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("the local database {path} could not be opened: {source}")]
+    Open {
+        path: PathBuf,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error("the local database was written by a newer version of the app (schema {found}, this app knows {known}); update the app")]
+    TooNew { found: i64, known: i64 },
+    #[error("no logged request with id {0}")]
+    NotFound(i64),
+}
+
+impl From<StoreError> for ErrorReport {
+    fn from(err: StoreError) -> Self {
+        match &err {
+            StoreError::NotFound(_) => {
+                ErrorReport::local(codes::INVALID_INPUT, err.to_string(), false)
+            }
+            _ => ErrorReport::local("local_database_error", err.to_string(), false),
+        }
+    }
+}
+
+/// The app's SQLite database. Cheap to clone (one shared connection).
+#[derive(Clone)]
+pub struct Store {
+    conn: Arc<Mutex<Connection>>,
+    path: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("path", &self.path).finish()
+    }
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `path`, in WAL mode, and migrates it.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        if let Some(dir) = path.parent() {
+            let _ = std::fs::create_dir_all(dir);
+        }
+        let conn = Connection::open(path).map_err(|source| StoreError::Open {
+            path: path.to_owned(),
+            source,
+        })?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        conn.query_row("PRAGMA journal_mode=WAL", [], |_| Ok(()))?;
+        conn.execute_batch("PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;")?;
+        Self::init(conn, Some(path.to_owned()))
+    }
+
+    /// A database in memory (tests, the CLI without a data folder).
+    pub fn open_in_memory() -> Result<Self, StoreError> {
+        Self::init(Connection::open_in_memory()?, None)
+    }
+
+    fn init(mut conn: Connection, path: Option<PathBuf>) -> Result<Self, StoreError> {
+        migrate(&mut conn)?;
+        Ok(Store {
+            conn: Arc::new(Mutex::new(conn)),
+            path,
+        })
+    }
+
+    /// The file behind the store, if any.
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Connection> {
+        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Runs `f` with the connection (for modules that keep their own tables).
+    pub fn with_conn<R>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> rusqlite::Result<R>,
+    ) -> Result<R, StoreError> {
+        Ok(f(&mut self.lock())?)
+    }
+
+    /// The schema version (`PRAGMA user_version`).
+    pub fn schema_version(&self) -> Result<i64, StoreError> {
+        Ok(self
+            .lock()
+            .query_row("PRAGMA user_version", [], |r| r.get(0))?)
+    }
+}
+
+fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    let known = MIGRATIONS.len() as i64;
+    let found: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if found > known {
+        return Err(StoreError::TooNew { found, known });
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.execute_batch(&format!("PRAGMA user_version = {}", i + 1))?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+/// One row of the request log, as the Activity screen shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+#[ts(export_to = "LoggedRequest.ts")]
+pub struct LoggedRequest {
+    #[ts(type = "number")]
+    pub id: i64,
+    pub at: String,
+    pub profile: String,
+    pub method: String,
+    pub path: String,
+    pub status: Option<u16>,
+    #[ts(type = "number")]
+    pub duration_ms: u64,
+    pub request_id: Option<String>,
+    pub idempotency_key: Option<String>,
+    pub replayed: bool,
+    pub error_code: Option<String>,
+    pub attempt: u32,
+    pub request_headers: Vec<(String, String)>,
+    pub response_excerpt: Option<String>,
+}
+
+/// Activity screen filters; every member optional (`{}` lists the newest 200).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(default)]
+#[ts(export_to = "LogFilter.ts")]
+pub struct LogFilter {
+    /// 2, 3, 4 or 5 for 2xx..5xx; 0 for attempts that got no answer.
+    #[ts(optional)]
+    pub status_class: Option<u16>,
+    /// An exact status.
+    #[ts(optional)]
+    pub status: Option<u16>,
+    /// Substring of path and query.
+    #[ts(optional)]
+    pub path_contains: Option<String>,
+    /// Inclusive lower bound on `at` (`2026-03-10T12:00:00.000Z`).
+    #[ts(optional)]
+    pub since: Option<String>,
+    /// Inclusive upper bound on `at`.
+    #[ts(optional)]
+    pub until: Option<String>,
+    /// Substring of the request_id (paste a whole one to find it).
+    #[ts(optional)]
+    pub request_id: Option<String>,
+    /// Only this profile's requests.
+    #[ts(optional)]
+    pub profile: Option<String>,
+    /// At most this many rows, newest first (default 200, at most 10,000).
+    #[ts(optional)]
+    pub limit: Option<u32>,
+}
+
+/// Headers never written to the log, whatever the caller recorded.
+const NEVER_LOGGED: [&str; 4] = [
+    "authorization",
+    "proxy-authorization",
+    "cookie",
+    "set-cookie",
+];
+
+fn safe_headers(headers: &[(String, String)]) -> Vec<(String, String)> {
+    headers
+        .iter()
+        .filter(|(n, v)| {
+            !NEVER_LOGGED.contains(&n.to_ascii_lowercase().as_str())
+                && !v.trim_start().to_ascii_lowercase().starts_with("bearer ")
+        })
+        .cloned()
+        .collect()
+}
+
+/// The request log of one profile: the client's [`RequestObserver`].
+#[derive(Debug, Clone)]
+pub struct RequestLog {
+    store: Store,
+    profile: String,
+    retention: usize,
+}
+
+const COLUMNS: &str = "id, at, profile, method, path, status, duration_ms, request_id, \
+    idempotency_key, replayed, error_code, attempt, request_headers, response_excerpt";
+
+fn row_to_logged(r: &rusqlite::Row<'_>) -> rusqlite::Result<LoggedRequest> {
+    let headers: String = r.get(12)?;
+    Ok(LoggedRequest {
+        id: r.get(0)?,
+        at: r.get(1)?,
+        profile: r.get(2)?,
+        method: r.get(3)?,
+        path: r.get(4)?,
+        status: r.get(5)?,
+        duration_ms: r.get::<_, i64>(6)?.max(0) as u64,
+        request_id: r.get(7)?,
+        idempotency_key: r.get(8)?,
+        replayed: r.get(9)?,
+        error_code: r.get(10)?,
+        attempt: r.get(11)?,
+        request_headers: serde_json::from_str(&headers).unwrap_or_default(),
+        response_excerpt: r.get(13)?,
+    })
+}
+
+impl RequestLog {
+    /// Logs under `profile`, keeping the newest `retention` rows of the whole log (at least 1).
+    pub fn new(store: Store, profile: &str, retention: usize) -> Self {
+        RequestLog {
+            store,
+            profile: profile.to_owned(),
+            retention: retention.max(1),
+        }
+    }
+
+    /// The profile this log records under.
+    pub fn profile(&self) -> &str {
+        &self.profile
+    }
+
+    /// Changes how many rows are kept (applied at the next insert, or by [`Self::prune`]).
+    pub fn set_retention(&mut self, retention: usize) {
+        self.retention = retention.max(1);
+    }
+
+    /// Writes one exchange and trims the log to the retention bound.
+    pub fn insert(&self, exchange: &Exchange) -> Result<i64, StoreError> {
+        let headers = serde_json::to_string(&safe_headers(&exchange.request_headers))
+            .unwrap_or_else(|_| "[]".into());
+        let conn = self.store.lock();
+        conn.execute(
+            "INSERT INTO request_log (at, profile, method, path, status, duration_ms, request_id,
+                idempotency_key, replayed, error_code, attempt, request_headers, response_excerpt)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+            params![
+                exchange.at,
+                self.profile,
+                exchange.method,
+                exchange.path,
+                exchange.status,
+                i64::try_from(exchange.duration_ms).unwrap_or(i64::MAX),
+                exchange.request_id,
+                exchange.idempotency_key,
+                exchange.replayed,
+                exchange.error_code,
+                exchange.attempt,
+                headers,
+                exchange.response_excerpt,
+            ],
+        )?;
+        let id = conn.last_insert_rowid();
+        prune_locked(&conn, self.retention)?;
+        Ok(id)
+    }
+
+    /// Deletes all but the newest `retention` rows.
+    pub fn prune(&self) -> Result<usize, StoreError> {
+        prune_locked(&self.store.lock(), self.retention)
+    }
+
+    /// Rows matching `filter`, newest first.
+    pub fn query(&self, filter: &LogFilter) -> Result<Vec<LoggedRequest>, StoreError> {
+        let mut sql = format!("SELECT {COLUMNS} FROM request_log WHERE 1=1");
+        let mut args: Vec<rusqlite::types::Value> = Vec::new();
+        use rusqlite::types::Value as V;
+        match filter.status_class {
+            Some(0) => sql.push_str(" AND status IS NULL"),
+            Some(c) => {
+                sql.push_str(" AND status >= ? AND status < ?");
+                args.push(V::Integer(i64::from(c) * 100));
+                args.push(V::Integer(i64::from(c) * 100 + 100));
+            }
+            None => {}
+        }
+        if let Some(s) = filter.status {
+            sql.push_str(" AND status = ?");
+            args.push(V::Integer(i64::from(s)));
+        }
+        if let Some(p) = filter.path_contains.as_deref().filter(|p| !p.is_empty()) {
+            sql.push_str(" AND instr(path, ?) > 0");
+            args.push(V::Text(p.to_owned()));
+        }
+        if let Some(s) = &filter.since {
+            sql.push_str(" AND at >= ?");
+            args.push(V::Text(s.clone()));
+        }
+        if let Some(u) = &filter.until {
+            sql.push_str(" AND at <= ?");
+            args.push(V::Text(u.clone()));
+        }
+        if let Some(r) = filter
+            .request_id
+            .as_deref()
+            .map(str::trim)
+            .filter(|r| !r.is_empty())
+        {
+            sql.push_str(" AND instr(request_id, ?) > 0");
+            args.push(V::Text(r.to_owned()));
+        }
+        if let Some(p) = &filter.profile {
+            sql.push_str(" AND profile = ?");
+            args.push(V::Text(p.clone()));
+        }
+        sql.push_str(" ORDER BY id DESC LIMIT ?");
+        args.push(V::Integer(i64::from(
+            filter.limit.unwrap_or(200).clamp(1, 10_000),
+        )));
+        let conn = self.store.lock();
+        let mut stmt = conn.prepare(&sql)?;
+        let rows = stmt
+            .query_map(params_from_iter(args), row_to_logged)?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(rows)
+    }
+
+    /// One row by id.
+    pub fn get(&self, id: i64) -> Result<LoggedRequest, StoreError> {
+        self.store
+            .lock()
+            .query_row(
+                &format!("SELECT {COLUMNS} FROM request_log WHERE id = ?1"),
+                [id],
+                row_to_logged,
+            )
+            .optional()?
+            .ok_or(StoreError::NotFound(id))
+    }
+
+    /// Rows in the whole log.
+    pub fn count(&self) -> Result<u64, StoreError> {
+        Ok(self
+            .store
+            .lock()
+            .query_row("SELECT count(*) FROM request_log", [], |r| {
+                r.get::<_, i64>(0)
+            })?
+            .max(0) as u64)
+    }
+
+    /// The redacted JSON a user pastes into a support ticket: request line, headers (never
+    /// Authorization), status, response excerpt, request_id, time and app version.
+    pub fn support_bundle(&self, id: i64, app_version: &str) -> Result<Value, StoreError> {
+        let r = self.get(id)?;
+        let headers: serde_json::Map<String, Value> = safe_headers(&r.request_headers)
+            .into_iter()
+            .map(|(n, v)| (n, Value::String(v)))
+            .collect();
+        Ok(json!({
+            "app_version": app_version,
+            "core_version": crate::CORE_VERSION,
+            "time": r.at,
+            "profile": r.profile,
+            "request": {
+                "line": format!("{} {}", r.method, r.path),
+                "headers": headers,
+                "idempotency_key": r.idempotency_key,
+                "attempt": r.attempt,
+            },
+            "response": {
+                "status": r.status,
+                "request_id": r.request_id,
+                "replayed": r.replayed,
+                "error_code": r.error_code,
+                "duration_ms": r.duration_ms,
+                "body_excerpt": r.response_excerpt,
+            },
+        }))
+    }
+}
+
+fn prune_locked(conn: &Connection, retention: usize) -> Result<usize, StoreError> {
+    let keep = i64::try_from(retention).unwrap_or(i64::MAX);
+    Ok(conn.execute(
+        "DELETE FROM request_log WHERE id <= (SELECT id FROM request_log ORDER BY id DESC LIMIT 1 OFFSET ?1)",
+        [keep],
+    )?)
+}
+
+impl RequestObserver for RequestLog {
+    fn record(&self, exchange: &Exchange) {
+        if let Err(e) = self.insert(exchange) {
+            tracing::warn!(error = %e, "could not write the request log");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn exchange(i: u32, status: Option<u16>, path: &str) -> Exchange {
+        Exchange {
+            at: format!("2026-03-10T12:00:{:02}.000Z", i % 60),
+            method: "GET".into(),
+            path: path.into(),
+            status,
+            duration_ms: 12,
+            request_id: Some(format!("req_{i:024x}")),
+            idempotency_key: None,
+            replayed: false,
+            error_code: None,
+            attempt: 1,
+            request_headers: vec![
+                ("user-agent".into(), "ProspectB2B-Desktop/test".into()),
+                ("Authorization".into(), "Bearer pb2b_live_x_y".into()),
+                ("x-other".into(), "Bearer sneaky".into()),
+            ],
+            response_excerpt: Some("{}".into()),
+        }
+    }
+
+    #[test]
+    fn migrations_set_the_user_version_and_reopen_cleanly() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db.sqlite");
+        let s = Store::open(&path).unwrap();
+        assert_eq!(s.schema_version().unwrap(), MIGRATIONS.len() as i64);
+        drop(s);
+        let s = Store::open(&path).unwrap();
+        assert_eq!(s.schema_version().unwrap(), MIGRATIONS.len() as i64);
+        let mode: String = s
+            .with_conn(|c| c.query_row("PRAGMA journal_mode", [], |r| r.get(0)))
+            .unwrap();
+        assert_eq!(mode, "wal");
+        s.with_conn(|c| c.execute_batch("PRAGMA user_version = 99"))
+            .unwrap();
+        drop(s);
+        assert!(matches!(
+            Store::open(&path),
+            Err(StoreError::TooNew { found: 99, .. })
+        ));
+    }
+
+    #[test]
+    fn retention_keeps_the_newest() {
+        let log = RequestLog::new(Store::open_in_memory().unwrap(), "p", 5);
+        for i in 0..12 {
+            log.insert(&exchange(i, Some(200), &format!("/x/{i}")))
+                .unwrap();
+        }
+        assert_eq!(log.count().unwrap(), 5);
+        let rows = log.query(&LogFilter::default()).unwrap();
+        let paths: Vec<_> = rows.iter().map(|r| r.path.as_str()).collect();
+        assert_eq!(paths, ["/x/11", "/x/10", "/x/9", "/x/8", "/x/7"]);
+        let mut smaller = log.clone();
+        smaller.set_retention(2);
+        assert_eq!(smaller.prune().unwrap(), 3);
+        assert_eq!(log.count().unwrap(), 2);
+    }
+
+    #[test]
+    fn filters() {
+        let store = Store::open_in_memory().unwrap();
+        let a = RequestLog::new(store.clone(), "A", 100);
+        let b = RequestLog::new(store, "B", 100);
+        a.insert(&exchange(1, Some(200), "/api/public/v1/me"))
+            .unwrap();
+        a.insert(&exchange(2, Some(404), "/api/public/v1/leads/lead_x"))
+            .unwrap();
+        a.insert(&exchange(3, Some(500), "/api/public/v1/leads"))
+            .unwrap();
+        b.insert(&exchange(4, None, "/api/public/v1/leads?limit=5"))
+            .unwrap();
+        b.insert(&exchange(5, Some(429), "/api/public/v1/me"))
+            .unwrap();
+        let q = |f: LogFilter| -> Vec<String> {
+            a.query(&f)
+                .unwrap()
+                .into_iter()
+                .map(|r| r.request_id.unwrap())
+                .collect()
+        };
+        let rid = |i: u32| format!("req_{i:024x}");
+        assert_eq!(q(LogFilter::default()).len(), 5);
+        assert_eq!(
+            q(LogFilter {
+                status_class: Some(4),
+                ..Default::default()
+            }),
+            [rid(5), rid(2)]
+        );
+        assert_eq!(
+            q(LogFilter {
+                status_class: Some(0),
+                ..Default::default()
+            }),
+            [rid(4)]
+        );
+        assert_eq!(
+            q(LogFilter {
+                status: Some(500),
+                ..Default::default()
+            }),
+            [rid(3)]
+        );
+        assert_eq!(
+            q(LogFilter {
+                path_contains: Some("leads".into()),
+                ..Default::default()
+            }),
+            [rid(4), rid(3), rid(2)]
+        );
+        assert_eq!(
+            q(LogFilter {
+                since: Some("2026-03-10T12:00:02.000Z".into()),
+                until: Some("2026-03-10T12:00:04.000Z".into()),
+                ..Default::default()
+            }),
+            [rid(4), rid(3), rid(2)]
+        );
+        assert_eq!(
+            q(LogFilter {
+                request_id: Some(rid(3)),
+                ..Default::default()
+            }),
+            [rid(3)]
+        );
+        assert_eq!(
+            q(LogFilter {
+                profile: Some("B".into()),
+                ..Default::default()
+            }),
+            [rid(5), rid(4)]
+        );
+        assert_eq!(
+            q(LogFilter {
+                limit: Some(2),
+                ..Default::default()
+            }),
+            [rid(5), rid(4)]
+        );
+        // Filters arrive from the UI as JSON.
+        let f: LogFilter = serde_json::from_str(r#"{"status_class": 5}"#).unwrap();
+        assert_eq!(q(f), [rid(3)]);
+    }
+
+    #[test]
+    fn authorization_is_never_stored_and_bundles_are_redacted() {
+        let log = RequestLog::new(Store::open_in_memory().unwrap(), "p", 10);
+        let id = log
+            .insert(&exchange(1, Some(401), "/api/public/v1/me"))
+            .unwrap();
+        let row = log.get(id).unwrap();
+        assert_eq!(
+            row.request_headers,
+            vec![(
+                "user-agent".to_string(),
+                "ProspectB2B-Desktop/test".to_string()
+            )]
+        );
+        let bundle = log.support_bundle(id, "9.9.9").unwrap();
+        let text = bundle.to_string();
+        assert!(
+            !text.to_ascii_lowercase().contains("authorization"),
+            "{text}"
+        );
+        assert!(!text.contains("Bearer"), "{text}");
+        assert_eq!(bundle["request"]["line"], "GET /api/public/v1/me");
+        assert_eq!(bundle["response"]["status"], 401);
+        assert_eq!(bundle["app_version"], "9.9.9");
+        assert_eq!(bundle["response"]["request_id"], format!("req_{:024x}", 1));
+        assert!(matches!(log.get(id + 100), Err(StoreError::NotFound(_))));
+    }
+}

@@ -949,6 +949,35 @@ mod tests {
     }
 
     #[test]
+    fn a_missing_required_field_is_a_clear_invalid_response() {
+        let raw = Raw {
+            status: 200,
+            body: br#"{"data":{"id":"lead_1","object":"lead","status":"new","source":"api","created_at":"t","updated_at":"t","future":1},"request_id":"req_1"}"#.to_vec(),
+            request_id: Some("req_1".into()),
+            replayed: false,
+            rate_limit: None,
+        };
+        let err = Client::parse_one::<Lead>(raw).unwrap_err();
+        assert_eq!(err.kind, ApiErrorKind::InvalidResponse);
+        assert!(
+            err.message.contains("missing field `email`"),
+            "{}",
+            err.message
+        );
+        assert_eq!(err.request_id.as_deref(), Some("req_1"));
+        let raw = Raw {
+            status: 200,
+            body: br#"{"data":{"id":"lead_1","email":"a@b.co","status":"new","source":"api","created_at":"t","updated_at":"t","some_new_field":{"x":1}},"request_id":"req_1"}"#.to_vec(),
+            request_id: None,
+            replayed: false,
+            rate_limit: None,
+        };
+        let ok = Client::parse_one::<Lead>(raw).unwrap();
+        assert_eq!(ok.data.email, "a@b.co");
+        assert!(ok.data.custom_fields.is_empty());
+    }
+
+    #[test]
     fn key_shape_check() {
         assert!(key_looks_valid("pb2b_live_ab12cd34_0123456789abcdef"));
         assert!(key_looks_valid(

@@ -19,3 +19,43 @@ pub use error::{ApiError, ApiErrorKind};
 pub use models::*;
 pub use observer::{Exchange, NoopObserver, RequestObserver};
 pub use retry::RetryPolicy;
+
+#[cfg(test)]
+mod tests {
+    use ts_rs::{Config, TS};
+
+    fn renders<T: TS + 'static>() -> String {
+        assert!(
+            T::output_path().is_some(),
+            "{} has export_to",
+            T::name(&Config::new())
+        );
+        T::export_to_string(&Config::new()).expect("renders")
+    }
+
+    #[test]
+    fn ui_types_render_to_typescript() {
+        let me = renders::<super::Me>();
+        assert!(me.contains("read_only: boolean"), "{me}");
+        let lead = renders::<super::Lead>();
+        assert!(
+            lead.contains("custom_fields: Record<string, string | number | boolean | null>"),
+            "{lead}"
+        );
+        let hook = renders::<super::Webhook>();
+        assert!(!hook.contains("signing_secret:"), "{hook}");
+        for ts in [
+            renders::<super::NewLead>(),
+            renders::<super::Export>(),
+            renders::<super::ExportDownload>(),
+            renders::<super::Delivery>(),
+            renders::<crate::scopes::ScopeDescription>(),
+            renders::<crate::scopes::Action>(),
+            renders::<crate::scopes::Denied>(),
+            renders::<crate::store::LoggedRequest>(),
+            renders::<crate::store::LogFilter>(),
+        ] {
+            assert!(!ts.contains("bigint"), "{ts}");
+        }
+    }
+}

@@ -1342,7 +1342,7 @@ pub fn apply_lead(
                         }
                     }
                     if ok {
-                        lead.custom_fields = m.clone();
+                        lead.custom_fields = crate::store::raw_object(m);
                     }
                 }
                 Value::Null => errs.add(
@@ -1438,7 +1438,7 @@ pub fn blank_lead(now: i64) -> Lead {
         linkedin_url: None,
         status: "new".into(),
         source: "api".into(),
-        custom_fields: Map::new(),
+        custom_fields: crate::store::empty_object(),
         created_at: now,
         updated_at: now,
     }

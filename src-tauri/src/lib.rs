@@ -3,12 +3,13 @@
 //! inputs, calls the core, and maps the result onto the one IPC error shape.
 
 pub mod commands;
+pub mod settings;
 pub mod state;
 
 use tauri::Manager;
 
 /// The identifier under which the app's keychain entries are stored (also the bundle identifier).
-pub const APP_IDENTIFIER: &str = "com.prospectb2b.desktop";
+pub use pb2b_core::APP_IDENTIFIER;
 
 /// Builds the Tauri application with its state and commands, on any runtime (the tests use the
 /// mock runtime).
@@ -16,20 +17,33 @@ pub fn builder<R: tauri::Runtime>() -> tauri::Builder<R> {
     tauri::Builder::<R>::new()
         .plugin(tauri_plugin_store::Builder::default().build())
         .setup(|app| {
-            init(app.handle());
+            let auto_sandbox = std::env::args().any(|arg| arg == "--sandbox");
+            init(app.handle(), auto_sandbox);
             Ok(())
         })
-        .invoke_handler(tauri::generate_handler![commands::diagnostics])
+        .invoke_handler(tauri::generate_handler![
+            commands::diagnostics,
+            commands::connect::connection_status,
+            commands::connect::verify_key,
+            commands::connect::save_profile,
+            commands::connect::connect_sandbox,
+            commands::connect::activate_profile,
+            commands::connect::rename_profile,
+            commands::connect::forget_profile,
+            commands::activity::activity,
+            commands::activity::support_bundle,
+        ])
 }
 
 /// Puts the app's state in place. Runs in `setup`, which Tauri calls when the event loop starts;
-/// tests on the mock runtime call it themselves.
-pub fn init<R: tauri::Runtime>(app: &tauri::AppHandle<R>) {
+/// tests on the mock runtime call it themselves. `auto_sandbox` (the `--sandbox` argument)
+/// connects the embedded sandbox when no profile is active.
+pub fn init<R: tauri::Runtime>(app: &tauri::AppHandle<R>, auto_sandbox: bool) {
     let data_dir = app
         .path()
         .app_data_dir()
         .unwrap_or_else(|_| std::env::temp_dir().join(APP_IDENTIFIER));
-    app.manage(state::AppState::new(data_dir));
+    app.manage(state::AppState::new(data_dir, auto_sandbox));
 }
 
 /// Runs the desktop app.

@@ -1,36 +1,56 @@
 //! The state the app manages for its commands.
 
 use std::path::PathBuf;
-use std::sync::RwLock;
 
-use pb2b_core::secret::OsKeychain;
+use pb2b_core::api::Client;
+use pb2b_core::profiles::Profile;
+use pb2b_core::secret::{OsKeychain, SecretString};
+use pb2b_core::session::KeyCheck;
+use pb2b_core::store::Store;
+
+/// The active connection: a profile, its key (from the keychain, never sent to the webview) and a
+/// client whose every exchange lands in the request log.
+pub struct Connection {
+    /// The profile.
+    pub profile: Profile,
+    /// Its key, only for describing it (masking); the client holds its own copy.
+    pub key: SecretString,
+    /// The client.
+    pub client: Client,
+    /// What `/me` said, once verified.
+    pub check: Option<KeyCheck>,
+}
 
 /// Shared by every command.
-#[derive(Debug)]
 pub struct AppState {
     /// Where the app keeps its local data.
     pub data_dir: PathBuf,
     /// The OS keychain, one entry per profile under the app identifier.
     pub keychain: OsKeychain,
-    /// The API base URL requests go to.
-    pub base_url: RwLock<String>,
+    /// The local SQLite database (request log, ...), opened lazily on first use.
+    pub store: tokio::sync::OnceCell<Store>,
+    /// The active connection.
+    pub connection: tokio::sync::Mutex<Option<Connection>>,
+    /// The embedded sandbox, while it runs.
+    pub sandbox: tokio::sync::Mutex<Option<pb2b_sandbox::Sandbox>>,
+    /// Connect the embedded sandbox at start (`--sandbox`).
+    pub auto_sandbox: bool,
+    /// Serialises restoring the active profile, which the sidebar and the first screen both ask
+    /// for at start.
+    pub restoring: tokio::sync::Mutex<()>,
 }
 
 impl AppState {
     /// State for an app whose data lives in `data_dir`.
-    pub fn new(data_dir: PathBuf) -> Self {
+    pub fn new(data_dir: PathBuf, auto_sandbox: bool) -> Self {
         Self {
             data_dir,
             keychain: OsKeychain::new(crate::APP_IDENTIFIER),
-            base_url: RwLock::new(pb2b_core::DEFAULT_BASE_URL.to_owned()),
+            store: tokio::sync::OnceCell::new(),
+            connection: tokio::sync::Mutex::new(None),
+            sandbox: tokio::sync::Mutex::new(None),
+            auto_sandbox,
+            restoring: tokio::sync::Mutex::new(()),
         }
-    }
-
-    /// The base URL in use now.
-    pub fn base_url(&self) -> String {
-        self.base_url
-            .read()
-            .map(|url| url.clone())
-            .unwrap_or_else(|poisoned| poisoned.into_inner().clone())
     }
 }

@@ -10,7 +10,7 @@ fn app() -> tauri::App<MockRuntime> {
         .build(mock_context(noop_assets()))
         .expect("the app builds on the mock runtime");
     // `setup` runs when the event loop starts, which the mock runtime never does here.
-    pb2b_app::init(app.handle());
+    pb2b_app::init(app.handle(), false);
     app
 }
 

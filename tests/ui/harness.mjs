@@ -45,7 +45,7 @@ export async function launch() {
  * functions (cmd args) => value, evaluated in the page. A handler that throws rejects the invoke
  * with what it threw (as a Tauri command returning Err does).
  */
-export async function openUi(browser, handlersSource, { colorScheme = "light" } = {}) {
+export async function openUi(browser, handlersSource, { colorScheme = "light", hash = "" } = {}) {
   const context = await browser.newContext({ colorScheme, viewport: { width: 1180, height: 780 } });
   const page = await context.newPage();
   const errors = [];
@@ -69,6 +69,6 @@ export async function openUi(browser, handlersSource, { colorScheme = "light" } 
       });
     })();`,
   });
-  await page.goto(`${ORIGIN}/index.html`);
+  await page.goto(`${ORIGIN}/index.html${hash}`);
   return { page, context, errors };
 }

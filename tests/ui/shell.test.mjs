@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { launch, openUi } from "./harness.mjs";
 
 const DIAGNOSTICS_OK = `() => ({
+  connection_status: () => ({ profile: null, check: null, error: null, profiles: [] }),
   diagnostics: () => ({
     app_version: "0.1.0", core_version: "0.1.0", os: "Debian 12", arch: "x86_64",
     data_dir: "/home/ada/.local/share/com.prospectb2b.desktop",
@@ -20,9 +21,9 @@ after(async () => {
 });
 
 test("the shell lists only the screens that work, and Diagnostics renders its report", async () => {
-  const { page, context, errors } = await openUi(browser, DIAGNOSTICS_OK);
+  const { page, context, errors } = await openUi(browser, DIAGNOSTICS_OK, { hash: "#/diagnostics" });
   const links = await page.getByRole("navigation", { name: "Main" }).getByRole("link").allTextContents();
-  assert.deepEqual(links, ["Diagnostics"]);
+  assert.deepEqual(links, ["Connect", "Activity", "Diagnostics"]);
   await page.getByText("Reachable").waitFor();
   assert.equal(await page.locator("[data-fact='API base URL']").textContent(), "https://login.prospectb2b.com/api/public/v1");
   assert.equal(await page.locator("[data-fact='Operating system']").textContent(), "Debian 12 (x86_64)");
@@ -37,6 +38,7 @@ test("an error shows its message, code and request_id with a copy button, and re
     `() => {
       let calls = 0;
       return {
+        connection_status: () => ({ profile: null, check: null, error: null, profiles: [] }),
         diagnostics: () => {
           calls += 1;
           if (calls === 1) throw { code: "keychain_unavailable", message: "The system keychain is not available.", request_id: "req_abc123", retryable: true };
@@ -45,6 +47,7 @@ test("an error shows its message, code and request_id with a copy button, and re
         },
       };
     }`,
+    { hash: "#/diagnostics" },
   );
   const alert = page.getByRole("alert");
   await alert.waitFor();
@@ -61,7 +64,7 @@ test("an error shows its message, code and request_id with a copy button, and re
 
 test("follows the OS theme: dark background in dark mode, light in light mode", async () => {
   const bg = async (colorScheme) => {
-    const { page, context } = await openUi(browser, DIAGNOSTICS_OK, { colorScheme });
+    const { page, context } = await openUi(browser, DIAGNOSTICS_OK, { colorScheme, hash: "#/diagnostics" });
     const color = await page.evaluate(() => getComputedStyle(document.body).backgroundColor);
     await context.close();
     return color;
@@ -70,8 +73,8 @@ test("follows the OS theme: dark background in dark mode, light in light mode", 
   assert.equal(await bg("dark"), "rgb(15, 17, 21)");
 });
 
-test("keyboard: focus lands on the screen heading, Tab and Shift+Tab reach the controls, Alt+1 switches screens", async () => {
-  const { page, context } = await openUi(browser, DIAGNOSTICS_OK);
+test("keyboard: focus lands on the screen heading, Tab and Shift+Tab reach the controls, Alt+N switches screens", async () => {
+  const { page, context } = await openUi(browser, DIAGNOSTICS_OK, { hash: "#/diagnostics" });
   await page.getByText("Reachable").waitFor();
   const active = () => page.evaluate(() => document.activeElement?.textContent);
   await page.waitForFunction(() => document.activeElement?.tagName === "H1");
@@ -81,9 +84,11 @@ test("keyboard: focus lands on the screen heading, Tab and Shift+Tab reach the c
   assert.equal(await active(), "Diagnostics");
   assert.equal(await page.evaluate(() => document.activeElement?.closest("nav")?.getAttribute("aria-label")), "Main");
   await page.keyboard.press("Shift+Tab");
-  assert.equal(await active(), "Skip to content");
-  await page.evaluate(() => { location.hash = "#/nowhere"; });
+  assert.equal(await active(), "Activity");
   await page.keyboard.press("Alt+1");
+  await page.waitForFunction(() => location.hash === "#/connect");
+  await page.waitForFunction(() => document.activeElement?.textContent === "Connect" && document.activeElement?.tagName === "H1");
+  await page.keyboard.press("Alt+3");
   await page.waitForFunction(() => location.hash === "#/diagnostics");
   await page.waitForFunction(() => document.activeElement?.tagName === "H1");
   await context.close();

@@ -37,3 +37,80 @@ export function errorPanel(report: ErrorReport, retry?: () => void): HTMLElement
 export function fact(label: string, value: Node | string): [HTMLElement, HTMLElement] {
   return [h("dt", {}, label), h("dd", { "data-fact": label }, value)];
 }
+
+/// A modal confirmation (a real <dialog>, keyboard and screen-reader friendly). Resolves true when
+/// confirmed.
+export function confirmDialog(message: string, confirmLabel: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const dialog = h("dialog", { "aria-label": confirmLabel });
+    const done = (value: boolean) => {
+      dialog.close();
+      dialog.remove();
+      resolve(value);
+    };
+    dialog.append(
+      h("p", {}, message),
+      h(
+        "div",
+        { class: "row" },
+        h("button", { type: "button", class: "danger", onclick: () => done(true) }, confirmLabel),
+        h("button", { type: "button", onclick: () => done(false) }, "Cancel"),
+      ),
+    );
+    dialog.addEventListener("cancel", () => done(false));
+    document.body.append(dialog);
+    dialog.showModal();
+  });
+}
+
+/// A modal asking for one line of text. Resolves the text, or null when cancelled.
+export function promptDialog(label: string, value: string, submitLabel: string): Promise<string | null> {
+  return new Promise((resolve) => {
+    const input = h("input", { type: "text", id: "prompt-input", value });
+    const dialog = h("dialog", { "aria-label": label });
+    const done = (result: string | null) => {
+      dialog.close();
+      dialog.remove();
+      resolve(result);
+    };
+    const form = h(
+      "form",
+      { method: "dialog" },
+      h("label", { for: "prompt-input" }, label),
+      input,
+      h(
+        "div",
+        { class: "row" },
+        h("button", { type: "submit", class: "primary" }, submitLabel),
+        h("button", { type: "button", onclick: () => done(null) }, "Cancel"),
+      ),
+    );
+    form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      done(input.value);
+    });
+    dialog.addEventListener("cancel", () => done(null));
+    dialog.append(form);
+    document.body.append(dialog);
+    dialog.showModal();
+    input.select();
+  });
+}
+
+/// A button that is disabled with the reason shown beside it when the key may not perform it.
+export function gatedButton(
+  label: string,
+  permission: { allowed: boolean; reason: string | null },
+  onclick: () => void,
+  attrs: Record<string, string> = {},
+): HTMLElement {
+  const reasonId = `why-${label.toLowerCase().replace(/[^a-z0-9]+/g, "-")}`;
+  const button = h(
+    "button",
+    { type: "button", ...attrs, disabled: !permission.allowed, "aria-describedby": permission.allowed ? undefined : reasonId, onclick },
+    label,
+  );
+  return permission.allowed
+    ? button
+    : h("span", { class: "gated" }, button, h("span", { class: "muted why", id: reasonId, "data-denied": label }, permission.reason ?? "Not allowed"));
+}

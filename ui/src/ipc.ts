@@ -4,6 +4,10 @@
 import { invoke } from "@tauri-apps/api/core";
 import type { ErrorReport } from "./bindings/ErrorReport";
 import type { Diagnostics } from "./bindings/Diagnostics";
+import type { ConnectionStatus } from "./bindings/ConnectionStatus";
+import type { KeyCheck } from "./bindings/KeyCheck";
+import type { LoggedRequest } from "./bindings/LoggedRequest";
+import type { LogFilter } from "./bindings/LogFilter";
 
 export function isErrorReport(value: unknown): value is ErrorReport {
   return (
@@ -41,4 +45,14 @@ async function call<T>(command: string, args?: Record<string, unknown>): Promise
 
 export const api = {
   diagnostics: () => call<Diagnostics>("diagnostics"),
+  connectionStatus: () => call<ConnectionStatus>("connection_status"),
+  verifyKey: (baseUrl: string, key: string) => call<KeyCheck>("verify_key", { baseUrl, key }),
+  saveProfile: (name: string, baseUrl: string, key: string) =>
+    call<ConnectionStatus>("save_profile", { name, baseUrl, key }),
+  connectSandbox: () => call<ConnectionStatus>("connect_sandbox"),
+  activateProfile: (name: string) => call<ConnectionStatus>("activate_profile", { name }),
+  renameProfile: (from: string, to: string) => call<ConnectionStatus>("rename_profile", { from, to }),
+  forgetProfile: (name: string) => call<ConnectionStatus>("forget_profile", { name }),
+  activity: (filter: LogFilter) => call<LoggedRequest[]>("activity", { filter }),
+  supportBundle: (id: number) => call<string>("support_bundle", { id }),
 };

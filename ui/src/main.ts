@@ -1,6 +1,10 @@
 // The app shell: navigation and a hash router. A screen is listed only once it works: later
 // features add themselves to SCREENS when they are real, never as placeholders.
 import { clear, h } from "./dom";
+import { api } from "./ipc";
+import { onConnection, setConnection } from "./state";
+import { renderActivity } from "./screens/activity";
+import { renderConnect } from "./screens/connect";
 import { renderDiagnostics } from "./screens/diagnostics";
 
 interface Screen {
@@ -9,7 +13,27 @@ interface Screen {
   render: (root: HTMLElement) => Promise<void> | void;
 }
 
-const SCREENS: Screen[] = [{ id: "diagnostics", title: "Diagnostics", render: renderDiagnostics }];
+const SCREENS: Screen[] = [
+  { id: "connect", title: "Connect", render: renderConnect },
+  { id: "activity", title: "Activity", render: renderActivity },
+  { id: "diagnostics", title: "Diagnostics", render: renderDiagnostics },
+];
+
+// The sidebar's connection line follows the active profile everywhere.
+onConnection((status) => {
+  const badge = document.getElementById("connection-badge");
+  if (!badge) return;
+  clear(badge);
+  if (status?.profile) {
+    badge.append(
+      h("span", { class: `badge ${status.check ? "ok" : "bad"}` }, status.check ? "Connected" : "Not verified"),
+      h("div", { "data-connection": status.profile.name }, status.profile.name),
+    );
+    if (status.check) badge.append(h("div", { class: "muted" }, status.check.me.workspace.name));
+  } else {
+    badge.append(h("span", {}, "Not connected"));
+  }
+});
 
 function currentId(): string {
   const id = location.hash.replace(/^#\/?/, "");
@@ -55,4 +79,8 @@ window.addEventListener("keydown", (event) => {
 });
 
 window.addEventListener("hashchange", () => void route());
-document.addEventListener("DOMContentLoaded", () => void route());
+document.addEventListener("DOMContentLoaded", () => {
+  void route();
+  // Restore the active profile (key from the keychain) for the sidebar, whatever screen opens.
+  api.connectionStatus().then(setConnection, () => setConnection(null));
+});

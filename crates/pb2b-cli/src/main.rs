@@ -1,15 +1,38 @@
 //! `pb2b`: a thin command-line front on `pb2b-core`, for scripts, cron jobs and CI.
 //! Argument parsing and printing only; every rule lives in the core.
+//!
+//! Profiles are shared with the desktop app (the same `settings.json` and keychain entries in the
+//! app's data folder). `PB2B_API_KEY` and `PB2B_BASE_URL` override the profile, for CI.
 
+mod output;
+
+use std::io::{BufRead, IsTerminal};
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
-use pb2b_core::error::ErrorReport;
+use pb2b_core::api::RequestObserver;
+use pb2b_core::error::{codes, ErrorClass, ErrorReport};
+use pb2b_core::profiles::{JsonFileSettings, Profiles};
+use pb2b_core::secret::{OsKeychain, SecretString};
+use pb2b_core::session;
+use pb2b_core::store::{LogFilter, RequestLog, Store};
 
-/// The exit codes scripts can branch on.
+use output::Out;
+
+/// Exit codes scripts can branch on.
 mod exit {
     pub const OK: u8 = 0;
-    /// The keychain or another local facility failed.
+    /// Anything not below (server errors, rate limits after retries).
+    pub const OTHER: u8 = 1;
+    /// Bad arguments (clap uses 2 as well).
+    pub const USAGE: u8 = 2;
+    /// The key is missing, invalid, revoked, expired or lacks a permission.
+    pub const AUTH: u8 = 3;
+    /// The API could not be reached (DNS, refused, TLS, timeout).
+    pub const NETWORK: u8 = 4;
+    /// The keychain, the local database or a file failed.
     pub const LOCAL: u8 = 5;
 }
 
@@ -23,83 +46,306 @@ struct Cli {
     /// Machine-readable JSON output.
     #[arg(long, global = true)]
     json: bool,
+    /// The profile to use (default: the active one).
+    #[arg(long, global = true)]
+    profile: Option<String>,
+    /// The data folder shared with the app (default: the platform's, e.g.
+    /// ~/.local/share/com.prospectb2b.desktop).
+    #[arg(long, global = true, env = "PB2B_DATA_DIR")]
+    data_dir: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Versions, platform, data folder, a real keychain probe and the base URL in use.
-    Diagnostics {
-        /// The base URL to report (defaults to PB2B_BASE_URL, then the production API).
-        #[arg(long, env = "PB2B_BASE_URL", default_value = pb2b_core::DEFAULT_BASE_URL)]
+    /// Verify an API key with /me and save it as a profile (the key goes to the OS keychain).
+    /// The key is read from --key-env VAR, or from standard input.
+    Login {
+        /// The profile name.
+        #[arg(long = "name", default_value = "default")]
+        name: String,
+        /// The API base URL.
+        #[arg(long, default_value = pb2b_core::DEFAULT_BASE_URL)]
         base_url: String,
+        /// Read the key from this environment variable instead of standard input.
+        #[arg(long)]
+        key_env: Option<String>,
     },
+    /// List profiles, or switch, rename or forget one.
+    Profiles {
+        #[command(subcommand)]
+        action: Option<ProfilesAction>,
+    },
+    /// What the key opens: workspace, scopes, read-only state, what it may do.
+    Me,
+    /// The request log: every API call with its status and request_id.
+    Activity {
+        /// Only this status (e.g. 409) or class (2xx, 4xx, 5xx, error).
+        #[arg(long)]
+        status: Option<String>,
+        /// Only paths containing this.
+        #[arg(long)]
+        path: Option<String>,
+        /// Only this request_id.
+        #[arg(long)]
+        request_id: Option<String>,
+        /// How many, newest first.
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
+    /// Versions, platform, data folder, a real keychain probe and the base URL in use.
+    Diagnostics,
+}
+
+#[derive(Debug, Subcommand)]
+enum ProfilesAction {
+    /// Make a profile the active one.
+    Use { name: String },
+    /// Rename a profile.
+    Rename { from: String, to: String },
+    /// Forget a profile and delete its key from the keychain.
+    Forget { name: String },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match run(&cli) {
+    let out = Out::new(cli.json);
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(err) => {
+            out.error(&ErrorReport::local(codes::INTERNAL, err.to_string(), false));
+            return ExitCode::from(exit::LOCAL);
+        }
+    };
+    match runtime.block_on(run(&cli, &out)) {
         Ok(()) => ExitCode::from(exit::OK),
-        Err((code, report)) => {
-            if cli.json {
-                println!("{}", serde_json::json!({ "error": report }));
-            } else {
-                eprintln!("error: {report}");
-            }
-            ExitCode::from(code)
+        Err(report) => {
+            out.error(&report);
+            ExitCode::from(match report.class() {
+                ErrorClass::Auth => exit::AUTH,
+                ErrorClass::Network => exit::NETWORK,
+                ErrorClass::Local => exit::LOCAL,
+                ErrorClass::Input if report.code == codes::INVALID_INPUT => exit::USAGE,
+                ErrorClass::Input | ErrorClass::Server => exit::OTHER,
+            })
         }
     }
 }
 
-fn run(cli: &Cli) -> Result<(), (u8, ErrorReport)> {
+struct Env {
+    data_dir: PathBuf,
+    settings: JsonFileSettings,
+    keychain: OsKeychain,
+}
+
+impl Env {
+    fn new(cli: &Cli) -> Result<Self, ErrorReport> {
+        let data_dir = match &cli.data_dir {
+            Some(dir) => dir.clone(),
+            None => dirs::data_dir()
+                .ok_or_else(|| {
+                    ErrorReport::local(
+                        codes::INTERNAL,
+                        "No data folder on this platform; pass --data-dir.",
+                        false,
+                    )
+                })?
+                .join(pb2b_core::APP_IDENTIFIER),
+        };
+        Ok(Self {
+            settings: JsonFileSettings::new(data_dir.join(pb2b_core::SETTINGS_FILE)),
+            keychain: OsKeychain::new(pb2b_core::APP_IDENTIFIER),
+            data_dir,
+        })
+    }
+
+    fn profiles(&self) -> Profiles<'_> {
+        Profiles::new(&self.settings, &self.keychain)
+    }
+
+    fn store(&self) -> Result<Store, ErrorReport> {
+        std::fs::create_dir_all(&self.data_dir).map_err(|err| {
+            ErrorReport::local(
+                codes::INTERNAL,
+                format!("Could not create {}: {err}", self.data_dir.display()),
+                true,
+            )
+        })?;
+        Store::open(&self.data_dir.join(pb2b_core::DATABASE_FILE)).map_err(ErrorReport::from)
+    }
+
+    fn observer(&self, profile: &str) -> Result<Arc<dyn RequestObserver>, ErrorReport> {
+        Ok(Arc::new(RequestLog::new(self.store()?, profile, 10_000)))
+    }
+
+    /// The base URL and key to use: PB2B_API_KEY (+ PB2B_BASE_URL) override the profile.
+    fn credentials(&self, cli: &Cli) -> Result<(String, String, SecretString), ErrorReport> {
+        if let Ok(key) = std::env::var("PB2B_API_KEY") {
+            let base_url = std::env::var("PB2B_BASE_URL")
+                .unwrap_or_else(|_| pb2b_core::DEFAULT_BASE_URL.to_owned());
+            return Ok((
+                "(environment)".to_owned(),
+                base_url,
+                SecretString::new(key.trim().to_owned()),
+            ));
+        }
+        let profiles = self.profiles();
+        let profile = match &cli.profile {
+            Some(name) => profiles
+                .load()?
+                .profiles
+                .into_iter()
+                .find(|p| &p.name == name)
+                .ok_or_else(|| ErrorReport::local("profile_not_found", format!("There is no profile named “{name}”; see `pb2b profiles`."), false))?,
+            None => profiles.active()?.ok_or_else(|| {
+                ErrorReport::local(
+                    codes::KEY_NOT_FOUND,
+                    "No profile is active: run `pb2b login`, or set PB2B_API_KEY (and PB2B_BASE_URL).",
+                    false,
+                )
+            })?,
+        };
+        if profile.sandbox {
+            return Err(ErrorReport::local(
+                codes::INVALID_INPUT,
+                "The “Local sandbox” profile lives inside the desktop app. Run `pb2b-sandbox` and set PB2B_BASE_URL and PB2B_API_KEY to use a sandbox from the command line.",
+                false,
+            ));
+        }
+        let key = profiles.key(&profile.name)?;
+        Ok((profile.name, profile.base_url, key))
+    }
+}
+
+fn read_key(key_env: Option<&str>) -> Result<SecretString, ErrorReport> {
+    let raw = match key_env {
+        Some(var) => std::env::var(var).map_err(|_| {
+            ErrorReport::local(
+                codes::INVALID_INPUT,
+                format!("The environment variable {var} is not set."),
+                false,
+            )
+        })?,
+        None => {
+            if std::io::stdin().is_terminal() {
+                eprint!("Paste the API key and press Enter (it is not shown): ");
+            }
+            let mut line = String::new();
+            std::io::stdin()
+                .lock()
+                .read_line(&mut line)
+                .map_err(|err| {
+                    ErrorReport::local(
+                        codes::INVALID_INPUT,
+                        format!("Could not read the key: {err}"),
+                        false,
+                    )
+                })?;
+            line
+        }
+    };
+    Ok(SecretString::new(raw.trim().to_owned()))
+}
+
+/// `409` is one status; `4xx` a class; `error` the attempts that got no answer.
+fn parse_status(raw: Option<&str>) -> Result<(Option<u16>, Option<u16>), ErrorReport> {
+    let Some(raw) = raw else {
+        return Ok((None, None));
+    };
+    let raw = raw.trim().to_ascii_lowercase();
+    if raw == "error" {
+        return Ok((Some(0), None));
+    }
+    if let Some(class) = raw.strip_suffix("xx").and_then(|d| d.parse::<u16>().ok()) {
+        if (1..=5).contains(&class) {
+            return Ok((Some(class), None));
+        }
+    }
+    match raw.parse::<u16>() {
+        Ok(code) if (100..=599).contains(&code) => Ok((None, Some(code))),
+        _ => Err(ErrorReport::local(
+            codes::INVALID_INPUT,
+            format!("--status takes a status (409), a class (4xx) or `error`, not “{raw}”."),
+            false,
+        )),
+    }
+}
+
+async fn run(cli: &Cli, out: &Out) -> Result<(), ErrorReport> {
+    let env = Env::new(cli)?;
     match &cli.command {
-        Command::Diagnostics { base_url } => {
-            let keychain = pb2b_core::secret::OsKeychain::new("com.prospectb2b.desktop");
-            let data_dir = std::env::temp_dir();
+        Command::Login {
+            name,
+            base_url,
+            key_env,
+        } => {
+            let key = read_key(key_env.as_deref())?;
+            let client = session::client(base_url, key.clone(), env.observer(name)?)?;
+            let check = session::verify(&client, &key).await?;
+            let profile = env.profiles().save(name, base_url, &key, false)?;
+            out.login(&profile, &check);
+        }
+        Command::Profiles { action } => {
+            let profiles = env.profiles();
+            match action {
+                None => {}
+                Some(ProfilesAction::Use { name }) => {
+                    profiles.set_active(name)?;
+                }
+                Some(ProfilesAction::Rename { from, to }) => {
+                    profiles.rename(from, to)?;
+                }
+                Some(ProfilesAction::Forget { name }) => profiles.forget(name)?,
+            }
+            out.profiles(&profiles.load()?);
+        }
+        Command::Me => {
+            let (profile, base_url, key) = env.credentials(cli)?;
+            let client = session::client(&base_url, key.clone(), env.observer(&profile)?)?;
+            out.key_check(&session::verify(&client, &key).await?);
+        }
+        Command::Activity {
+            status,
+            path,
+            request_id,
+            limit,
+        } => {
+            let (status_class, status) = parse_status(status.as_deref())?;
+            let filter = LogFilter {
+                status_class,
+                status,
+                path_contains: path.clone(),
+                request_id: request_id.clone(),
+                profile: cli.profile.clone(),
+                limit: Some(*limit),
+                ..Default::default()
+            };
+            out.activity(&RequestLog::new(env.store()?, "", 10_000).query(&filter)?);
+        }
+        Command::Diagnostics => {
+            let base_url = env
+                .credentials(cli)
+                .map(|(_, url, _)| url)
+                .unwrap_or_else(|_| pb2b_core::DEFAULT_BASE_URL.to_owned());
             let report = pb2b_core::diagnostics::collect(
                 env!("CARGO_PKG_VERSION"),
-                &data_dir,
-                base_url,
-                &keychain,
+                &env.data_dir,
+                &base_url,
+                &env.keychain,
             );
-            if cli.json {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&report).map_err(|e| (
-                        exit::LOCAL,
-                        ErrorReport::local(pb2b_core::error::codes::INTERNAL, e.to_string(), false)
-                    ))?
-                );
-            } else {
-                println!("app version   {}", report.app_version);
-                println!("core version  {}", report.core_version);
-                println!("os            {} ({})", report.os, report.arch);
-                println!("data folder   {}", report.data_dir);
-                println!(
-                    "keychain      {} — {}: {}",
-                    if report.keychain.reachable {
-                        "reachable"
-                    } else {
-                        "NOT reachable"
-                    },
-                    report.keychain.backend,
-                    report.keychain.detail
-                );
-                println!("base URL      {}", report.base_url);
-            }
-            if report.keychain.reachable {
-                Ok(())
-            } else {
-                Err((
-                    exit::LOCAL,
-                    ErrorReport::local(
-                        pb2b_core::error::codes::KEYCHAIN_UNAVAILABLE,
-                        report.keychain.detail,
-                        true,
-                    ),
-                ))
+            out.diagnostics(&report);
+            if !report.keychain.reachable {
+                return Err(ErrorReport::local(
+                    codes::KEYCHAIN_UNAVAILABLE,
+                    report.keychain.detail,
+                    true,
+                ));
             }
         }
     }
+    Ok(())
 }

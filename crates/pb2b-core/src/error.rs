@@ -47,6 +47,52 @@ impl ErrorReport {
     }
 }
 
+/// What kind of failure an error is, for callers that must tell them apart without reading
+/// messages (the CLI's exit codes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorClass {
+    /// The key is missing, malformed, revoked, expired, or lacks a scope or write access.
+    Auth,
+    /// The host could not be reached, TLS failed, or the connection timed out or dropped.
+    Network,
+    /// Something on this computer: the keychain, the local database, a file.
+    Local,
+    /// The input was refused before or by the server (validation, not found, conflicts).
+    Input,
+    /// Anything else the server answered (5xx, rate limit after retries, invalid responses).
+    Server,
+}
+
+impl ErrorReport {
+    /// The class of this error, from its code.
+    pub fn class(&self) -> ErrorClass {
+        match self.code.as_str() {
+            "unauthorized" | "invalid_api_key" | "api_key_revoked" | "api_key_expired"
+            | "malformed_api_key" | "forbidden" | "insufficient_scope" | "read_only_key" => {
+                ErrorClass::Auth
+            }
+            "unreachable" | "tls_error" | "timeout" | "connection_lost" => ErrorClass::Network,
+            codes::KEYCHAIN_UNAVAILABLE
+            | codes::KEY_NOT_FOUND
+            | codes::INTERNAL
+            | "io_error"
+            | "sandbox_failed"
+            | "store_error" => ErrorClass::Local,
+            codes::INVALID_INPUT
+            | "invalid_request"
+            | "validation_error"
+            | "bad_request"
+            | "not_found"
+            | "idempotency_key_reused"
+            | "invalid_cursor"
+            | "payload_too_large"
+            | "profile_not_found"
+            | "profile_exists" => ErrorClass::Input,
+            _ => ErrorClass::Server,
+        }
+    }
+}
+
 impl std::fmt::Display for ErrorReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{} ({})", self.message, self.code)?;

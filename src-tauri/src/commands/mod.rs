@@ -1,16 +1,32 @@
 //! Tauri commands: one per user action, each a thin wrapper over `pb2b-core`.
 //! Errors cross IPC as [`ErrorReport`] only.
 
+pub mod activity;
+pub mod connect;
+
 use pb2b_core::diagnostics::Diagnostics;
-use pb2b_core::error::ErrorReport;
+use pb2b_core::error::{codes, ErrorReport};
 use tauri::State;
 
 use crate::state::AppState;
 
-/// Versions, platform, data folder, a real keychain probe and the base URL in use.
-///
-/// The keychain probe talks to D-Bus (or the platform service) synchronously, so it runs on the
+/// Runs blocking work (the keychain talks to D-Bus synchronously, SQLite writes to disk) on the
 /// blocking pool, never on the IPC thread.
+pub(crate) async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, ErrorReport> + Send + 'static,
+) -> Result<T, ErrorReport> {
+    tauri::async_runtime::spawn_blocking(work)
+        .await
+        .map_err(|err| {
+            ErrorReport::local(
+                codes::INTERNAL,
+                format!("A background task failed: {err}"),
+                true,
+            )
+        })?
+}
+
+/// Versions, platform, data folder, a real keychain probe and the base URL in use.
 #[tauri::command]
 pub async fn diagnostics<R: tauri::Runtime>(
     app: tauri::AppHandle<R>,
@@ -18,17 +34,15 @@ pub async fn diagnostics<R: tauri::Runtime>(
 ) -> Result<Diagnostics, ErrorReport> {
     let version = app.package_info().version.to_string();
     let data_dir = state.data_dir.clone();
-    let base_url = state.base_url();
+    let base_url = match state.connection.lock().await.as_ref() {
+        Some(connection) => connection.profile.base_url.clone(),
+        None => pb2b_core::DEFAULT_BASE_URL.to_owned(),
+    };
     let keychain = state.keychain.clone();
-    tauri::async_runtime::spawn_blocking(move || {
-        pb2b_core::diagnostics::collect(&version, &data_dir, &base_url, &keychain)
+    blocking(move || {
+        Ok(pb2b_core::diagnostics::collect(
+            &version, &data_dir, &base_url, &keychain,
+        ))
     })
     .await
-    .map_err(|err| {
-        ErrorReport::local(
-            pb2b_core::error::codes::INTERNAL,
-            format!("Diagnostics could not be collected: {err}"),
-            true,
-        )
-    })
 }

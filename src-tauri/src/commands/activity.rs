@@ -1,0 +1,44 @@
+//! The Activity screen: the request log, filtered, and a redacted support bundle of one exchange.
+
+use pb2b_core::error::ErrorReport;
+use pb2b_core::store::{LogFilter, LoggedRequest, RequestLog};
+use tauri::{AppHandle, Runtime, State};
+
+use super::blocking;
+use super::connect::{store, LOG_RETENTION};
+use crate::state::AppState;
+
+fn store_error(err: impl std::fmt::Display) -> ErrorReport {
+    ErrorReport::local(
+        "store_error",
+        format!("The request log could not be read: {err}"),
+        true,
+    )
+}
+
+/// The logged API calls matching `filter`, newest first.
+#[tauri::command]
+pub async fn activity(
+    state: State<'_, AppState>,
+    filter: LogFilter,
+) -> Result<Vec<LoggedRequest>, ErrorReport> {
+    let log = RequestLog::new(store(&state).await?, "", LOG_RETENTION);
+    blocking(move || log.query(&filter).map_err(store_error)).await
+}
+
+/// A redacted JSON of one exchange (request line, headers without secrets, status, response
+/// excerpt, request_id, time, app version) for the clipboard.
+#[tauri::command]
+pub async fn support_bundle<R: Runtime>(
+    app: AppHandle<R>,
+    state: State<'_, AppState>,
+    id: i64,
+) -> Result<String, ErrorReport> {
+    let log = RequestLog::new(store(&state).await?, "", LOG_RETENTION);
+    let version = app.package_info().version.to_string();
+    blocking(move || {
+        let bundle = log.support_bundle(id, &version).map_err(store_error)?;
+        serde_json::to_string_pretty(&bundle).map_err(store_error)
+    })
+    .await
+}

@@ -746,10 +746,17 @@ async fn run(
     }
     let query = parts.uri.query().unwrap_or("").to_string();
     let ctx = Ctx { app, rid, faults };
-    if op == Op::Me {
-        return ok(StatusCode::OK, rid, me_data(&key));
-    }
     if !op.is_write() {
+        if faults.f500 {
+            return Err(ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal_error",
+                "injected fault: the server failed",
+            ));
+        }
+        if op == Op::Me {
+            return ok(StatusCode::OK, rid, me_data(&key));
+        }
         return read_op(&ctx, &op, &query);
     }
     let bytes = if op.has_body() {

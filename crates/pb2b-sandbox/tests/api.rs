@@ -866,6 +866,22 @@ async fn fault_500_commits_nothing_and_drop_after_commit_is_recovered_by_replay(
         (201, Some("true"))
     );
     assert_eq!(e.count_email("fault@example.com").await, 1);
+    // 500 on reads too (any operation documents 500).
+    for (path, template) in [
+        ("/me", "/me"),
+        ("/leads", "/leads"),
+        ("/webhooks", "/webhooks"),
+        ("/exports/exp_x", "/exports/{export_id}"),
+    ] {
+        let r = e
+            .send(
+                e.req(Method::GET, path, &k)
+                    .header("X-Sandbox-Fault", "500"),
+                template,
+            )
+            .await;
+        assert_eq!((r.status.as_u16(), r.code()), (500, "internal_error"));
+    }
     // Latency by header still answers.
     let r = e
         .send(
@@ -1355,4 +1371,46 @@ fn binary_prints_exactly_one_json_line() {
     let mut rest = String::new();
     stdout.read_to_string(&mut rest).unwrap();
     assert_eq!(rest, "", "only one line on stdout");
+}
+
+#[tokio::test]
+async fn completed_exports_expire() {
+    let e = env_with(SandboxConfig {
+        seed_demo: true,
+        export_delay_ms: 10,
+        export_ttl: Duration::from_millis(200),
+        ..Default::default()
+    })
+    .await;
+    let k = e.full();
+    let r = e
+        .send(e.req(Method::POST, "/exports", &k), "/exports")
+        .await;
+    let id = r.data()["id"].as_str().unwrap().to_string();
+    let job = eventually(|| async {
+        let j = e
+            .send(
+                e.req(Method::GET, &format!("/exports/{id}"), &k),
+                "/exports/{export_id}",
+            )
+            .await;
+        (j.data()["status"] == "expired").then_some(j)
+    })
+    .await;
+    assert_eq!(job.data()["row_count"], 40);
+    let p = e
+        .send(
+            e.req(Method::GET, &format!("/exports/{id}/download"), &k),
+            "/exports/{export_id}/download",
+        )
+        .await;
+    assert_eq!(
+        (
+            p.data()["download_ready"].as_bool(),
+            p.data()["status"].as_str()
+        ),
+        (Some(false), Some("expired"))
+    );
+    assert!(p.data()["download_url"].is_null());
+    e.sb.shutdown().await;
 }

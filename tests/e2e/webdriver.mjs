@@ -24,12 +24,13 @@ async function freePort() {
 }
 
 /** Starts tauri-driver on free loopback ports; returns its URL and a stop function. */
-export async function startDriver() {
+export async function startDriver({ env = {} } = {}) {
   const port = await freePort();
   const nativePort = await freePort();
   const driverBin = process.env.TAURI_DRIVER ?? "tauri-driver";
   const child = spawn(driverBin, ["--port", String(port), "--native-port", String(nativePort)], {
     stdio: ["ignore", "inherit", "inherit"],
+    env: { ...process.env, ...env },
   });
   const url = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + 30_000;
@@ -148,4 +149,31 @@ export async function openApp(driver, { args = [] } = {}) {
 
 export function tempDir(prefix) {
   return mkdtempSync(join(tmpdir(), prefix));
+}
+
+/**
+ * Starts the pb2b-sandbox binary on a free loopback port; resolves its first stdout line
+ * ({base_url, keys}) and a stop function.
+ */
+export async function startSandbox(args = []) {
+  const bin = process.env.PB2B_SANDBOX_BINARY ?? join(ROOT, "target", "debug", "pb2b-sandbox");
+  const child = spawn(bin, ["--port", "0", ...args], { stdio: ["ignore", "pipe", "inherit"] });
+  const info = await new Promise((resolveInfo, reject) => {
+    let buffer = "";
+    child.stdout.on("data", (chunk) => {
+      buffer += chunk;
+      const newline = buffer.indexOf("\n");
+      if (newline >= 0) resolveInfo(JSON.parse(buffer.slice(0, newline)));
+    });
+    child.once("exit", (code) => reject(new Error(`pb2b-sandbox exited with ${code}`)));
+  });
+  return {
+    ...info,
+    async stop() {
+      if (child.exitCode === null) {
+        child.kill("SIGTERM");
+        await new Promise((r) => child.once("exit", r));
+      }
+    },
+  };
 }

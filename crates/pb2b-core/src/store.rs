@@ -20,7 +20,8 @@ use crate::api::{Exchange, RequestObserver};
 use crate::error::{codes, ErrorReport};
 
 /// Schema migrations, in order (index `i` upgrades from user_version `i`).
-pub const MIGRATIONS: &[&str] = &["CREATE TABLE request_log (
+pub const MIGRATIONS: &[&str] = &[
+    "CREATE TABLE request_log (
         id INTEGER PRIMARY KEY AUTOINCREMENT,
         at TEXT NOT NULL,
         profile TEXT NOT NULL,
@@ -38,7 +39,11 @@ pub const MIGRATIONS: &[&str] = &["CREATE TABLE request_log (
     );
     CREATE INDEX request_log_at ON request_log(at);
     CREATE INDEX request_log_request_id ON request_log(request_id);
-    CREATE INDEX request_log_status ON request_log(status);"];
+    CREATE INDEX request_log_status ON request_log(status);",
+    // Modules (import, sync, exports, webhooks) keep their own migration lists; this table
+    // records how far each has gone (see `Store::migrate_module`).
+    "CREATE TABLE module_schema (module TEXT PRIMARY KEY, version INTEGER NOT NULL);",
+];
 
 /// Default number of request log rows kept.
 pub const DEFAULT_RETENTION: usize = 10_000;
@@ -128,6 +133,37 @@ impl Store {
         f: impl FnOnce(&mut Connection) -> rusqlite::Result<R>,
     ) -> Result<R, StoreError> {
         Ok(f(&mut self.lock())?)
+    }
+
+    /// Applies a module's own migrations (import journal, sync mirror, export jobs, ...), tracked
+    /// per module in `module_schema`, so modules add tables without touching each other's lists.
+    /// Index `i` of `migrations` upgrades the module from version `i`; each runs in one
+    /// transaction. Idempotent: call it when the module opens its tables.
+    pub fn migrate_module(&self, module: &str, migrations: &[&str]) -> Result<(), StoreError> {
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        let found: i64 = tx
+            .query_row(
+                "SELECT version FROM module_schema WHERE module = ?1",
+                [module],
+                |r| r.get(0),
+            )
+            .optional()?
+            .unwrap_or(0);
+        let known = migrations.len() as i64;
+        if found > known {
+            return Err(StoreError::TooNew { found, known });
+        }
+        for sql in migrations.iter().skip(found as usize) {
+            tx.execute_batch(sql)?;
+        }
+        tx.execute(
+            "INSERT INTO module_schema (module, version) VALUES (?1, ?2)
+             ON CONFLICT(module) DO UPDATE SET version = excluded.version",
+            params![module, known],
+        )?;
+        tx.commit()?;
+        Ok(())
     }
 
     /// The schema version (`PRAGMA user_version`).
@@ -460,6 +496,37 @@ mod tests {
             ],
             response_excerpt: Some("{}".into()),
         }
+    }
+
+    #[test]
+    fn module_migrations_apply_once_in_order_and_refuse_a_newer_schema() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.sqlite");
+        let v1: &[&str] = &["CREATE TABLE a (x INTEGER);"];
+        let v2: &[&str] = &[
+            "CREATE TABLE a (x INTEGER);",
+            "ALTER TABLE a ADD COLUMN y TEXT;",
+        ];
+        let s = Store::open(&path).unwrap();
+        s.migrate_module("a", v1).unwrap();
+        s.migrate_module("a", v1).unwrap();
+        s.migrate_module("a", v2).unwrap();
+        s.with_conn(|c| c.execute("INSERT INTO a (x, y) VALUES (1, 'one')", []))
+            .unwrap();
+        drop(s);
+        let s = Store::open(&path).unwrap();
+        s.migrate_module("a", v2).unwrap();
+        let y: String = s
+            .with_conn(|c| c.query_row("SELECT y FROM a", [], |r| r.get(0)))
+            .unwrap();
+        assert_eq!(y, "one");
+        assert!(matches!(
+            s.migrate_module("a", v1),
+            Err(StoreError::TooNew { found: 2, known: 1 })
+        ));
+        // Another module's list is independent.
+        s.migrate_module("b", &["CREATE TABLE b (z INTEGER);"])
+            .unwrap();
     }
 
     #[test]

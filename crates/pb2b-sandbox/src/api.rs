@@ -814,6 +814,14 @@ async fn run(
                     };
                 }
             }
+            if st.idem.len() % 4096 == 4095 {
+                // Forget completed keys past their time to live.
+                let now = now_ms();
+                st.idem.retain(|_, e| match &e.state {
+                    IdemState::Done(d) => now - d.created_at <= ttl,
+                    IdemState::InFlight => true,
+                });
+            }
             st.idem.insert(
                 slot.clone(),
                 IdemEntry {

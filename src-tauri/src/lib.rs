@@ -3,6 +3,7 @@
 //! inputs, calls the core, and maps the result onto the one IPC error shape.
 
 pub mod commands;
+pub mod logging;
 pub mod settings;
 pub mod state;
 
@@ -35,14 +36,30 @@ pub fn builder<R: tauri::Runtime>() -> tauri::Builder<R> {
         ])
 }
 
-/// Puts the app's state in place. Runs in `setup`, which Tauri calls when the event loop starts;
-/// tests on the mock runtime call it themselves. `auto_sandbox` (the `--sandbox` argument)
-/// connects the embedded sandbox when no profile is active.
+/// Puts the app's state in place and starts the file logs, in the platform's folders. Runs in
+/// `setup`, which Tauri calls when the event loop starts. `auto_sandbox` (the `--sandbox`
+/// argument) connects the embedded sandbox when no profile is active.
 pub fn init<R: tauri::Runtime>(app: &tauri::AppHandle<R>, auto_sandbox: bool) {
     let data_dir = app
         .path()
         .app_data_dir()
         .unwrap_or_else(|_| std::env::temp_dir().join(APP_IDENTIFIER));
+    let log_dir = app
+        .path()
+        .app_log_dir()
+        .unwrap_or_else(|_| data_dir.join("logs"));
+    logging::init(&log_dir);
+    init_with(app, data_dir, auto_sandbox);
+}
+
+/// Puts the app's state in place with its data (settings, SQLite, the sandbox's file) in
+/// `data_dir`. Tests on the mock runtime call this with a temporary folder.
+pub fn init_with<R: tauri::Runtime>(
+    app: &tauri::AppHandle<R>,
+    data_dir: std::path::PathBuf,
+    auto_sandbox: bool,
+) {
+    tracing::info!(data_dir = %data_dir.display(), "ProspectB2B Desktop starting");
     app.manage(state::AppState::new(data_dir, auto_sandbox));
 }
 

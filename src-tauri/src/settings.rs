@@ -6,21 +6,20 @@ use pb2b_core::error::{codes, ErrorReport};
 use pb2b_core::profiles::{ProfileSettings, SettingsBackend, SETTINGS_MEMBER};
 use tauri_plugin_store::StoreExt;
 
-use pb2b_core::SETTINGS_FILE;
-
 /// tauri-plugin-store as the profiles' settings backend.
 pub struct StoreSettings<R: tauri::Runtime> {
     app: tauri::AppHandle<R>,
+    path: std::path::PathBuf,
 }
 
 impl<R: tauri::Runtime> StoreSettings<R> {
-    /// Settings of `app`.
-    pub fn new(app: tauri::AppHandle<R>) -> Self {
-        Self { app }
+    /// Settings of `app` in the store file at `path` (`<data dir>/settings.json`).
+    pub fn new(app: tauri::AppHandle<R>, path: std::path::PathBuf) -> Self {
+        Self { app, path }
     }
 
     fn store(&self) -> Result<std::sync::Arc<tauri_plugin_store::Store<R>>, ErrorReport> {
-        self.app.store(SETTINGS_FILE).map_err(|err| {
+        self.app.store(&self.path).map_err(|err| {
             ErrorReport::local(
                 codes::INTERNAL,
                 format!("The settings store could not be opened: {err}"),

@@ -61,7 +61,7 @@ async fn with_profiles<R: Runtime, T: Send + 'static>(
     state: &AppState,
     work: impl FnOnce(&Profiles<'_>) -> Result<T, ErrorReport> + Send + 'static,
 ) -> Result<T, ErrorReport> {
-    let settings = StoreSettings::new(app.clone());
+    let settings = StoreSettings::new(app.clone(), state.data_dir.join(pb2b_core::SETTINGS_FILE));
     let keychain = state.keychain.clone();
     blocking(move || work(&Profiles::new(&settings, &keychain))).await
 }
@@ -105,6 +105,7 @@ async fn ensure_sandbox(state: &AppState) -> Result<(String, SecretString), Erro
                 true,
             )
         })?;
+        tracing::info!(base_url = %started.base_url, "embedded sandbox started");
         *sandbox = Some(started);
     }
     let running = sandbox
@@ -286,6 +287,7 @@ pub async fn forget_profile<R: Runtime>(
 ) -> Result<ConnectionStatus, ErrorReport> {
     let forgotten = name.clone();
     with_profiles(&app, &state, move |p| p.forget(&forgotten)).await?;
+    tracing::info!(profile = %name, "profile forgotten");
     let mut connection = state.connection.lock().await;
     if connection.as_ref().is_some_and(|c| c.profile.name == name) {
         *connection = None;

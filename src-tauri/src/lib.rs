@@ -3,6 +3,7 @@
 //! inputs, calls the core, and maps the result onto the one IPC error shape.
 
 pub mod commands;
+pub mod jobs;
 pub mod logging;
 pub mod settings;
 pub mod state;
@@ -24,6 +25,7 @@ pub fn builder<R: tauri::Runtime>() -> tauri::Builder<R> {
         })
         .invoke_handler(tauri::generate_handler![
             commands::diagnostics,
+            commands::cancel_job,
             commands::connect::connection_status,
             commands::connect::verify_key,
             commands::connect::save_profile,

@@ -35,6 +35,8 @@ pub struct AppState {
     pub sandbox: tokio::sync::Mutex<Option<pb2b_sandbox::Sandbox>>,
     /// Connect the embedded sandbox at start (`--sandbox`).
     pub auto_sandbox: bool,
+    /// Long-running jobs and their cancellation tokens.
+    pub jobs: crate::jobs::Jobs,
     /// Serialises restoring the active profile, which the sidebar and the first screen both ask
     /// for at start.
     pub restoring: tokio::sync::Mutex<()>,
@@ -51,6 +53,7 @@ impl AppState {
             sandbox: tokio::sync::Mutex::new(None),
             auto_sandbox,
             restoring: tokio::sync::Mutex::new(()),
+            jobs: crate::jobs::Jobs::default(),
         }
     }
 }

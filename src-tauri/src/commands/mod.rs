@@ -46,3 +46,10 @@ pub async fn diagnostics<R: tauri::Runtime>(
     })
     .await
 }
+
+/// Asks a running job (sync, import, export polling) to stop. It stops at its next checkpoint
+/// and can be resumed; false when no such job runs.
+#[tauri::command]
+pub fn cancel_job(state: State<'_, AppState>, id: String) -> bool {
+    state.jobs.cancel(&id)
+}

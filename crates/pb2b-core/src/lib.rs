@@ -6,6 +6,7 @@
 pub mod api;
 pub mod diagnostics;
 pub mod error;
+pub mod exports;
 pub mod profiles;
 pub mod scopes;
 pub mod secret;

@@ -7,6 +7,8 @@ pub mod api;
 pub mod diagnostics;
 pub mod error;
 pub mod exports;
+pub mod import;
+pub mod leads;
 pub mod profiles;
 pub mod scopes;
 pub mod secret;

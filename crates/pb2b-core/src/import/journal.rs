@@ -1,0 +1,340 @@
+//! The import journal in the local SQLite database (module `import`, applied with
+//! [`Store::migrate_module`]): one row per import, one row per file row with its state, and the
+//! remembered mappings per header set.
+
+use rusqlite::{params, OptionalExtension};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use ts_rs::TS;
+
+use super::mapping::Mapping;
+use super::reader::{FileFormat, ReadStats};
+use crate::error::ErrorReport;
+use crate::store::Store;
+
+/// This module's migrations (never edit a shipped entry; append).
+pub const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE import_jobs (
+    id TEXT PRIMARY KEY,
+    file_path TEXT NOT NULL,
+    file_name TEXT NOT NULL,
+    file_size INTEGER NOT NULL,
+    headers_json TEXT NOT NULL,
+    format_json TEXT NOT NULL,
+    mapping_json TEXT NOT NULL,
+    status TEXT NOT NULL,
+    total_rows INTEGER NOT NULL DEFAULT 0,
+    blank_lines INTEGER NOT NULL DEFAULT 0,
+    ragged_rows INTEGER NOT NULL DEFAULT 0,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE TABLE import_rows (
+    import_id TEXT NOT NULL REFERENCES import_jobs(id) ON DELETE CASCADE,
+    row_number INTEGER NOT NULL,
+    state TEXT NOT NULL,
+    idempotency_key TEXT NOT NULL,
+    payload TEXT,
+    original TEXT NOT NULL,
+    lead_id TEXT,
+    error_code TEXT,
+    error_message TEXT,
+    request_id TEXT,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    replayed INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (import_id, row_number)
+) WITHOUT ROWID;
+CREATE INDEX import_rows_state ON import_rows(import_id, state, row_number);
+CREATE TABLE import_mappings (
+    header_key TEXT PRIMARY KEY,
+    mapping_json TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+"#];
+
+/// Row states in the journal.
+pub mod state {
+    pub const PENDING: &str = "pending";
+    pub const IN_FLIGHT: &str = "in_flight";
+    pub const CREATED: &str = "created";
+    pub const FAILED: &str = "failed";
+    pub const SKIPPED: &str = "skipped";
+}
+
+/// Import statuses.
+pub mod status {
+    /// Rows are being written to the journal (a crash here restarts the staging).
+    pub const STAGING: &str = "staging";
+    pub const READY: &str = "ready";
+    pub const RUNNING: &str = "running";
+    pub const PAUSED: &str = "paused";
+    pub const COMPLETED: &str = "completed";
+    pub const CANCELLED: &str = "cancelled";
+}
+
+pub(crate) fn store_err(e: impl std::fmt::Display) -> ErrorReport {
+    ErrorReport::local(
+        "store_error",
+        format!("The local database failed: {e}"),
+        true,
+    )
+}
+
+/// Opens (creates or upgrades) the import tables.
+pub fn migrate(store: &Store) -> Result<(), ErrorReport> {
+    store
+        .migrate_module("import", MIGRATIONS)
+        .map_err(store_err)
+}
+
+/// The key of a header set (order and case of the names matter not).
+pub fn header_key(headers: &[String]) -> String {
+    let mut norm: Vec<String> = headers
+        .iter()
+        .map(|h| super::mapping::normalize_header(h))
+        .collect();
+    norm.sort();
+    let mut hash = Sha256::new();
+    for h in &norm {
+        hash.update(h.as_bytes());
+        hash.update([0]);
+    }
+    hex::encode(&hash.finalize()[..16])
+}
+
+/// Remembers the mapping used for this header set.
+pub fn remember_mapping(
+    store: &Store,
+    headers: &[String],
+    mapping: &Mapping,
+) -> Result<(), ErrorReport> {
+    migrate(store)?;
+    let json = serde_json::to_string(mapping).map_err(store_err)?;
+    store
+        .with_conn(|c| {
+            c.execute(
+                "INSERT INTO import_mappings (header_key, mapping_json, updated_at) VALUES (?1, ?2, ?3)
+                 ON CONFLICT(header_key) DO UPDATE SET mapping_json = excluded.mapping_json, updated_at = excluded.updated_at",
+                params![header_key(headers), json, crate::api::observer::now_utc_ms()],
+            )
+        })
+        .map_err(store_err)?;
+    Ok(())
+}
+
+/// The mapping remembered for this header set, if any (re-indexed to this file's column order).
+pub fn remembered_mapping(
+    store: &Store,
+    headers: &[String],
+) -> Result<Option<Mapping>, ErrorReport> {
+    migrate(store)?;
+    let json: Option<String> = store
+        .with_conn(|c| {
+            c.query_row(
+                "SELECT mapping_json FROM import_mappings WHERE header_key = ?1",
+                [header_key(headers)],
+                |r| r.get(0),
+            )
+            .optional()
+        })
+        .map_err(store_err)?;
+    let Some(m) = json.and_then(|j| serde_json::from_str::<Mapping>(&j).ok()) else {
+        return Ok(None);
+    };
+    // Same header set, maybe another column order: match columns by normalised name.
+    let mut columns = Vec::new();
+    for (i, h) in headers.iter().enumerate() {
+        let n = super::mapping::normalize_header(h);
+        let found = m
+            .columns
+            .iter()
+            .find(|c| super::mapping::normalize_header(&c.header) == n);
+        columns.push(super::mapping::ColumnMapping {
+            index: i as u32,
+            header: h.clone(),
+            target: found
+                .map(|c| c.target.clone())
+                .unwrap_or(super::mapping::ColumnTarget::Ignore),
+            confidence: 100,
+        });
+    }
+    Ok(Some(Mapping { columns }))
+}
+
+/// One import as the UI lists it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+#[ts(export_to = "ImportJob.ts")]
+pub struct ImportJob {
+    pub id: String,
+    pub file_path: String,
+    pub file_name: String,
+    #[ts(type = "number")]
+    pub file_size: u64,
+    pub headers: Vec<String>,
+    pub format: FileFormat,
+    pub mapping: Mapping,
+    /// `staging`, `ready`, `running`, `paused`, `completed`, `cancelled`. `running` found at
+    /// start-up means the app stopped mid-way: offer to resume.
+    pub status: String,
+    pub counts: RowCounts,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+/// How many journal rows are in each state.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[ts(export_to = "RowCounts.ts")]
+pub struct RowCounts {
+    #[ts(type = "number")]
+    pub total: u64,
+    #[ts(type = "number")]
+    pub pending: u64,
+    #[ts(type = "number")]
+    pub in_flight: u64,
+    #[ts(type = "number")]
+    pub created: u64,
+    #[ts(type = "number")]
+    pub failed: u64,
+    /// Invalid, duplicate or cancelled rows (never sent).
+    #[ts(type = "number")]
+    pub skipped: u64,
+    #[ts(type = "number")]
+    pub blank_lines: u64,
+    #[ts(type = "number")]
+    pub ragged_rows: u64,
+}
+
+pub(crate) fn counts(store: &Store, id: &str) -> Result<RowCounts, ErrorReport> {
+    store
+        .with_conn(|c| {
+            let mut rc = RowCounts::default();
+            let mut stmt = c.prepare_cached(
+                "SELECT state, COUNT(*) FROM import_rows WHERE import_id = ?1 GROUP BY state",
+            )?;
+            let rows =
+                stmt.query_map([id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
+            for row in rows {
+                let (s, n) = row?;
+                let n = n as u64;
+                rc.total += n;
+                match s.as_str() {
+                    state::PENDING => rc.pending = n,
+                    state::IN_FLIGHT => rc.in_flight = n,
+                    state::CREATED => rc.created = n,
+                    state::FAILED => rc.failed = n,
+                    _ => rc.skipped += n,
+                }
+            }
+            let (b, r): (i64, i64) = c.query_row(
+                "SELECT blank_lines, ragged_rows FROM import_jobs WHERE id = ?1",
+                [id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?;
+            rc.blank_lines = b as u64;
+            rc.ragged_rows = r as u64;
+            Ok(rc)
+        })
+        .map_err(store_err)
+}
+
+/// One import by id.
+pub fn get_import(store: &Store, id: &str) -> Result<ImportJob, ErrorReport> {
+    migrate(store)?;
+    let row = store
+        .with_conn(|c| {
+            c.query_row(
+                "SELECT id, file_path, file_name, file_size, headers_json, format_json, mapping_json, status, created_at, updated_at FROM import_jobs WHERE id = ?1",
+                [id],
+                |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, i64>(3)?,
+                        r.get::<_, String>(4)?,
+                        r.get::<_, String>(5)?,
+                        r.get::<_, String>(6)?,
+                        r.get::<_, String>(7)?,
+                        r.get::<_, String>(8)?,
+                        r.get::<_, String>(9)?,
+                    ))
+                },
+            )
+            .optional()
+        })
+        .map_err(store_err)?
+        .ok_or_else(|| {
+            ErrorReport::local(
+                "not_found",
+                format!("There is no import {id} in the local journal."),
+                false,
+            )
+        })?;
+    Ok(ImportJob {
+        id: row.0,
+        file_path: row.1,
+        file_name: row.2,
+        file_size: row.3 as u64,
+        headers: serde_json::from_str(&row.4).map_err(store_err)?,
+        format: serde_json::from_str(&row.5).map_err(store_err)?,
+        mapping: serde_json::from_str(&row.6).map_err(store_err)?,
+        status: row.7,
+        counts: counts(store, id)?,
+        created_at: row.8,
+        updated_at: row.9,
+    })
+}
+
+/// Every import, newest first.
+pub fn list_imports(store: &Store) -> Result<Vec<ImportJob>, ErrorReport> {
+    migrate(store)?;
+    let ids: Vec<String> = store
+        .with_conn(|c| {
+            let mut s =
+                c.prepare("SELECT id FROM import_jobs ORDER BY created_at DESC, id DESC")?;
+            let v = s
+                .query_map([], |r| r.get(0))?
+                .collect::<Result<Vec<String>, _>>()?;
+            Ok(v)
+        })
+        .map_err(store_err)?;
+    ids.iter().map(|id| get_import(store, id)).collect()
+}
+
+/// Imports that stopped before the end (`staging`, `ready`, `running`, `paused`): the app offers
+/// to resume them at start-up.
+pub fn unfinished_imports(store: &Store) -> Result<Vec<ImportJob>, ErrorReport> {
+    Ok(list_imports(store)?
+        .into_iter()
+        .filter(|j| {
+            matches!(
+                j.status.as_str(),
+                status::STAGING | status::READY | status::RUNNING | status::PAUSED
+            )
+        })
+        .collect())
+}
+
+pub(crate) fn set_status(store: &Store, id: &str, s: &str) -> Result<(), ErrorReport> {
+    store
+        .with_conn(|c| {
+            c.execute(
+                "UPDATE import_jobs SET status = ?2, updated_at = ?3 WHERE id = ?1",
+                params![id, s, crate::api::observer::now_utc_ms()],
+            )
+        })
+        .map_err(store_err)?;
+    Ok(())
+}
+
+pub(crate) fn set_read_stats(store: &Store, id: &str, st: &ReadStats) -> Result<(), ErrorReport> {
+    store
+        .with_conn(|c| {
+            c.execute(
+                "UPDATE import_jobs SET total_rows = ?2, blank_lines = ?3, ragged_rows = ?4 WHERE id = ?1",
+                params![id, st.rows as i64, st.blank_lines as i64, st.ragged_rows as i64],
+            )
+        })
+        .map_err(store_err)?;
+    Ok(())
+}

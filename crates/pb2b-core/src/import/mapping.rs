@@ -1,0 +1,448 @@
+//! Column mapping: header names as real exports spell them (Excel, Google Sheets, HubSpot,
+//! Salesforce, Apollo, French and German spreadsheets) to lead fields, with a confidence; applying
+//! a mapping to one row gives the lead to send or the field errors that stop it.
+
+use csv::ByteRecord;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use ts_rs::TS;
+
+use super::reader::cell;
+use crate::api::NewLead;
+use crate::leads::{self, FieldError};
+
+/// Where one column goes.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, TS)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+#[ts(export_to = "ColumnTarget.ts")]
+pub enum ColumnTarget {
+    /// A lead field by its contract name (`email`, `full_name`, `first_name`, `last_name`,
+    /// `phone`, `job_title`, `company_name`, `company_domain`, `linkedin_url`, `status`, `source`).
+    Field { field: String },
+    /// `custom_fields.<name>`.
+    Custom { name: String },
+    /// Not sent.
+    Ignore,
+}
+
+/// One column of the file and its target.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[ts(export_to = "ColumnMapping.ts")]
+pub struct ColumnMapping {
+    /// 0-based column index in the file.
+    pub index: u32,
+    pub header: String,
+    pub target: ColumnTarget,
+    /// 0..=100: 100 an exact known header name, lower a partial match; 0 not recognised. A
+    /// mapping set by hand or remembered has 100.
+    pub confidence: u8,
+}
+
+/// The whole mapping of a file. When no column maps to `full_name`, the row's `first_name` and
+/// `last_name` values are joined into `full_name`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[ts(export_to = "Mapping.ts")]
+pub struct Mapping {
+    pub columns: Vec<ColumnMapping>,
+}
+
+/// The lead fields a column can map to.
+pub const MAPPABLE_FIELDS: [&str; 11] = [
+    "email",
+    "full_name",
+    "first_name",
+    "last_name",
+    "phone",
+    "job_title",
+    "company_name",
+    "company_domain",
+    "linkedin_url",
+    "status",
+    "source",
+];
+
+/// Exact header names (normalised: lower case, letters and digits only) and their confidence.
+const SYNONYMS: &[(&str, &str, u8)] = &[
+    ("email", "email", 100),
+    ("emailaddress", "email", 100),
+    ("workemail", "email", 100),
+    ("businessemail", "email", 100),
+    ("primaryemail", "email", 95),
+    ("emailprimary", "email", 95),
+    ("contactemail", "email", 95),
+    ("mail", "email", 90),
+    ("courriel", "email", 95),
+    ("adresseemail", "email", 95),
+    ("personalemail", "email", 80),
+    ("emails", "email", 80),
+    ("fullname", "full_name", 100),
+    ("name", "full_name", 90),
+    ("contactname", "full_name", 95),
+    ("leadname", "full_name", 90),
+    ("contact", "full_name", 70),
+    ("nomcomplet", "full_name", 95),
+    ("firstname", "first_name", 100),
+    ("first", "first_name", 90),
+    ("givenname", "first_name", 95),
+    ("fname", "first_name", 85),
+    ("forename", "first_name", 90),
+    ("prénom", "first_name", 95),
+    ("prenom", "first_name", 95),
+    ("vorname", "first_name", 95),
+    ("lastname", "last_name", 100),
+    ("last", "last_name", 90),
+    ("surname", "last_name", 95),
+    ("familyname", "last_name", 95),
+    ("lname", "last_name", 85),
+    ("nom", "last_name", 85),
+    ("nomdefamille", "last_name", 95),
+    ("nachname", "last_name", 95),
+    ("company", "company_name", 100),
+    ("companyname", "company_name", 100),
+    ("accountname", "company_name", 100),
+    ("organization", "company_name", 100),
+    ("organisation", "company_name", 100),
+    ("organizationname", "company_name", 100),
+    ("employer", "company_name", 85),
+    ("account", "company_name", 80),
+    ("entreprise", "company_name", 95),
+    ("société", "company_name", 95),
+    ("societe", "company_name", 95),
+    ("firma", "company_name", 90),
+    ("unternehmen", "company_name", 95),
+    ("jobtitle", "job_title", 100),
+    ("title", "job_title", 95),
+    ("position", "job_title", 85),
+    ("role", "job_title", 75),
+    ("designation", "job_title", 80),
+    ("poste", "job_title", 90),
+    ("fonction", "job_title", 90),
+    ("phone", "phone", 100),
+    ("phonenumber", "phone", 100),
+    ("mobile", "phone", 90),
+    ("mobilephone", "phone", 95),
+    ("mobilephonenumber", "phone", 95),
+    ("workphone", "phone", 95),
+    ("directphone", "phone", 90),
+    ("workdirectphone", "phone", 90),
+    ("firstphone", "phone", 90),
+    ("telephone", "phone", 95),
+    ("téléphone", "phone", 95),
+    ("tel", "phone", 85),
+    ("linkedin", "linkedin_url", 95),
+    ("linkedinurl", "linkedin_url", 100),
+    ("linkedinprofile", "linkedin_url", 100),
+    ("linkedinprofileurl", "linkedin_url", 100),
+    ("personlinkedinurl", "linkedin_url", 100),
+    ("website", "company_domain", 95),
+    ("websiteurl", "company_domain", 95),
+    ("companywebsite", "company_domain", 95),
+    ("domain", "company_domain", 100),
+    ("companydomain", "company_domain", 100),
+    ("emaildomain", "company_domain", 70),
+    ("siteweb", "company_domain", 90),
+    ("web", "company_domain", 80),
+];
+
+/// Partial matches: a normalised header containing the word, and its confidence.
+const CONTAINS: &[(&str, &str, u8)] = &[
+    ("email", "email", 60),
+    ("linkedin", "linkedin_url", 55),
+    ("phone", "phone", 55),
+    ("website", "company_domain", 55),
+    ("domain", "company_domain", 50),
+    ("company", "company_name", 50),
+    ("title", "job_title", 50),
+    ("firstname", "first_name", 60),
+    ("lastname", "last_name", 60),
+];
+
+/// `"E-mail Address"` → `"emailaddress"`.
+pub fn normalize_header(h: &str) -> String {
+    h.chars()
+        .filter(|c| c.is_alphanumeric())
+        .flat_map(char::to_lowercase)
+        .collect()
+}
+
+/// The best guess for one header: `(field, confidence)`.
+pub fn guess(header: &str) -> Option<(&'static str, u8)> {
+    let n = normalize_header(header);
+    if n.is_empty() {
+        return None;
+    }
+    if let Some((_, f, c)) = SYNONYMS.iter().find(|(s, _, _)| *s == n) {
+        return Some((f, *c));
+    }
+    CONTAINS
+        .iter()
+        .find(|(w, _, _)| n.contains(w))
+        .map(|(_, f, c)| (*f, *c))
+}
+
+/// A custom field name from a header (at most 64 characters).
+pub fn custom_name(header: &str) -> String {
+    let t = header.trim();
+    let name: String = t.chars().take(64).collect();
+    if name.is_empty() {
+        "column".into()
+    } else {
+        name
+    }
+}
+
+/// Maps headers automatically: each lead field goes to the column with the best confidence
+/// (the first on a tie); the rest go to `custom_fields` when `unmapped_to_custom`, else are
+/// ignored. `status` and `source` are never guessed (exports use other vocabularies), only set
+/// by hand.
+pub fn auto_map(headers: &[String], unmapped_to_custom: bool) -> Mapping {
+    let guesses: Vec<Option<(&str, u8)>> = headers.iter().map(|h| guess(h)).collect();
+    let mut columns = Vec::with_capacity(headers.len());
+    for (i, h) in headers.iter().enumerate() {
+        let mut target = None;
+        let mut confidence = 0;
+        if let Some((f, c)) = guesses[i] {
+            let beaten = guesses.iter().enumerate().any(|(j, g)| {
+                j != i
+                    && matches!(g, Some((f2, c2)) if *f2 == f && (*c2 > c || (*c2 == c && j < i)))
+            });
+            if !beaten {
+                target = Some(ColumnTarget::Field {
+                    field: f.to_owned(),
+                });
+                confidence = c;
+            }
+        }
+        let target = target.unwrap_or(if unmapped_to_custom {
+            ColumnTarget::Custom {
+                name: custom_name(h),
+            }
+        } else {
+            ColumnTarget::Ignore
+        });
+        columns.push(ColumnMapping {
+            index: i as u32,
+            header: h.clone(),
+            target,
+            confidence,
+        });
+    }
+    Mapping { columns }
+}
+
+impl Mapping {
+    /// The column mapped to a lead field.
+    pub fn column_of(&self, field: &str) -> Option<u32> {
+        self.columns.iter().find_map(|c| match &c.target {
+            ColumnTarget::Field { field: f } if f == field => Some(c.index),
+            _ => None,
+        })
+    }
+
+    /// Problems with the mapping itself: no email column, a field mapped twice, an unknown
+    /// field, more than 50 custom fields. Empty when it can be used.
+    pub fn problems(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.column_of("email").is_none() {
+            out.push("No column is mapped to email, which every lead needs.".to_owned());
+        }
+        let mut seen = std::collections::HashSet::new();
+        let mut custom = std::collections::HashSet::new();
+        for c in &self.columns {
+            match &c.target {
+                ColumnTarget::Field { field } => {
+                    if !MAPPABLE_FIELDS.contains(&field.as_str()) {
+                        out.push(format!("“{field}” is not a lead field."));
+                    } else if !seen.insert(field.clone()) {
+                        out.push(format!("More than one column is mapped to {field}."));
+                    }
+                }
+                ColumnTarget::Custom { name } => {
+                    if name.is_empty() || name.chars().count() > 64 {
+                        out.push(format!(
+                            "The custom field name “{name}” must have 1 to 64 characters."
+                        ));
+                    } else if !custom.insert(name.clone()) {
+                        out.push(format!(
+                            "More than one column is mapped to custom field {name}."
+                        ));
+                    }
+                }
+                ColumnTarget::Ignore => {}
+            }
+        }
+        if custom.len() > 50 {
+            out.push(format!(
+                "{} columns go to custom fields; a lead has at most 50.",
+                custom.len()
+            ));
+        }
+        out
+    }
+}
+
+/// `https://www.Acme.com/about` → `acme.com`.
+pub fn normalize_domain(v: &str) -> String {
+    let mut s = v.trim().to_ascii_lowercase();
+    for p in ["https://", "http://"] {
+        if let Some(rest) = s.strip_prefix(p) {
+            s = rest.to_owned();
+        }
+    }
+    if let Some(rest) = s.strip_prefix("www.") {
+        s = rest.to_owned();
+    }
+    let end = s.find(['/', '?', '#', ':']).unwrap_or(s.len());
+    s.truncate(end);
+    s.trim_end_matches('.').to_owned()
+}
+
+/// `linkedin.com/in/x` or `http://…` → `https://…`.
+pub fn normalize_linkedin(v: &str) -> String {
+    let s = v.trim();
+    if let Some(rest) = s.strip_prefix("http://") {
+        return format!("https://{rest}");
+    }
+    if !s.starts_with("https://") && s.to_ascii_lowercase().contains("linkedin.com") {
+        return format!("https://{s}");
+    }
+    s.to_owned()
+}
+
+/// One row, mapped: the lead to send, or why not.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MappedRow {
+    pub lead: NewLead,
+    pub errors: Vec<FieldError>,
+    /// Lower-cased e-mail, for duplicate detection.
+    pub email_key: String,
+}
+
+fn opt(s: std::borrow::Cow<'_, str>) -> Option<String> {
+    if s.is_empty() {
+        None
+    } else {
+        Some(s.into_owned())
+    }
+}
+
+/// Applies the mapping to one record and validates the lead (the rules of [`leads::validate`]).
+pub fn map_row(mapping: &Mapping, rec: &ByteRecord) -> MappedRow {
+    let mut lead = NewLead::default();
+    let mut custom: Option<Map<String, Value>> = None;
+    for c in &mapping.columns {
+        let i = c.index as usize;
+        match &c.target {
+            ColumnTarget::Ignore => {}
+            ColumnTarget::Custom { name } => {
+                let v = cell(rec, i);
+                if !v.is_empty() {
+                    custom
+                        .get_or_insert_with(Map::new)
+                        .insert(name.clone(), Value::String(v.into_owned()));
+                }
+            }
+            ColumnTarget::Field { field } => {
+                let v = cell(rec, i);
+                match field.as_str() {
+                    "email" => {
+                        let v = v.strip_prefix("mailto:").unwrap_or(&v);
+                        lead.email = v.trim().to_owned();
+                    }
+                    "full_name" => lead.full_name = opt(v),
+                    "first_name" => lead.first_name = opt(v),
+                    "last_name" => lead.last_name = opt(v),
+                    "phone" => lead.phone = opt(v),
+                    "job_title" => lead.job_title = opt(v),
+                    "company_name" => lead.company_name = opt(v),
+                    "company_domain" => {
+                        lead.company_domain = Some(normalize_domain(&v)).filter(|d| !d.is_empty())
+                    }
+                    "linkedin_url" => {
+                        lead.linkedin_url = Some(normalize_linkedin(&v)).filter(|d| !d.is_empty())
+                    }
+                    "status" => lead.status = opt(v).map(|s| s.to_ascii_lowercase()),
+                    "source" => lead.source = opt(v),
+                    _ => {}
+                }
+            }
+        }
+    }
+    if lead.full_name.is_none() {
+        let joined = match (&lead.first_name, &lead.last_name) {
+            (Some(f), Some(l)) => Some(format!("{f} {l}")),
+            (Some(f), None) => Some(f.clone()),
+            (None, Some(l)) => Some(l.clone()),
+            (None, None) => None,
+        };
+        lead.full_name = joined;
+    }
+    lead.custom_fields = custom;
+    let errors = leads::validate(&lead);
+    let email_key = lead.email.to_ascii_lowercase();
+    MappedRow {
+        lead,
+        errors,
+        email_key,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn h(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn real_world_headers_map() {
+        let m = auto_map(
+            &h(&[
+                "E-mail Address",
+                "First Name",
+                "Last Name",
+                "Account Name",
+                "Title",
+                "Phone Number",
+                "LinkedIn URL",
+                "Website",
+                "Favourite colour",
+            ]),
+            true,
+        );
+        let t: Vec<_> = m.columns.iter().map(|c| c.target.clone()).collect();
+        let f = |s: &str| ColumnTarget::Field { field: s.into() };
+        assert_eq!(
+            t,
+            vec![
+                f("email"),
+                f("first_name"),
+                f("last_name"),
+                f("company_name"),
+                f("job_title"),
+                f("phone"),
+                f("linkedin_url"),
+                f("company_domain"),
+                ColumnTarget::Custom {
+                    name: "Favourite colour".into()
+                }
+            ]
+        );
+        assert!(m.problems().is_empty());
+        // The exact name wins over a partial match wherever it stands.
+        let m = auto_map(&h(&["Email Status", "Email"]), false);
+        assert_eq!(m.column_of("email"), Some(1));
+        assert_eq!(m.columns[0].target, ColumnTarget::Ignore);
+    }
+
+    #[test]
+    fn values_are_normalised() {
+        assert_eq!(normalize_domain("https://www.Acme.com/about?x"), "acme.com");
+        assert_eq!(normalize_domain("acme.co.uk:443"), "acme.co.uk");
+        assert_eq!(
+            normalize_linkedin("linkedin.com/in/ada"),
+            "https://linkedin.com/in/ada"
+        );
+    }
+}

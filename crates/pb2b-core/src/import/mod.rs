@@ -1,0 +1,585 @@
+//! Import a CSV file: every valid row becomes exactly one lead, even across crashes.
+//!
+//! The steps, each one call (the sync ones read files or SQLite: call them from
+//! `tokio::task::spawn_blocking` in the app):
+//!
+//! 1. [`preview`]`(store, path, mapping, rows)` → [`Preview`]: format (encoding, delimiter),
+//!    headers, the suggested mapping (remembered for this header set, else [`auto_map`] with
+//!    confidence), the first rows as mapped with their field errors, and counts from the head
+//!    of the file (fast for any size: it reads at most [`PREVIEW_BYTES`]).
+//! 2. [`validate_file`]`(path, mapping, progress, cancel)` → [`ValidationSummary`]: a full
+//!    streaming pass (required fields, e-mail syntax, lengths, duplicate e-mails within the
+//!    file), memory bounded by 8 bytes per row. This is `pb2b import --dry-run`.
+//! 3. [`stage`]`(store, path, mapping, progress, cancel)` → [`ImportJob`]: saves the import
+//!    (its id first), remembers the mapping, and writes every row to the journal as `pending`
+//!    (or `skipped` with `invalid_row` / `duplicate_email`), each with its Idempotency-Key
+//!    `imp-<import id>-<row number>-<hash of the normalised lead>`.
+//! 4. [`run`]`(client, store, import_id, options, progress, cancel)` → [`ImportSummary`]
+//!    (async): sends the pending rows with bounded concurrency that adapts to the rate limit.
+//!    Cancelling the token pauses (status `paused`, in-flight requests finish and are recorded);
+//!    calling [`run`] again resumes. After a crash or kill, rows left `in_flight` are sent again
+//!    with the same key, so the server replays instead of duplicating.
+//! 5. [`cancel_import`], [`retry_failed`], [`write_error_report`], [`write_success_file`],
+//!    [`get_import`], [`list_imports`], [`unfinished_imports`] (offer "Resume" at start-up).
+
+mod deliver;
+pub mod journal;
+pub mod mapping;
+pub mod reader;
+mod report;
+
+use std::path::Path;
+
+use csv::ByteRecord;
+use rusqlite::params;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use tokio_util::sync::CancellationToken;
+use ts_rs::TS;
+
+pub use deliver::{run, ImportProgress, ImportSummary, RunOptions};
+pub use journal::{
+    get_import, list_imports, remember_mapping, remembered_mapping, unfinished_imports, ImportJob,
+    RowCounts,
+};
+pub use mapping::{auto_map, ColumnMapping, ColumnTarget, Mapping};
+pub use reader::{FileFormat, ReadStats, TableReader};
+pub use report::{neutralize, write_error_report, write_success_file};
+
+use crate::api::NewLead;
+use crate::error::{codes, ErrorReport};
+use crate::leads::FieldError;
+use crate::store::Store;
+use journal::{state, status, store_err};
+
+/// How much of the file the preview reads at most.
+pub const PREVIEW_BYTES: u64 = 1024 * 1024;
+
+/// Error codes of rows that are never sent.
+pub mod row_codes {
+    pub const INVALID_ROW: &str = "invalid_row";
+    pub const DUPLICATE_EMAIL: &str = "duplicate_email";
+    pub const CANCELLED: &str = "cancelled";
+}
+
+/// One row of the preview.
+#[derive(Debug, Clone, PartialEq, Serialize, TS)]
+#[ts(export_to = "PreviewRow.ts")]
+pub struct PreviewRow {
+    #[ts(type = "number")]
+    pub row_number: u64,
+    /// The lead as it would be sent.
+    pub lead: NewLead,
+    pub errors: Vec<FieldError>,
+    /// An earlier row has the same e-mail (this one would be skipped).
+    pub duplicate: bool,
+}
+
+/// Counts of a validation pass.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, TS)]
+#[ts(export_to = "ValidationCounts.ts")]
+pub struct ValidationCounts {
+    #[ts(type = "number")]
+    pub rows: u64,
+    #[ts(type = "number")]
+    pub will_create: u64,
+    #[ts(type = "number")]
+    pub invalid: u64,
+    #[ts(type = "number")]
+    pub duplicate: u64,
+    #[ts(type = "number")]
+    pub blank_lines: u64,
+    #[ts(type = "number")]
+    pub ragged_rows: u64,
+}
+
+/// What the preview shows right after the drop.
+#[derive(Debug, Clone, PartialEq, Serialize, TS)]
+#[ts(export_to = "Preview.ts")]
+pub struct Preview {
+    pub format: FileFormat,
+    pub headers: Vec<String>,
+    pub mapping: Mapping,
+    /// The mapping came from an earlier file with the same headers.
+    pub remembered: bool,
+    /// Problems with the mapping (no email column, a field twice); empty when usable.
+    pub mapping_problems: Vec<String>,
+    pub rows: Vec<PreviewRow>,
+    /// Counts over the part of the file read (`complete` says whether that is all of it).
+    pub counts: ValidationCounts,
+    pub complete: bool,
+    /// Rows in the file, estimated from the head when not complete.
+    #[ts(type = "number")]
+    pub estimated_rows: u64,
+    #[ts(type = "number")]
+    pub file_size: u64,
+}
+
+/// One row problem (the first ones of a full pass).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+#[ts(export_to = "RowIssue.ts")]
+pub struct RowIssue {
+    #[ts(type = "number")]
+    pub row_number: u64,
+    pub code: String,
+    pub message: String,
+}
+
+/// The result of a full validation pass.
+#[derive(Debug, Clone, PartialEq, Serialize, TS)]
+#[ts(export_to = "ValidationSummary.ts")]
+pub struct ValidationSummary {
+    pub format: FileFormat,
+    pub headers: Vec<String>,
+    pub counts: ValidationCounts,
+    /// The first 100 invalid or duplicate rows.
+    pub issues: Vec<RowIssue>,
+    /// The pass was cancelled: counts cover the rows read so far.
+    pub cancelled: bool,
+}
+
+/// Progress of a pass over a file (validation, staging).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, TS)]
+#[ts(export_to = "ReadProgress.ts")]
+pub struct ReadProgress {
+    #[ts(type = "number")]
+    pub rows: u64,
+    #[ts(type = "number")]
+    pub bytes_read: u64,
+    #[ts(type = "number")]
+    pub file_size: u64,
+}
+
+fn bad_mapping(problems: &[String]) -> ErrorReport {
+    ErrorReport::local(codes::INVALID_INPUT, problems.join(" "), false)
+}
+
+fn describe(errors: &[FieldError]) -> String {
+    errors
+        .iter()
+        .map(|e| format!("{}: {}", e.field, e.message))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+fn email_hash(key: &str) -> u64 {
+    let d = Sha256::digest(key.as_bytes());
+    u64::from_le_bytes(d[..8].try_into().unwrap_or([0; 8]))
+}
+
+/// The suggested mapping for these headers: remembered, else automatic.
+pub fn suggest_mapping(
+    store: Option<&Store>,
+    headers: &[String],
+) -> Result<(Mapping, bool), ErrorReport> {
+    if let Some(s) = store {
+        if let Some(m) = remembered_mapping(s, headers)? {
+            return Ok((m, true));
+        }
+    }
+    Ok((auto_map(headers, true), false))
+}
+
+/// The preview of a file from its head (at most [`PREVIEW_BYTES`]): `mapping` `None` uses the
+/// suggested one. Shows the first `rows` rows.
+pub fn preview(
+    store: Option<&Store>,
+    path: &Path,
+    mapping: Option<&Mapping>,
+    rows: usize,
+) -> Result<Preview, ErrorReport> {
+    let file_size = std::fs::metadata(path).map(|m| m.len()).map_err(|e| {
+        ErrorReport::local(
+            "io_error",
+            format!("Could not read {}: {e}", path.display()),
+            false,
+        )
+    })?;
+    let format = reader::detect_format(path)?;
+    let file = std::fs::File::open(path)
+        .map_err(|e| ErrorReport::local("io_error", e.to_string(), false))?;
+    let complete = file_size <= PREVIEW_BYTES;
+    let head = std::io::Read::take(file, PREVIEW_BYTES);
+    let mut r = TableReader::from_reader(Box::new(head), format.clone(), Some(file_size))
+        .map_err(|e| ErrorReport::local("io_error", e.to_string(), false))?;
+    let headers = r.headers().to_vec();
+    let (mapping, remembered) = match mapping {
+        Some(m) => (m.clone(), false),
+        None => suggest_mapping(store, &headers)?,
+    };
+    let mapping_problems = mapping.problems();
+    let mut counts = ValidationCounts::default();
+    let mut seen = std::collections::HashSet::new();
+    let mut out = Vec::new();
+    let mut rec = ByteRecord::new();
+    let mut pending: Option<PreviewRow> = None;
+    let mut last_line_bytes = 0u64;
+    while let Some(info) = r.read_row(&mut rec)? {
+        // The last row of a cut head may be incomplete: count rows one behind.
+        if let Some(p) = pending.take() {
+            tally(&mut counts, &p);
+            if out.len() < rows {
+                out.push(p);
+            }
+        }
+        let m = mapping::map_row(&mapping, &rec);
+        let duplicate = m.errors.is_empty() && !seen.insert(m.email_key.clone());
+        pending = Some(PreviewRow {
+            row_number: info.line,
+            lead: m.lead,
+            errors: m.errors,
+            duplicate,
+        });
+        last_line_bytes = r.stats().bytes_read;
+    }
+    if let Some(p) = pending.take() {
+        if complete {
+            tally(&mut counts, &p);
+            if out.len() < rows {
+                out.push(p);
+            }
+        }
+    }
+    let st = r.stats();
+    counts.blank_lines = st.blank_lines;
+    counts.ragged_rows = st.ragged_rows;
+    let estimated_rows = if complete || counts.rows == 0 {
+        counts.rows
+    } else {
+        let per_row = last_line_bytes.max(1) as f64 / (counts.rows + 1) as f64;
+        (file_size as f64 / per_row).round() as u64
+    };
+    Ok(Preview {
+        format,
+        headers,
+        mapping,
+        remembered,
+        mapping_problems,
+        rows: out,
+        counts,
+        complete,
+        estimated_rows,
+        file_size,
+    })
+}
+
+fn tally(c: &mut ValidationCounts, p: &PreviewRow) {
+    c.rows += 1;
+    if !p.errors.is_empty() {
+        c.invalid += 1;
+    } else if p.duplicate {
+        c.duplicate += 1;
+    } else {
+        c.will_create += 1;
+    }
+}
+
+/// The full validation pass (`--dry-run`): nothing is sent or stored. `progress` is called
+/// about every 64k rows; cancelling returns the counts so far with `cancelled: true`.
+pub fn validate_file(
+    path: &Path,
+    mapping: &Mapping,
+    progress: &dyn Fn(&ReadProgress),
+    cancel: &CancellationToken,
+) -> Result<ValidationSummary, ErrorReport> {
+    let problems = mapping.problems();
+    if !problems.is_empty() {
+        return Err(bad_mapping(&problems));
+    }
+    let mut r = TableReader::open(path)?;
+    let size = r.size.unwrap_or(0);
+    let mut counts = ValidationCounts::default();
+    let mut issues = Vec::new();
+    // Duplicates: 8-byte hashes of valid e-mails, sorted at the end (memory: 8 bytes per row).
+    let mut hashes: Vec<u64> = Vec::new();
+    let mut rec = ByteRecord::new();
+    let mut cancelled = false;
+    while let Some(info) = r.read_row(&mut rec)? {
+        counts.rows += 1;
+        if counts.rows % 65_536 == 0 {
+            let st = r.stats();
+            if hashes.capacity() == hashes.len() && st.bytes_read > 0 {
+                // Reserve for the estimated total once instead of doubling.
+                let est = (size as f64 / st.bytes_read as f64 * counts.rows as f64 * 1.05) as usize;
+                hashes.reserve(est.saturating_sub(hashes.len()));
+            }
+            progress(&ReadProgress {
+                rows: counts.rows,
+                bytes_read: st.bytes_read,
+                file_size: size,
+            });
+            if cancel.is_cancelled() {
+                cancelled = true;
+                break;
+            }
+        }
+        let m = mapping::map_row(mapping, &rec);
+        if m.errors.is_empty() {
+            hashes.push(email_hash(&m.email_key));
+        } else {
+            counts.invalid += 1;
+            if issues.len() < 100 {
+                issues.push(RowIssue {
+                    row_number: info.line,
+                    code: row_codes::INVALID_ROW.into(),
+                    message: describe(&m.errors),
+                });
+            }
+        }
+    }
+    let valid = hashes.len() as u64;
+    hashes.sort_unstable();
+    hashes.dedup();
+    counts.duplicate = valid - hashes.len() as u64;
+    counts.will_create = hashes.len() as u64;
+    let st = r.stats();
+    counts.blank_lines = st.blank_lines;
+    counts.ragged_rows = st.ragged_rows;
+    progress(&ReadProgress {
+        rows: counts.rows,
+        bytes_read: st.bytes_read,
+        file_size: size,
+    });
+    Ok(ValidationSummary {
+        format: r.format().clone(),
+        headers: r.headers().to_vec(),
+        counts,
+        issues,
+        cancelled,
+    })
+}
+
+/// The Idempotency-Key of one row: the import id, the row's position and a hash of its
+/// normalised lead, so a rerun of the same import replays and an edited file never reuses a key
+/// for other content.
+pub fn row_key(import_id: &str, row_number: u64, payload: &str) -> String {
+    let d = Sha256::digest(payload.as_bytes());
+    format!("imp-{import_id}-{row_number}-{}", hex::encode(&d[..8]))
+}
+
+/// Saves a new import and journals every row of the file (see the module docs). Rows the
+/// mapping makes invalid, and later rows repeating an e-mail, are journaled `skipped`.
+pub fn stage(
+    store: &Store,
+    path: &Path,
+    mapping: &Mapping,
+    progress: &dyn Fn(&ReadProgress),
+    cancel: &CancellationToken,
+) -> Result<ImportJob, ErrorReport> {
+    let problems = mapping.problems();
+    if !problems.is_empty() {
+        return Err(bad_mapping(&problems));
+    }
+    journal::migrate(store)?;
+    let r = TableReader::open(path)?;
+    let id = format!("imp_{}", crate::leads::random_hex(8));
+    let now = crate::api::observer::now_utc_ms();
+    let file_name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let abs = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_owned());
+    store
+        .with_conn(|c| {
+            c.execute(
+                "INSERT INTO import_jobs (id, file_path, file_name, file_size, headers_json, format_json, mapping_json, status, created_at, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9)",
+                params![
+                    id,
+                    abs.to_string_lossy(),
+                    file_name,
+                    r.size.unwrap_or(0) as i64,
+                    serde_json::to_string(r.headers()).unwrap_or_default(),
+                    serde_json::to_string(r.format()).unwrap_or_default(),
+                    serde_json::to_string(mapping).unwrap_or_default(),
+                    status::STAGING,
+                    now
+                ],
+            )
+        })
+        .map_err(store_err)?;
+    let _ = remember_mapping(store, r.headers(), mapping);
+    drop(r);
+    stage_rows(store, &id, path, mapping, progress, cancel)?;
+    get_import(store, &id)
+}
+
+/// (Re)writes the rows of a `staging` import; run again after a crash mid-way.
+fn stage_rows(
+    store: &Store,
+    id: &str,
+    path: &Path,
+    mapping: &Mapping,
+    progress: &dyn Fn(&ReadProgress),
+    cancel: &CancellationToken,
+) -> Result<(), ErrorReport> {
+    let mut r = TableReader::open(path)?;
+    let size = r.size.unwrap_or(0);
+    store
+        .with_conn(|c| c.execute("DELETE FROM import_rows WHERE import_id = ?1", [id]))
+        .map_err(store_err)?;
+    let mut seen = std::collections::HashSet::new();
+    let mut rec = ByteRecord::new();
+    let mut batch: Vec<(
+        u64,
+        String,
+        String,
+        Option<String>,
+        String,
+        Option<(String, String)>,
+    )> = Vec::with_capacity(4096);
+    let flush = |batch: &mut Vec<_>| -> Result<(), ErrorReport> {
+        store
+            .with_conn(|c| {
+                let tx = c.transaction()?;
+                {
+                    let mut ins = tx.prepare_cached(
+                        "INSERT INTO import_rows (import_id, row_number, state, idempotency_key, payload, original, error_code, error_message)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                    )?;
+                    for (row, st, key, payload, original, err) in batch.drain(..) {
+                        let (code, msg) = match err {
+                            Some((c, m)) => (Some(c), Some(m)),
+                            None => (None, None),
+                        };
+                        ins.execute(params![id, row as i64, st, key, payload, original, code, msg])?;
+                    }
+                }
+                tx.commit()
+            })
+            .map_err(store_err)
+    };
+    while let Some(info) = r.read_row(&mut rec)? {
+        if cancel.is_cancelled() {
+            return Err(ErrorReport::local(
+                "cancelled",
+                "The import was cancelled before it started.",
+                false,
+            ));
+        }
+        let original = serde_json::to_string(&reader::cells(&rec)).unwrap_or_default();
+        let m = mapping::map_row(mapping, &rec);
+        let payload = serde_json::to_string(&m.lead).unwrap_or_default();
+        let key = row_key(id, info.line, &payload);
+        let (st, err) = if !m.errors.is_empty() {
+            (
+                state::SKIPPED,
+                Some((row_codes::INVALID_ROW.to_owned(), describe(&m.errors))),
+            )
+        } else if !seen.insert(email_hash(&m.email_key)) {
+            (
+                state::SKIPPED,
+                Some((
+                    row_codes::DUPLICATE_EMAIL.to_owned(),
+                    format!("an earlier row has the e-mail {}", m.lead.email),
+                )),
+            )
+        } else {
+            (state::PENDING, None)
+        };
+        batch.push((info.line, st.to_owned(), key, Some(payload), original, err));
+        if batch.len() >= 4096 {
+            flush(&mut batch)?;
+            let st = r.stats();
+            progress(&ReadProgress {
+                rows: st.rows,
+                bytes_read: st.bytes_read,
+                file_size: size,
+            });
+        }
+    }
+    flush(&mut batch)?;
+    let st = r.stats();
+    journal::set_read_stats(store, id, &st)?;
+    journal::set_status(store, id, status::READY)?;
+    progress(&ReadProgress {
+        rows: st.rows,
+        bytes_read: st.bytes_read,
+        file_size: size,
+    });
+    Ok(())
+}
+
+/// Finishes the staging of an import that was interrupted while staging (same id, same keys).
+pub fn restage(
+    store: &Store,
+    import_id: &str,
+    progress: &dyn Fn(&ReadProgress),
+    cancel: &CancellationToken,
+) -> Result<(), ErrorReport> {
+    let job = get_import(store, import_id)?;
+    if job.status != status::STAGING {
+        return Ok(());
+    }
+    stage_rows(
+        store,
+        import_id,
+        Path::new(&job.file_path),
+        &job.mapping,
+        progress,
+        cancel,
+    )
+}
+
+/// Cancels an import for good: rows not yet sent become `skipped` (`cancelled`). Cancel the
+/// running [`run`]'s token first.
+pub fn cancel_import(store: &Store, import_id: &str) -> Result<ImportJob, ErrorReport> {
+    get_import(store, import_id)?;
+    store
+        .with_conn(|c| {
+            c.execute(
+                "UPDATE import_rows SET state = ?2, error_code = ?3, error_message = ?4
+                 WHERE import_id = ?1 AND state IN ('pending', 'in_flight')",
+                params![
+                    import_id,
+                    state::SKIPPED,
+                    row_codes::CANCELLED,
+                    "the import was cancelled before this row was sent"
+                ],
+            )
+        })
+        .map_err(store_err)?;
+    journal::set_status(store, import_id, status::CANCELLED)?;
+    get_import(store, import_id)
+}
+
+/// "Retry failed rows": failed rows go back to `pending` (same keys: a row that was in fact
+/// created is replayed, not duplicated); the import is ready to [`run`] again.
+pub fn retry_failed(store: &Store, import_id: &str) -> Result<ImportJob, ErrorReport> {
+    get_import(store, import_id)?;
+    store
+        .with_conn(|c| {
+            c.execute(
+                "UPDATE import_rows SET state = 'pending', attempts = 0 WHERE import_id = ?1 AND state = 'failed'",
+                [import_id],
+            )
+        })
+        .map_err(store_err)?;
+    journal::set_status(store, import_id, status::READY)?;
+    get_import(store, import_id)
+}
+
+/// The fuzzing entry point (the cargo-fuzz target `reader` and the bounded random run in the
+/// test suite call it): reads any bytes as a table, maps it automatically and maps every row.
+/// Must never panic.
+pub fn fuzz_entry(data: &[u8]) {
+    let Ok(mut r) = TableReader::from_bytes(data.to_vec()) else {
+        return;
+    };
+    let mapping = auto_map(r.headers(), true);
+    let _ = mapping.problems();
+    let mut rec = ByteRecord::new();
+    let mut rows = 0;
+    while let Ok(Some(_)) = r.read_row(&mut rec) {
+        let m = mapping::map_row(&mapping, &rec);
+        let _ = serde_json::to_string(&m.lead);
+        for c in reader::cells(&rec) {
+            let _ = neutralize(&c);
+        }
+        rows += 1;
+        if rows > 100_000 {
+            break;
+        }
+    }
+    let _ = r.stats();
+}

@@ -1,0 +1,437 @@
+//! The tolerant, streaming table reader: encoding detection (UTF-8 ±BOM, UTF-16 LE/BE with BOM,
+//! Windows-1252 when the bytes are not UTF-8), delimiter sniffing among `,` `;` tab `|`, RFC 4180
+//! quoting (the `csv` crate), blank lines and ragged rows counted instead of failing.
+
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::Path;
+
+use csv::ByteRecord;
+use encoding_rs::{Encoding, UTF_16BE, UTF_16LE, UTF_8, WINDOWS_1252};
+use encoding_rs_io::DecodeReaderBytesBuilder;
+use serde::{Deserialize, Serialize};
+use ts_rs::TS;
+
+use crate::error::{codes, ErrorReport};
+
+/// How many bytes of the head are used to detect the encoding and the delimiter.
+pub const SNIFF_BYTES: usize = 64 * 1024;
+
+/// The delimiters the reader considers.
+pub const DELIMITERS: [u8; 4] = [b',', b';', b'\t', b'|'];
+
+/// What the reader found out about a file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[ts(export_to = "FileFormat.ts")]
+pub struct FileFormat {
+    /// `UTF-8`, `UTF-16LE`, `UTF-16BE` or `windows-1252`.
+    pub encoding: String,
+    pub bom: bool,
+    /// One of `,` `;` `\t` `|`.
+    pub delimiter: String,
+}
+
+/// Where one data row is in the file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RowInfo {
+    /// The row number a spreadsheet shows for this record: the header is row 1, each record
+    /// (a quoted field may span lines) is one row; empty lines are not rows. Shown to the user
+    /// and written to the reports as `row_number`.
+    pub line: u64,
+    /// Whether the row has a different number of cells than the header.
+    pub ragged: bool,
+}
+
+/// Counters the reader keeps while streaming.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, TS)]
+#[ts(export_to = "ReadStats.ts")]
+pub struct ReadStats {
+    #[ts(type = "number")]
+    pub rows: u64,
+    /// Rows whose cells are all empty (`;;;;` from Excel), and empty lines (counted when the
+    /// end of the file is reached).
+    #[ts(type = "number")]
+    pub blank_lines: u64,
+    /// Rows with more or fewer cells than the header (read anyway: missing cells are empty,
+    /// extra cells ignored).
+    #[ts(type = "number")]
+    pub ragged_rows: u64,
+    /// Bytes of the file read so far (for a progress bar).
+    #[ts(type = "number")]
+    pub bytes_read: u64,
+}
+
+fn io_error(path: &Path, e: impl std::fmt::Display) -> ErrorReport {
+    ErrorReport::local(
+        "io_error",
+        format!("Could not read {}: {e}", path.display()),
+        false,
+    )
+}
+
+/// Detects the encoding from the head of a file: `(encoding, bom length)`.
+pub fn detect_encoding(head: &[u8]) -> (&'static Encoding, usize) {
+    if let Some((enc, len)) = Encoding::for_bom(head) {
+        return (enc, len);
+    }
+    match std::str::from_utf8(head) {
+        Ok(_) => (UTF_8, 0),
+        // An incomplete sequence at the very end of the head is still UTF-8.
+        Err(e) if e.error_len().is_none() => (UTF_8, 0),
+        Err(_) => (WINDOWS_1252, 0),
+    }
+}
+
+/// Picks the delimiter whose first records have the most consistent number (> 1) of cells.
+pub fn sniff_delimiter(text: &str, whole_file: bool) -> u8 {
+    let mut best = (0.0f64, 0usize, b',');
+    for &d in &DELIMITERS {
+        let mut rdr = csv::ReaderBuilder::new()
+            .delimiter(d)
+            .has_headers(false)
+            .flexible(true)
+            .from_reader(text.as_bytes());
+        let mut counts: Vec<usize> = Vec::new();
+        let mut rec = ByteRecord::new();
+        while counts.len() < 50 {
+            match rdr.read_byte_record(&mut rec) {
+                Ok(true) => {
+                    if rec.iter().all(|f| f.iter().all(u8::is_ascii_whitespace)) {
+                        continue;
+                    }
+                    counts.push(rec.len())
+                }
+                _ => break,
+            }
+        }
+        // The last record of a cut head may be incomplete.
+        if !whole_file && counts.len() > 2 {
+            counts.pop();
+        }
+        let Some(&first) = counts.first() else {
+            continue;
+        };
+        if first < 2 {
+            continue;
+        }
+        let same = counts.iter().filter(|&&c| c == first).count() as f64 / counts.len() as f64;
+        if (same, first) > (best.0, best.1) {
+            best = (same, first, d);
+        }
+    }
+    best.2
+}
+
+/// Decodes the head for sniffing (the BOM removed).
+fn decode_head(head: &[u8], enc: &'static Encoding, bom: usize) -> String {
+    let body = &head[bom.min(head.len())..];
+    let (text, _) = enc.decode_without_bom_handling(body);
+    text.into_owned()
+}
+
+/// Detects the format of `path` from its head.
+pub fn detect_format(path: &Path) -> Result<FileFormat, ErrorReport> {
+    let mut f = File::open(path).map_err(|e| io_error(path, e))?;
+    let mut head = Vec::with_capacity(SNIFF_BYTES);
+    (&mut f)
+        .take(SNIFF_BYTES as u64)
+        .read_to_end(&mut head)
+        .map_err(|e| io_error(path, e))?;
+    let whole = (head.len() as u64) < SNIFF_BYTES as u64;
+    Ok(format_of(&head, whole))
+}
+
+/// The format of a head of bytes (`whole` when it is the whole file).
+pub fn format_of(head: &[u8], whole: bool) -> FileFormat {
+    let (enc, bom) = detect_encoding(head);
+    let text = decode_head(head, enc, bom);
+    let d = sniff_delimiter(&text, whole);
+    FileFormat {
+        encoding: enc.name().to_owned(),
+        bom: bom > 0,
+        delimiter: (d as char).to_string(),
+    }
+}
+
+/// Counts how many bytes the inner reader has given out (progress).
+struct Counting<R> {
+    inner: R,
+    count: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl<R: Read> Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count
+            .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+/// Remembers the last byte the csv parser was given (does the text end with a newline?).
+struct LastByte<R> {
+    inner: R,
+    last: std::sync::Arc<std::sync::atomic::AtomicU8>,
+}
+
+impl<R: Read> Read for LastByte<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if n > 0 {
+            self.last
+                .store(buf[n - 1], std::sync::atomic::Ordering::Relaxed);
+        }
+        Ok(n)
+    }
+}
+
+/// A streaming reader of one table: the header, then one row at a time.
+pub struct TableReader {
+    csv: csv::Reader<Box<dyn Read + Send>>,
+    headers: Vec<String>,
+    format: FileFormat,
+    stats: ReadStats,
+    /// Records read (header and blank-celled ones included).
+    records: u64,
+    /// Newlines inside quoted cells.
+    embedded_newlines: u64,
+    eof: bool,
+    last: std::sync::Arc<std::sync::atomic::AtomicU8>,
+    bytes: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    /// Size of the source in bytes, when known.
+    pub size: Option<u64>,
+}
+
+impl std::fmt::Debug for TableReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TableReader")
+            .field("format", &self.format)
+            .field("headers", &self.headers)
+            .finish()
+    }
+}
+
+impl TableReader {
+    /// Opens a file: detects its format, reads the header row.
+    pub fn open(path: &Path) -> Result<Self, ErrorReport> {
+        let mut f = File::open(path).map_err(|e| io_error(path, e))?;
+        let size = f.metadata().ok().map(|m| m.len());
+        let mut head = Vec::with_capacity(SNIFF_BYTES);
+        (&mut f)
+            .take(SNIFF_BYTES as u64)
+            .read_to_end(&mut head)
+            .map_err(|e| io_error(path, e))?;
+        let whole = head.len() < SNIFF_BYTES;
+        let format = format_of(&head, whole);
+        f.seek(SeekFrom::Start(0)).map_err(|e| io_error(path, e))?;
+        Self::from_reader(Box::new(f), format, size).map_err(|e| io_error(path, e))
+    }
+
+    /// Reads bytes already in memory (tests, fuzzing, the preview of a pasted table).
+    pub fn from_bytes(bytes: Vec<u8>) -> Result<Self, ErrorReport> {
+        let format = format_of(&bytes[..bytes.len().min(SNIFF_BYTES)], true);
+        let size = Some(bytes.len() as u64);
+        Self::from_reader(Box::new(std::io::Cursor::new(bytes)), format, size)
+            .map_err(|e| ErrorReport::local(codes::INVALID_INPUT, e.to_string(), false))
+    }
+
+    /// Reads `source` in the given format.
+    pub fn from_reader(
+        source: Box<dyn Read + Send>,
+        format: FileFormat,
+        size: Option<u64>,
+    ) -> Result<Self, csv::Error> {
+        let enc = Encoding::for_label(format.encoding.as_bytes()).unwrap_or(UTF_8);
+        let bytes = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let counted = Counting {
+            inner: source,
+            count: bytes.clone(),
+        };
+        let decoded: Box<dyn Read + Send> = if enc == UTF_8 {
+            // UTF-8 passes through untouched (the BOM removed); invalid bytes later in the file
+            // become U+FFFD per cell.
+            Box::new(
+                DecodeReaderBytesBuilder::new()
+                    .encoding(Some(UTF_8))
+                    .utf8_passthru(true)
+                    .strip_bom(true)
+                    .build(counted),
+            )
+        } else {
+            Box::new(
+                DecodeReaderBytesBuilder::new()
+                    .encoding(Some(enc))
+                    .bom_override(enc == UTF_16LE || enc == UTF_16BE)
+                    .strip_bom(true)
+                    .build(counted),
+            )
+        };
+        let last = std::sync::Arc::new(std::sync::atomic::AtomicU8::new(b'\n'));
+        let decoded: Box<dyn Read + Send> = Box::new(LastByte {
+            inner: decoded,
+            last: last.clone(),
+        });
+        let delimiter = format.delimiter.bytes().next().unwrap_or(b',');
+        let csv = csv::ReaderBuilder::new()
+            .delimiter(delimiter)
+            .has_headers(false)
+            .flexible(true)
+            .buffer_capacity(256 * 1024)
+            .from_reader(decoded);
+        let mut reader = TableReader {
+            csv,
+            headers: Vec::new(),
+            format,
+            stats: ReadStats::default(),
+            records: 0,
+            embedded_newlines: 0,
+            eof: false,
+            last,
+            bytes,
+            size,
+        };
+        let mut rec = ByteRecord::new();
+        if reader.next_nonblank(&mut rec)?.is_some() {
+            let mut seen = std::collections::HashSet::new();
+            reader.headers = rec
+                .iter()
+                .enumerate()
+                .map(|(i, h)| {
+                    let h = String::from_utf8_lossy(h).trim().to_owned();
+                    let name = if h.is_empty() {
+                        format!("Column {}", i + 1)
+                    } else {
+                        h
+                    };
+                    if seen.insert(name.to_lowercase()) {
+                        name
+                    } else {
+                        format!("{name} ({})", i + 1)
+                    }
+                })
+                .collect();
+        }
+        reader.stats.rows = 0;
+        Ok(reader)
+    }
+
+    pub fn headers(&self) -> &[String] {
+        &self.headers
+    }
+
+    pub fn format(&self) -> &FileFormat {
+        &self.format
+    }
+
+    pub fn stats(&self) -> ReadStats {
+        let mut s = self.stats;
+        s.bytes_read = self.bytes.load(std::sync::atomic::Ordering::Relaxed);
+        s
+    }
+
+    /// The next record that has at least one non-empty cell.
+    fn next_nonblank(&mut self, rec: &mut ByteRecord) -> Result<Option<u64>, csv::Error> {
+        loop {
+            if self.eof || !self.csv.read_byte_record(rec)? {
+                if !self.eof {
+                    self.eof = true;
+                    // Empty lines (the csv parser skips them): every newline not inside a cell
+                    // nor ending a record.
+                    let total_newlines = self.csv.position().line().saturating_sub(1);
+                    let ends_with_newline =
+                        self.last.load(std::sync::atomic::Ordering::Relaxed) == b'\n';
+                    let terminated = if ends_with_newline || self.records == 0 {
+                        self.records
+                    } else {
+                        self.records - 1
+                    };
+                    self.stats.blank_lines += total_newlines
+                        .saturating_sub(self.embedded_newlines)
+                        .saturating_sub(terminated);
+                }
+                return Ok(None);
+            }
+            self.records += 1;
+            let line = self.records;
+            if rec.as_slice().contains(&b'\n') {
+                self.embedded_newlines +=
+                    rec.as_slice().iter().filter(|&&b| b == b'\n').count() as u64;
+            }
+            if rec.iter().all(|f| f.iter().all(u8::is_ascii_whitespace)) {
+                self.stats.blank_lines += 1;
+                continue;
+            }
+            return Ok(Some(line));
+        }
+    }
+
+    /// Reads the next data row into `rec`; `None` at the end. Never fails on content, only on a
+    /// read error of the source.
+    pub fn read_row(&mut self, rec: &mut ByteRecord) -> Result<Option<RowInfo>, ErrorReport> {
+        let line = self
+            .next_nonblank(rec)
+            .map_err(|e| ErrorReport::local("io_error", format!("Could not read: {e}"), false))?;
+        Ok(line.map(|line| {
+            self.stats.rows += 1;
+            let ragged = rec.len() != self.headers.len();
+            if ragged {
+                self.stats.ragged_rows += 1;
+            }
+            RowInfo { line, ragged }
+        }))
+    }
+}
+
+/// A cell as text (invalid UTF-8 replaced), trimmed.
+pub fn cell(rec: &ByteRecord, i: usize) -> std::borrow::Cow<'_, str> {
+    match rec.get(i) {
+        Some(b) => match std::str::from_utf8(b) {
+            Ok(s) => std::borrow::Cow::Borrowed(s.trim()),
+            Err(_) => std::borrow::Cow::Owned(String::from_utf8_lossy(b).trim().to_owned()),
+        },
+        None => std::borrow::Cow::Borrowed(""),
+    }
+}
+
+/// Every cell of a record as text (untrimmed), for the reports.
+pub fn cells(rec: &ByteRecord) -> Vec<String> {
+    rec.iter()
+        .map(|b| String::from_utf8_lossy(b).into_owned())
+        .collect()
+}
+
+/// Reads a whole table from bytes: `(headers, rows, stats)`. For tests, fuzzing and small files.
+pub fn read_all(bytes: &[u8]) -> Result<(Vec<String>, Vec<Vec<String>>, ReadStats), ErrorReport> {
+    let mut r = TableReader::from_bytes(bytes.to_vec())?;
+    let mut rows = Vec::new();
+    let mut rec = ByteRecord::new();
+    while r.read_row(&mut rec)?.is_some() {
+        rows.push(cells(&rec));
+    }
+    Ok((r.headers.clone(), rows, r.stats()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encodings_are_detected() {
+        assert_eq!(detect_encoding(b"\xEF\xBB\xBFa,b").0, UTF_8);
+        assert_eq!(detect_encoding(b"\xFF\xFEa\0").0, UTF_16LE);
+        assert_eq!(detect_encoding(b"\xFE\xFF\0a").0, UTF_16BE);
+        assert_eq!(detect_encoding(b"caf\xC3\xA9").0, UTF_8);
+        assert_eq!(detect_encoding(b"caf\xE9;x").0, WINDOWS_1252);
+        // Cut in the middle of a UTF-8 sequence.
+        assert_eq!(detect_encoding(b"caf\xC3").0, UTF_8);
+    }
+
+    #[test]
+    fn delimiters_are_sniffed() {
+        assert_eq!(sniff_delimiter("a;b;c\n1;2;3\n", true), b';');
+        assert_eq!(sniff_delimiter("a\tb\n1\t2\n", true), b'\t');
+        assert_eq!(sniff_delimiter("a|b\n1|2\n", true), b'|');
+        assert_eq!(sniff_delimiter("a,b\n\"1;2\",3\n", true), b',');
+        assert_eq!(sniff_delimiter("", true), b',');
+    }
+}

@@ -14,6 +14,7 @@ pub mod scopes;
 pub mod secret;
 pub mod session;
 pub mod store;
+pub mod sync;
 pub mod webhooks;
 
 /// The version of this crate, shown in Diagnostics next to the app's.

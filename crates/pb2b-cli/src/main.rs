@@ -4,6 +4,7 @@
 //! Profiles are shared with the desktop app (the same `settings.json` and keychain entries in the
 //! app's data folder). `PB2B_API_KEY` and `PB2B_BASE_URL` override the profile, for CI.
 
+mod exports;
 mod output;
 
 use std::io::{BufRead, IsTerminal};
@@ -96,6 +97,11 @@ enum Command {
     },
     /// Versions, platform, data folder, a real keychain probe and the base URL in use.
     Diagnostics,
+    /// Export jobs: create, status, wait, download, list, resume, remove.
+    Exports {
+        #[command(subcommand)]
+        action: exports::ExportsAction,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -326,6 +332,7 @@ async fn run(cli: &Cli, out: &Out) -> Result<(), ErrorReport> {
             };
             out.activity(&RequestLog::new(env.store()?, "", 10_000).query(&filter)?);
         }
+        Command::Exports { action } => exports::run(cli, &env, action).await?,
         Command::Diagnostics => {
             let base_url = env
                 .credentials(cli)

@@ -278,7 +278,7 @@ pub struct ExportJob {
 #[ts(export_to = "ExportEvent.ts")]
 pub enum ExportEvent {
     /// The job changed (created, status, downloaded, failed...): replace the row.
-    Job { job: ExportJob },
+    Job { job: Box<ExportJob> },
     /// A probe was answered (or failed transiently: `error`).
     Probed {
         job_id: String,
@@ -755,6 +755,26 @@ impl Exports {
         self.get(&job_id)
     }
 
+    /// Changes the folder a job's file goes to (before it is downloaded, or to download again
+    /// elsewhere).
+    pub fn set_dest_dir(&self, id: &str, dest_dir: &str) -> Result<ExportJob, ErrorReport> {
+        if dest_dir.trim().is_empty() {
+            return Err(ErrorReport::local(
+                codes::INVALID_INPUT,
+                "Choose a folder for the export file.",
+                false,
+            ));
+        }
+        let job = self.get(id)?;
+        self.update(&job.job_id, |c, now| {
+            c.execute(
+                "UPDATE export_jobs SET dest_dir = ?2, updated_at = ?3 WHERE job_id = ?1",
+                params![job.job_id, dest_dir.trim(), now],
+            )
+        })?;
+        self.get(&job.job_id)
+    }
+
     fn set_polling(&self, job_id: &str, state: PollingState) -> Result<(), ErrorReport> {
         self.update(job_id, |c, now| {
             c.execute(
@@ -897,7 +917,9 @@ impl Exports {
                 })?;
                 self.add_request_id(&job.job_id, Some(&resp.request_id))?;
                 let job = self.get(&job.job_id)?;
-                on_event(ExportEvent::Job { job: job.clone() });
+                on_event(ExportEvent::Job {
+                    job: Box::new(job.clone()),
+                });
                 Ok(job)
             }
             Err(err) => {
@@ -916,7 +938,7 @@ impl Exports {
                     })?;
                 }
                 on_event(ExportEvent::Job {
-                    job: self.get(&job.job_id)?,
+                    job: Box::new(self.get(&job.job_id)?),
                 });
                 Err(report)
             }
@@ -932,7 +954,9 @@ impl Exports {
         on_event: OnEvent<'_>,
     ) -> Result<ExportJob, ErrorReport> {
         let job = self.prepare(req)?;
-        on_event(ExportEvent::Job { job: job.clone() });
+        on_event(ExportEvent::Job {
+            job: Box::new(job.clone()),
+        });
         self.submit(client, &job.job_id, on_event).await
     }
 
@@ -1060,7 +1084,9 @@ impl Exports {
                         let before = job.status;
                         job = self.get(&job_id)?;
                         if before != job.status {
-                            on_event(ExportEvent::Job { job: job.clone() });
+                            on_event(ExportEvent::Job {
+                                job: Box::new(job.clone()),
+                            });
                         }
                         if status.is_terminal() {
                             probe_answer = Some(resp.data);
@@ -1090,7 +1116,7 @@ impl Exports {
                         if !err.retryable || transient > opts.max_transient_errors {
                             self.set_polling(&job_id, PollingState::Stopped)?;
                             on_event(ExportEvent::Job {
-                                job: self.get(&job_id)?,
+                                job: Box::new(self.get(&job_id)?),
                             });
                             return Err(report);
                         }
@@ -1119,7 +1145,7 @@ impl Exports {
             self.set_error(&job_id, Some(&err))?;
             self.set_polling(&job_id, PollingState::Done)?;
             on_event(ExportEvent::Job {
-                job: self.get(&job_id)?,
+                job: Box::new(self.get(&job_id)?),
             });
             return Err(err);
         }
@@ -1242,7 +1268,9 @@ impl Exports {
                         )
                     })?;
                     let job = self.get(&job_id)?;
-                    on_event(ExportEvent::Job { job: job.clone() });
+                    on_event(ExportEvent::Job {
+                        job: Box::new(job.clone()),
+                    });
                     return Ok(job);
                 }
                 Err(Fetch::Cancelled) => return Err(cancelled()),

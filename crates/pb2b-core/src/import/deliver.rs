@@ -374,10 +374,10 @@ pub async fn run(
                 (job, res)
             });
         }
-        if inflight.is_empty() {
-            if stopping || (queue.is_empty() && retry.is_empty() && fetched_all) {
-                break;
-            }
+        if inflight.is_empty()
+            && (stopping || (queue.is_empty() && retry.is_empty() && fetched_all))
+        {
+            break;
         }
         // Wait for an answer, the gate, a retry's time, the next progress tick or cancel.
         let mut wake = options.progress_interval;

@@ -404,6 +404,16 @@ pub fn stage(
     get_import(store, &id)
 }
 
+/// A row on its way to the journal: row number, state, key, payload, original cells, error.
+type StagedRow = (
+    u64,
+    String,
+    String,
+    Option<String>,
+    String,
+    Option<(String, String)>,
+);
+
 /// (Re)writes the rows of a `staging` import; run again after a crash mid-way.
 fn stage_rows(
     store: &Store,
@@ -420,14 +430,7 @@ fn stage_rows(
         .map_err(store_err)?;
     let mut seen = std::collections::HashSet::new();
     let mut rec = ByteRecord::new();
-    let mut batch: Vec<(
-        u64,
-        String,
-        String,
-        Option<String>,
-        String,
-        Option<(String, String)>,
-    )> = Vec::with_capacity(4096);
+    let mut batch: Vec<StagedRow> = Vec::with_capacity(4096);
     let flush = |batch: &mut Vec<_>| -> Result<(), ErrorReport> {
         store
             .with_conn(|c| {

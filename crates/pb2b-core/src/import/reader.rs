@@ -400,8 +400,11 @@ pub fn cells(rec: &ByteRecord) -> Vec<String> {
         .collect()
 }
 
-/// Reads a whole table from bytes: `(headers, rows, stats)`. For tests, fuzzing and small files.
-pub fn read_all(bytes: &[u8]) -> Result<(Vec<String>, Vec<Vec<String>>, ReadStats), ErrorReport> {
+/// A whole table: headers, rows of cells, and what the reader counted.
+pub type Table = (Vec<String>, Vec<Vec<String>>, ReadStats);
+
+/// Reads a whole table from bytes. For tests, fuzzing and small files.
+pub fn read_all(bytes: &[u8]) -> Result<Table, ErrorReport> {
     let mut r = TableReader::from_bytes(bytes.to_vec())?;
     let mut rows = Vec::new();
     let mut rec = ByteRecord::new();

@@ -6,6 +6,7 @@
 
 mod exports;
 mod output;
+mod webhooks;
 
 use std::io::{BufRead, IsTerminal};
 use std::path::PathBuf;
@@ -95,6 +96,9 @@ enum Command {
         #[arg(long, default_value_t = 50)]
         limit: u32,
     },
+    /// Webhook endpoints, their deliveries, and the signature check.
+    #[command(subcommand)]
+    Webhooks(webhooks::WebhooksCommand),
     /// Versions, platform, data folder, a real keychain probe and the base URL in use.
     Diagnostics,
     /// Export jobs: create, status, wait, download, list, resume, remove.
@@ -333,6 +337,7 @@ async fn run(cli: &Cli, out: &Out) -> Result<(), ErrorReport> {
             out.activity(&RequestLog::new(env.store()?, "", 10_000).query(&filter)?);
         }
         Command::Exports { action } => exports::run(cli, &env, action).await?,
+        Command::Webhooks(cmd) => webhooks::run(cmd, cli, &env, out).await?,
         Command::Diagnostics => {
             let base_url = env
                 .credentials(cli)

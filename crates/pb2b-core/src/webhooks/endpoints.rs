@@ -348,6 +348,16 @@ impl<'a> WebhookManager<'a> {
         }
     }
 
+    /// Removes a saved secret after the server already changed: the server's answer stands even
+    /// when the keychain cannot be reached (then nothing can be read from it either).
+    fn forget_quietly(&self, id: &str) {
+        if let Some(keys) = self.keys {
+            if let Err(err) = forget_secret(keys, id) {
+                tracing::warn!(webhook_id = id, code = %err.code, "could not remove a saved webhook secret");
+            }
+        }
+    }
+
     fn is_saved(&self, id: &str) -> bool {
         self.keys
             .and_then(|k| saved_secret(k, id).ok().flatten())
@@ -465,9 +475,7 @@ impl<'a> WebhookManager<'a> {
     /// Deletes the endpoint (pending deliveries stop) and forgets its saved secret.
     pub async fn delete(&self, id: &str) -> Result<(), ErrorReport> {
         self.client.delete_webhook(id).await?;
-        if let Some(keys) = self.keys {
-            forget_secret(keys, id)?;
-        }
+        self.forget_quietly(id);
         Ok(())
     }
 
@@ -484,9 +492,7 @@ impl<'a> WebhookManager<'a> {
             .await?;
         let mut w = resp.data;
         let secret = secret_of(&mut w, &resp.request_id)?;
-        if let Some(keys) = self.keys {
-            forget_secret(keys, &w.id)?;
-        }
+        self.forget_quietly(&w.id);
         Ok(CreatedWebhook {
             secret: OnceShownSecret {
                 webhook_id: w.id.clone(),

@@ -35,6 +35,13 @@ pub fn builder<R: tauri::Runtime>() -> tauri::Builder<R> {
             commands::connect::forget_profile,
             commands::activity::activity,
             commands::activity::support_bundle,
+            commands::sync::sync_now,
+            commands::sync::sync_status,
+            commands::sync::leads_search,
+            commands::sync::lead_detail,
+            commands::sync::mirror_export,
+            commands::sync::set_sync_interval,
+            commands::sync::sync_interval,
         ])
 }
 
@@ -52,6 +59,7 @@ pub fn init<R: tauri::Runtime>(app: &tauri::AppHandle<R>, auto_sandbox: bool) {
         .unwrap_or_else(|_| data_dir.join("logs"));
     logging::init(&log_dir);
     init_with(app, data_dir, auto_sandbox);
+    commands::sync::spawn_interval_loop(app.clone());
 }
 
 /// Puts the app's state in place with its data (settings, SQLite, the sandbox's file) in
@@ -62,7 +70,15 @@ pub fn init_with<R: tauri::Runtime>(
     auto_sandbox: bool,
 ) {
     tracing::info!(data_dir = %data_dir.display(), "ProspectB2B Desktop starting");
-    app.manage(state::AppState::new(data_dir, auto_sandbox));
+    let interval = settings::preference(app, &data_dir, "sync_interval_minutes")
+        .and_then(|v| v.as_u64())
+        .and_then(|m| u32::try_from(m).ok())
+        .unwrap_or(0);
+    let state = state::AppState::new(data_dir, auto_sandbox);
+    if let Ok(mut minutes) = state.sync_interval.try_lock() {
+        *minutes = interval;
+    }
+    app.manage(state);
 }
 
 /// Runs the desktop app.

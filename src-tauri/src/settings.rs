@@ -59,3 +59,37 @@ impl<R: tauri::Runtime> SettingsBackend for StoreSettings<R> {
         })
     }
 }
+
+fn store_at<R: tauri::Runtime>(
+    app: &tauri::AppHandle<R>,
+    data_dir: &std::path::Path,
+) -> Result<std::sync::Arc<tauri_plugin_store::Store<R>>, ErrorReport> {
+    StoreSettings::new(app.clone(), data_dir.join(pb2b_core::SETTINGS_FILE)).store()
+}
+
+/// A preference (never a secret) from the settings store.
+pub fn preference<R: tauri::Runtime>(
+    app: &tauri::AppHandle<R>,
+    data_dir: &std::path::Path,
+    name: &str,
+) -> Option<serde_json::Value> {
+    store_at(app, data_dir).ok()?.get(name)
+}
+
+/// Saves a preference (never a secret) in the settings store.
+pub fn set_preference<R: tauri::Runtime>(
+    app: &tauri::AppHandle<R>,
+    data_dir: &std::path::Path,
+    name: &str,
+    value: serde_json::Value,
+) -> Result<(), ErrorReport> {
+    let store = store_at(app, data_dir)?;
+    store.set(name, value);
+    store.save().map_err(|err| {
+        ErrorReport::local(
+            codes::INTERNAL,
+            format!("The settings could not be saved: {err}"),
+            true,
+        )
+    })
+}

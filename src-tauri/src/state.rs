@@ -35,6 +35,10 @@ pub struct AppState {
     pub sandbox: tokio::sync::Mutex<Option<pb2b_sandbox::Sandbox>>,
     /// Connect the embedded sandbox at start (`--sandbox`).
     pub auto_sandbox: bool,
+    /// The local mirrors, one per workspace id (shared so one sync runs at a time per workspace).
+    pub mirrors: tokio::sync::Mutex<std::collections::HashMap<String, pb2b_core::sync::Mirror>>,
+    /// The automatic sync interval in minutes (0 = off).
+    pub sync_interval: tokio::sync::Mutex<u32>,
     /// Long-running jobs and their cancellation tokens.
     pub jobs: crate::jobs::Jobs,
     /// Serialises restoring the active profile, which the sidebar and the first screen both ask
@@ -54,6 +58,8 @@ impl AppState {
             auto_sandbox,
             restoring: tokio::sync::Mutex::new(()),
             jobs: crate::jobs::Jobs::default(),
+            mirrors: Default::default(),
+            sync_interval: tokio::sync::Mutex::new(0),
         }
     }
 }

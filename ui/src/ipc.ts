@@ -1,13 +1,22 @@
 // The one door to the Rust side. Every command's error arrives as an ErrorReport
 // ({code, message, request_id, retryable}); anything else (a missing command, a broken bridge)
 // is normalised into the same shape so screens handle one type.
-import { invoke } from "@tauri-apps/api/core";
+import { Channel, invoke } from "@tauri-apps/api/core";
 import type { ErrorReport } from "./bindings/ErrorReport";
 import type { Diagnostics } from "./bindings/Diagnostics";
 import type { ConnectionStatus } from "./bindings/ConnectionStatus";
 import type { KeyCheck } from "./bindings/KeyCheck";
 import type { LoggedRequest } from "./bindings/LoggedRequest";
 import type { LogFilter } from "./bindings/LogFilter";
+import type { Lead } from "./bindings/Lead";
+import type { LeadPage } from "./bindings/LeadPage";
+import type { LeadQuery } from "./bindings/LeadQuery";
+import type { ExportFormat } from "./bindings/MirrorExportFormat";
+import type { SyncOptions } from "./bindings/SyncOptions";
+import type { SyncProgress } from "./bindings/SyncProgress";
+import type { SyncReport } from "./bindings/SyncReport";
+import type { SyncStatus } from "./bindings/SyncStatus";
+import type { MirrorExportResult } from "./bindings/MirrorExportResult";
 
 export function isErrorReport(value: unknown): value is ErrorReport {
   return (
@@ -55,4 +64,17 @@ export const api = {
   forgetProfile: (name: string) => call<ConnectionStatus>("forget_profile", { name }),
   activity: (filter: LogFilter) => call<LoggedRequest[]>("activity", { filter }),
   supportBundle: (id: number) => call<string>("support_bundle", { id }),
+  cancelJob: (id: string) => call<boolean>("cancel_job", { id }),
+  syncNow: (options: SyncOptions, onProgress: (p: SyncProgress) => void) => {
+    const channel = new Channel<SyncProgress>();
+    channel.onmessage = onProgress;
+    return call<SyncReport>("sync_now", { options, onProgress: channel });
+  },
+  syncStatus: () => call<SyncStatus | null>("sync_status"),
+  syncInterval: () => call<number>("sync_interval"),
+  setSyncInterval: (minutes: number) => call<number>("set_sync_interval", { minutes }),
+  leadsSearch: (query: LeadQuery) => call<LeadPage>("leads_search", { query }),
+  leadDetail: (id: string) => call<Lead | null>("lead_detail", { id }),
+  mirrorExport: (format: ExportFormat, query: LeadQuery) =>
+    call<MirrorExportResult>("mirror_export", { format, query }),
 };

@@ -5,6 +5,8 @@ import { api } from "./ipc";
 import { onConnection, setConnection } from "./state";
 import { renderActivity } from "./screens/activity";
 import { renderConnect } from "./screens/connect";
+import { renderLeads } from "./screens/leads";
+import { renderSync } from "./screens/sync";
 import { renderDiagnostics } from "./screens/diagnostics";
 
 interface Screen {
@@ -15,6 +17,8 @@ interface Screen {
 
 const SCREENS: Screen[] = [
   { id: "connect", title: "Connect", render: renderConnect },
+  { id: "leads", title: "Leads", render: renderLeads },
+  { id: "sync", title: "Sync", render: renderSync },
   { id: "activity", title: "Activity", render: renderActivity },
   { id: "diagnostics", title: "Diagnostics", render: renderDiagnostics },
 ];

@@ -1,0 +1,239 @@
+//! Sync and the local mirror: "Sync now" with progress and cancel, the automatic interval, the
+//! Leads table's search, one lead's detail, and exporting the mirror.
+
+use pb2b_core::api::Lead;
+use pb2b_core::error::{codes, ErrorReport};
+use pb2b_core::sync::{
+    self, ExportFormat, LeadPage, LeadQuery, Mirror, SyncOptions, SyncProgress, SyncReport,
+    SyncStatus,
+};
+use tauri::ipc::Channel;
+use tauri::{AppHandle, Emitter, Manager, Runtime, State};
+
+use super::blocking;
+use super::connect::store;
+use crate::state::AppState;
+
+/// The job id of the active workspace's sync.
+const SYNC_JOB: &str = "sync";
+/// Event sent when a sync (started by hand or by the interval) ends: its report or error.
+pub const SYNC_FINISHED_EVENT: &str = "sync-finished";
+
+fn not_connected() -> ErrorReport {
+    ErrorReport::local(
+        "not_connected",
+        "Connect a workspace first (Connect screen).",
+        false,
+    )
+}
+
+/// The mirror of the active connection's workspace (one `Mirror` per workspace, kept in state so
+/// its one-run-at-a-time guard is shared), plus the client.
+async fn active_mirror(state: &AppState) -> Result<(Mirror, pb2b_core::api::Client), ErrorReport> {
+    let (workspace, profile, client) = {
+        let connection = state.connection.lock().await;
+        let conn = connection.as_ref().ok_or_else(not_connected)?;
+        let check = conn.check.as_ref().ok_or_else(|| {
+            ErrorReport::local(
+                "not_verified",
+                "The active key could not be verified; see the Connect screen.",
+                true,
+            )
+        })?;
+        (
+            check.me.workspace.id.clone(),
+            conn.profile.name.clone(),
+            conn.client.clone(),
+        )
+    };
+    let mut mirrors = state.mirrors.lock().await;
+    if let Some(mirror) = mirrors.get(&workspace) {
+        return Ok((mirror.clone(), client));
+    }
+    let store = store(state).await?;
+    let (ws, p) = (workspace.clone(), profile.clone());
+    let mirror = blocking(move || Mirror::open(store, &ws, &p)).await?;
+    mirrors.insert(workspace, mirror.clone());
+    Ok((mirror, client))
+}
+
+/// Runs one sync of the active workspace; progress goes to `on_progress` when given, and the end
+/// to every window as [`SYNC_FINISHED_EVENT`].
+pub async fn run_sync<R: Runtime>(
+    app: &AppHandle<R>,
+    options: SyncOptions,
+    on_progress: Option<Channel<SyncProgress>>,
+) -> Result<SyncReport, ErrorReport> {
+    let state = app.state::<AppState>();
+    let (mirror, client) = active_mirror(&state).await?;
+    let job = state
+        .jobs
+        .start(SYNC_JOB)
+        .ok_or_else(|| ErrorReport::local("sync_running", "A sync is already running.", true))?;
+    let result = sync::sync(&client, &mirror, &options, &job.token, |p| {
+        if let Some(channel) = &on_progress {
+            let _ = channel.send(p.clone());
+        }
+    })
+    .await;
+    drop(job);
+    match &result {
+        Ok(report) => {
+            tracing::info!(outcome = ?report.outcome, leads = report.progress.leads, new = report.progress.new, updated = report.progress.updated, "sync ended");
+            let _ = app.emit(SYNC_FINISHED_EVENT, serde_json::json!({ "report": report }));
+        }
+        Err(err) => {
+            tracing::warn!(code = %err.code, request_id = ?err.request_id, "sync failed");
+            let _ = app.emit(SYNC_FINISHED_EVENT, serde_json::json!({ "error": err }));
+        }
+    }
+    result
+}
+
+/// "Sync now" (or a full resync, or "re-sync from date") with progress; cancel with
+/// `cancel_job("sync")`.
+#[tauri::command]
+pub async fn sync_now<R: Runtime>(
+    app: AppHandle<R>,
+    options: SyncOptions,
+    on_progress: Channel<SyncProgress>,
+) -> Result<SyncReport, ErrorReport> {
+    run_sync(&app, options, Some(on_progress)).await
+}
+
+/// The active workspace's mirror status (last sync, outcome, counts, watermark), or null when
+/// not connected.
+#[tauri::command]
+pub async fn sync_status(state: State<'_, AppState>) -> Result<Option<SyncStatus>, ErrorReport> {
+    match active_mirror(&state).await {
+        Ok((mirror, _)) => blocking(move || mirror.status().map(Some)).await,
+        Err(err) if err.code == "not_connected" || err.code == "not_verified" => Ok(None),
+        Err(err) => Err(err),
+    }
+}
+
+/// A page of the mirror for the Leads table.
+#[tauri::command]
+pub async fn leads_search(
+    state: State<'_, AppState>,
+    query: LeadQuery,
+) -> Result<LeadPage, ErrorReport> {
+    let (mirror, _) = active_mirror(&state).await?;
+    blocking(move || mirror.search(&query)).await
+}
+
+/// One lead of the mirror.
+#[tauri::command]
+pub async fn lead_detail(
+    state: State<'_, AppState>,
+    id: String,
+) -> Result<Option<Lead>, ErrorReport> {
+    let (mirror, _) = active_mirror(&state).await?;
+    blocking(move || mirror.get(&id)).await
+}
+
+/// Where an export of the mirror was written.
+#[derive(Debug, Clone, serde::Serialize, ts_rs::TS)]
+#[ts(export_to = "MirrorExportResult.ts")]
+pub struct MirrorExportResult {
+    /// The file written.
+    pub path: String,
+    /// Leads in it.
+    #[ts(type = "number")]
+    pub count: u64,
+}
+
+/// Exports the mirror (what `query` matches) as CSV or JSON Lines to the Downloads folder under a
+/// dated name that never overwrites another file.
+#[tauri::command]
+pub async fn mirror_export<R: Runtime>(
+    app: AppHandle<R>,
+    state: State<'_, AppState>,
+    format: ExportFormat,
+    query: LeadQuery,
+) -> Result<MirrorExportResult, ErrorReport> {
+    let (mirror, _) = active_mirror(&state).await?;
+    let dir = app
+        .path()
+        .download_dir()
+        .unwrap_or_else(|_| state.data_dir.join("exports"));
+    blocking(move || {
+        std::fs::create_dir_all(&dir).map_err(|err| {
+            ErrorReport::local(
+                codes::INTERNAL,
+                format!("Could not create {}: {err}", dir.display()),
+                true,
+            )
+        })?;
+        let stamp = pb2b_core::api::observer::now_utc_ms().replace([':', '.'], "-");
+        let ext = match format {
+            ExportFormat::Csv => "csv",
+            ExportFormat::Jsonl => "jsonl",
+        };
+        let mut path = dir.join(format!("prospectb2b-leads-{stamp}.{ext}"));
+        let mut n = 1;
+        while path.exists() {
+            n += 1;
+            path = dir.join(format!("prospectb2b-leads-{stamp}-{n}.{ext}"));
+        }
+        let count = mirror.export_to_file(format, &query, &path, None)?;
+        Ok(MirrorExportResult {
+            path: path.display().to_string(),
+            count,
+        })
+    })
+    .await
+}
+
+/// Sets the automatic sync interval (0 = off, or 5, 15, 60 minutes); kept in the settings store.
+#[tauri::command]
+pub async fn set_sync_interval<R: Runtime>(
+    app: AppHandle<R>,
+    state: State<'_, AppState>,
+    minutes: u32,
+) -> Result<u32, ErrorReport> {
+    if ![0, 5, 15, 60].contains(&minutes) {
+        return Err(ErrorReport::local(
+            codes::INVALID_INPUT,
+            "The interval is off, 5, 15 or 60 minutes.",
+            false,
+        ));
+    }
+    crate::settings::set_preference(
+        &app,
+        &state.data_dir,
+        "sync_interval_minutes",
+        minutes.into(),
+    )?;
+    *state.sync_interval.lock().await = minutes;
+    Ok(minutes)
+}
+
+/// The automatic sync interval in minutes (0 = off).
+#[tauri::command]
+pub async fn sync_interval(state: State<'_, AppState>) -> Result<u32, ErrorReport> {
+    Ok(*state.sync_interval.lock().await)
+}
+
+/// The background loop of the automatic sync: every minute, syncs when the interval has passed
+/// since the last run started. Skips quietly when not connected or a sync is running.
+pub fn spawn_interval_loop<R: Runtime>(app: AppHandle<R>) {
+    tauri::async_runtime::spawn(async move {
+        let mut last = std::time::Instant::now();
+        loop {
+            tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+            let state = app.state::<AppState>();
+            let minutes = *state.sync_interval.lock().await;
+            if minutes == 0
+                || last.elapsed() < std::time::Duration::from_secs(u64::from(minutes) * 60)
+            {
+                continue;
+            }
+            if state.connection.lock().await.is_none() || state.jobs.is_running(SYNC_JOB) {
+                continue;
+            }
+            last = std::time::Instant::now();
+            let _ = run_sync(&app, SyncOptions::default(), None).await;
+        }
+    });
+}

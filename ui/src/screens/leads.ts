@@ -1,0 +1,203 @@
+// Leads: the local mirror in a virtualised table (only the visible rows exist in the DOM, so
+// 100,000 leads scroll smoothly), with search, sort, a status filter, one lead's detail, and
+// export of what is shown to CSV or JSON Lines.
+import { api } from "../ipc";
+import { clear, h, toast } from "../dom";
+import { errorPanel, fact } from "../components";
+import type { ErrorReport } from "../bindings/ErrorReport";
+import type { Lead } from "../bindings/Lead";
+import type { LeadQuery } from "../bindings/LeadQuery";
+import type { LeadSortField } from "../bindings/LeadSortField";
+
+const ROW = 34;
+const PAGE = 200;
+const COLUMNS: [LeadSortField, string, (l: Lead) => string][] = [
+  ["full_name", "Name", (l) => l.full_name ?? [l.first_name, l.last_name].filter(Boolean).join(" ")],
+  ["email", "Email", (l) => l.email],
+  ["company_name", "Company", (l) => l.company_name ?? ""],
+  ["status", "Status", (l) => l.status],
+  ["updated_at", "Updated", (l) => l.updated_at.replace("T", " ").slice(0, 19)],
+];
+
+export async function renderLeads(root: HTMLElement): Promise<void> {
+  const search = h("input", { id: "leads-search", type: "search", placeholder: "Search name, email, company, phone…", "aria-controls": "leads-grid" });
+  const statusFilter = h("select", { id: "leads-status" }, h("option", { value: "" }, "Any status"),
+    ...["new", "contacted", "qualified", "unqualified", "customer", "lost"].map((s) => h("option", { value: s }, s)));
+  const count = h("p", { class: "muted", id: "leads-count", "aria-live": "polite" });
+  const header = h("div", { class: "grid-header", role: "row" });
+  const spacer = h("div", { class: "grid-spacer" });
+  const viewport = h("div", { class: "grid-viewport", id: "leads-grid", role: "grid", "aria-label": "Leads", tabindex: "0" }, spacer);
+  const detail = h("aside", { id: "lead-detail", "aria-live": "polite" });
+  const errorBox = h("div", {});
+
+  let query: LeadQuery = { query: "", sort: { field: "updated_at", descending: true }, filter: {}, offset: 0, limit: PAGE };
+  let total = 0;
+  let generation = 0;
+  const pages = new Map<number, Lead[] | Promise<void>>();
+  let focused = 0;
+
+  function rowAt(index: number): Lead | undefined {
+    const page = pages.get(Math.floor(index / PAGE));
+    return Array.isArray(page) ? page[index % PAGE] : undefined;
+  }
+
+  function loadPage(page: number): void {
+    if (pages.has(page)) return;
+    const gen = generation;
+    const promise = api
+      .leadsSearch({ ...query, offset: page * PAGE, limit: PAGE })
+      .then((result) => {
+        if (gen !== generation) return;
+        pages.set(page, result.rows);
+        total = result.total;
+        paint();
+      })
+      .catch((err) => {
+        pages.delete(page);
+        clear(errorBox);
+        errorBox.append(errorPanel(err as ErrorReport, () => void reset()));
+      });
+    pages.set(page, promise);
+  }
+
+  function paint(): void {
+    spacer.style.height = `${total * ROW}px`;
+    count.textContent = `${total.toLocaleString()} lead${total === 1 ? "" : "s"}`;
+    const first = Math.max(0, Math.floor(viewport.scrollTop / ROW) - 10);
+    const last = Math.min(total, Math.ceil((viewport.scrollTop + viewport.clientHeight) / ROW) + 10);
+    for (const child of [...spacer.children]) child.remove();
+    for (let i = first; i < last; i++) {
+      const lead = rowAt(i);
+      if (!lead) {
+        loadPage(Math.floor(i / PAGE));
+        continue;
+      }
+      const row = h(
+        "div",
+        { class: `grid-row${i === focused ? " focused" : ""}`, role: "row", "aria-rowindex": String(i + 2), "data-lead-id": lead.id },
+        ...COLUMNS.map(([, , get]) => h("div", { role: "gridcell" }, get(lead))),
+      );
+      row.style.transform = `translateY(${i * ROW}px)`;
+      row.addEventListener("click", () => {
+        focused = i;
+        void showDetail(lead.id);
+        paint();
+      });
+      spacer.append(row);
+    }
+  }
+
+  async function showDetail(id: string): Promise<void> {
+    clear(detail);
+    try {
+      const lead = await api.leadDetail(id);
+      if (!lead) return;
+      const custom = Object.entries(lead.custom_fields ?? {});
+      detail.append(
+        h("section", { class: "card", "aria-label": "Lead details" },
+          h("h2", {}, lead.full_name ?? lead.email),
+          h("dl", { class: "facts" },
+            ...fact("Email", lead.email),
+            ...fact("Company", lead.company_name ?? "—"),
+            ...fact("Domain", lead.company_domain ?? "—"),
+            ...fact("Job title", lead.job_title ?? "—"),
+            ...fact("Phone", lead.phone ?? "—"),
+            ...fact("LinkedIn", lead.linkedin_url ?? "—"),
+            ...fact("Status", lead.status),
+            ...fact("Source", lead.source),
+            ...fact("Created", lead.created_at),
+            ...fact("Updated", lead.updated_at),
+            ...fact("Id", lead.id),
+            ...custom.flatMap(([k, v]) => fact(k, String(v))),
+          )),
+      );
+    } catch (err) {
+      detail.append(errorPanel(err as ErrorReport));
+    }
+  }
+
+  function reset(): void {
+    generation += 1;
+    pages.clear();
+    focused = 0;
+    viewport.scrollTop = 0;
+    clear(errorBox);
+    loadPage(0);
+    renderHeader();
+  }
+
+  function renderHeader(): void {
+    clear(header);
+    for (const [field, label] of COLUMNS) {
+      const active = query.sort?.field === field;
+      const sort = active ? (query.sort?.descending ? "descending" : "ascending") : "none";
+      header.append(
+        h("button", {
+          type: "button",
+          role: "columnheader",
+          "aria-sort": sort,
+          onclick: () => {
+            query = { ...query, sort: { field, descending: active ? !query.sort?.descending : false } };
+            reset();
+          },
+        }, label, active ? (query.sort?.descending ? " ↓" : " ↑") : ""),
+      );
+    }
+  }
+
+  let timer: number | undefined;
+  search.addEventListener("input", () => {
+    window.clearTimeout(timer);
+    timer = window.setTimeout(() => {
+      query = { ...query, query: search.value };
+      reset();
+    }, 120);
+  });
+  statusFilter.addEventListener("change", () => {
+    query = { ...query, filter: statusFilter.value ? { status: statusFilter.value } : {} };
+    reset();
+  });
+  viewport.addEventListener("scroll", () => paint());
+  viewport.addEventListener("keydown", (e) => {
+    const step = e.key === "ArrowDown" ? 1 : e.key === "ArrowUp" ? -1 : e.key === "PageDown" ? 10 : e.key === "PageUp" ? -10 : 0;
+    if (step) {
+      e.preventDefault();
+      focused = Math.max(0, Math.min(total - 1, focused + step));
+      if (focused * ROW < viewport.scrollTop) viewport.scrollTop = focused * ROW;
+      if ((focused + 1) * ROW > viewport.scrollTop + viewport.clientHeight) viewport.scrollTop = (focused + 1) * ROW - viewport.clientHeight;
+      paint();
+    } else if (e.key === "Enter") {
+      const lead = rowAt(focused);
+      if (lead) void showDetail(lead.id);
+    }
+  });
+
+  const exportButton = (format: "csv" | "jsonl", label: string) =>
+    h("button", {
+      type: "button",
+      onclick: async () => {
+        try {
+          const result = await api.mirrorExport(format, { ...query, offset: 0 });
+          toast(`Exported ${result.count} leads to ${result.path}`);
+          clear(errorBox);
+          errorBox.append(h("p", { class: "ok-text", "data-export-path": result.path }, `Exported ${result.count} leads to ${result.path}`));
+        } catch (err) {
+          clear(errorBox);
+          errorBox.append(errorPanel(err as ErrorReport));
+        }
+      },
+    }, label);
+
+  root.append(
+    h("h1", { tabindex: "-1" }, "Leads"),
+    h("p", { class: "lead" }, "The local mirror of your workspace's leads (refresh it on the Sync screen). Search, sort, open a lead, or export what you see."),
+    h("div", { class: "row filters", role: "search", "aria-label": "Search leads" },
+      h("label", { for: "leads-search" }, "Search"), search,
+      h("label", { for: "leads-status" }, "Status"), statusFilter,
+      exportButton("csv", "Export CSV"), exportButton("jsonl", "Export JSON Lines")),
+    count,
+    errorBox,
+    h("div", { class: "leads-layout" }, h("div", { class: "grid" }, header, viewport), detail),
+  );
+  reset();
+}

@@ -6,6 +6,7 @@
 
 mod exports;
 mod output;
+mod sync;
 mod webhooks;
 
 use std::io::{BufRead, IsTerminal};
@@ -99,6 +100,13 @@ enum Command {
     /// Webhook endpoints, their deliveries, and the signature check.
     #[command(subcommand)]
     Webhooks(webhooks::WebhooksCommand),
+    /// Mirror the workspace's leads into the local database (incremental, resumable).
+    Sync(sync::SyncArgs),
+    /// Leads: `list --local` reads the mirror offline; `export --local` writes it to CSV/JSONL.
+    Leads {
+        #[command(subcommand)]
+        action: sync::LeadsAction,
+    },
     /// Versions, platform, data folder, a real keychain probe and the base URL in use.
     Diagnostics,
     /// Export jobs: create, status, wait, download, list, resume, remove.
@@ -338,6 +346,8 @@ async fn run(cli: &Cli, out: &Out) -> Result<(), ErrorReport> {
         }
         Command::Exports { action } => exports::run(cli, &env, action).await?,
         Command::Webhooks(cmd) => webhooks::run(cmd, cli, &env, out).await?,
+        Command::Sync(args) => sync::run_sync(cli, &env, args).await?,
+        Command::Leads { action } => sync::run_leads(cli, &env, action).await?,
         Command::Diagnostics => {
             let base_url = env
                 .credentials(cli)

@@ -61,7 +61,8 @@ use rusqlite::types::Value as SqlValue;
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Transaction};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use tokio_util::sync::CancellationToken;
+/// Re-exported so fronts (CLI, app) need no direct tokio-util dependency.
+pub use tokio_util::sync::CancellationToken;
 use ts_rs::TS;
 
 use crate::api::observer::format_utc_ms;

@@ -1,0 +1,370 @@
+//! `pb2b sync` and `pb2b leads list|export`: keep a local mirror of the workspace's leads from a
+//! cron job, and read it offline (the core's `pb2b_core::sync`).
+//!
+//! The mirror lives in the data folder's database (shared with the app) unless `--db FILE` names
+//! another. It is keyed by the workspace id from `/me`, so `pb2b sync` sends one `/me` and then
+//! the pages. Ctrl-C cancels between pages; the next `pb2b sync` resumes where it stopped.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use clap::{Args, Subcommand, ValueEnum};
+use pb2b_core::api::ListLeadsQuery;
+use pb2b_core::error::{codes, ErrorReport};
+use pb2b_core::session;
+use pb2b_core::store::{RequestLog, Store};
+use pb2b_core::sync::{
+    self, CancellationToken, ExportFormat, LeadFilter, LeadPage, LeadQuery, LeadSort,
+    LeadSortField, Mirror, SyncMode, SyncOptions, SyncOutcome, SyncReport, SyncStatus,
+};
+
+use crate::{Cli, Env};
+
+#[derive(Debug, Args)]
+pub struct SyncArgs {
+    /// Re-read every lead from the start.
+    #[arg(long)]
+    full: bool,
+    /// Re-read every lead updated at or after this time (2026-03-10 or 2026-03-10T12:00:00Z).
+    #[arg(long, conflicts_with = "full")]
+    since: Option<String>,
+    /// The SQLite file of the mirror (default: the data folder's database).
+    #[arg(long)]
+    db: Option<PathBuf>,
+    /// How far before the watermark an incremental sync starts, in milliseconds.
+    #[arg(long, default_value_t = sync::DEFAULT_OVERLAP_MS)]
+    overlap_ms: u64,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LeadsAction {
+    /// List leads: from the local mirror with --local (search, filter, sort, page), else one
+    /// page from the server.
+    List(ListArgs),
+    /// Write the local mirror (or the leads matching --search/--status) to CSV or JSON Lines.
+    Export(ExportArgs),
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum SortArg {
+    UpdatedAt,
+    CreatedAt,
+    Email,
+    FullName,
+    CompanyName,
+    Status,
+}
+
+#[derive(Debug, Args)]
+pub struct MirrorArgs {
+    /// The SQLite file of the mirror (default: the data folder's database).
+    #[arg(long)]
+    db: Option<PathBuf>,
+    /// The workspace whose mirror to read (default: the one synced under this profile).
+    #[arg(long)]
+    workspace: Option<String>,
+    /// Words to search for (prefix of a word in email, names, phone, title, company, domain).
+    #[arg(long)]
+    search: Option<String>,
+    /// Only leads with this status.
+    #[arg(long)]
+    status: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Read the local mirror (no network).
+    #[arg(long)]
+    local: bool,
+    #[command(flatten)]
+    mirror: MirrorArgs,
+    #[arg(long, value_enum, default_value = "updated-at")]
+    sort: SortArg,
+    /// Sort descending.
+    #[arg(long)]
+    desc: bool,
+    /// How many rows (1..=1000).
+    #[arg(long, default_value_t = 50)]
+    limit: u32,
+    /// Rows to skip.
+    #[arg(long, default_value_t = 0)]
+    offset: u64,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum FormatArg {
+    Csv,
+    Jsonl,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// Export the local mirror (the only source supported).
+    #[arg(long)]
+    local: bool,
+    #[command(flatten)]
+    mirror: MirrorArgs,
+    #[arg(long, value_enum, default_value = "csv")]
+    format: FormatArg,
+    /// The file to write.
+    #[arg(long)]
+    out: PathBuf,
+}
+
+fn open_store(env: &Env, db: &Option<PathBuf>) -> Result<Store, ErrorReport> {
+    match db {
+        Some(path) => Store::open(path).map_err(ErrorReport::from),
+        None => env.store(),
+    }
+}
+
+/// The profile label the mirror is filed under (without reading the keychain).
+fn profile_label(cli: &Cli, env: &Env) -> String {
+    if std::env::var_os("PB2B_API_KEY").is_some() {
+        return "(environment)".to_owned();
+    }
+    if let Some(p) = &cli.profile {
+        return p.clone();
+    }
+    env.profiles()
+        .active()
+        .ok()
+        .flatten()
+        .map(|p| p.name)
+        .unwrap_or_default()
+}
+
+fn find_mirror(cli: &Cli, env: &Env, args: &MirrorArgs) -> Result<Mirror, ErrorReport> {
+    let store = open_store(env, &args.db)?;
+    if let Some(ws) = &args.workspace {
+        if !Mirror::list(&store)?.contains(ws) {
+            return Err(ErrorReport::local(
+                codes::INVALID_INPUT,
+                format!("There is no mirror of workspace {ws}; run `pb2b sync` first."),
+                false,
+            ));
+        }
+        return Mirror::open(store, ws, &profile_label(cli, env));
+    }
+    if let Some(m) = Mirror::for_profile(store.clone(), &profile_label(cli, env))? {
+        return Ok(m);
+    }
+    match Mirror::list(&store)?.as_slice() {
+        [only] => {
+            // One mirror, filed under another profile: read it, keeping its label.
+            let label = store
+                .with_conn(|c| {
+                    c.query_row(
+                        "SELECT coalesce(profile, '') FROM sync_state WHERE mirror = ?1",
+                        [only],
+                        |r| r.get::<_, String>(0),
+                    )
+                })
+                .unwrap_or_default();
+            Mirror::open(store.clone(), only, &label)
+        }
+        [] => Err(ErrorReport::local(
+            codes::INVALID_INPUT,
+            "There is no local mirror yet; run `pb2b sync` first.",
+            false,
+        )),
+        many => Err(ErrorReport::local(
+            codes::INVALID_INPUT,
+            format!(
+                "Several mirrors are stored ({}); choose one with --workspace.",
+                many.join(", ")
+            ),
+            false,
+        )),
+    }
+}
+
+fn query_of(args: &MirrorArgs) -> LeadQuery {
+    LeadQuery {
+        query: args.search.clone().unwrap_or_default(),
+        filter: LeadFilter {
+            status: args.status.clone(),
+            ..LeadFilter::default()
+        },
+        ..LeadQuery::default()
+    }
+}
+
+pub async fn run_sync(cli: &Cli, env: &Env, args: &SyncArgs) -> Result<(), ErrorReport> {
+    let (profile, base_url, key) = env.credentials(cli)?;
+    let store = open_store(env, &args.db)?;
+    let observer = Arc::new(RequestLog::new(store.clone(), &profile, 10_000));
+    let client = session::client(&base_url, key, observer)?;
+    let me = client.me().await.map_err(ErrorReport::from)?;
+    let mirror = Mirror::open(store, &me.data.workspace.id, &profile)?;
+    let mode = match (&args.since, args.full) {
+        (Some(since), _) => SyncMode::Since {
+            since: since.clone(),
+        },
+        (None, true) => SyncMode::Full,
+        (None, false) => SyncMode::Incremental,
+    };
+    let options = SyncOptions {
+        mode,
+        overlap_ms: args.overlap_ms,
+        ..SyncOptions::default()
+    };
+    let cancel = CancellationToken::new();
+    let on_ctrl_c = {
+        let cancel = cancel.clone();
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                cancel.cancel();
+            }
+        })
+    };
+    let live = !cli.json && std::io::stderr().is_terminal();
+    let result = sync::sync(&client, &mirror, &options, &cancel, |p| {
+        if live {
+            eprint!(
+                "\r{} pages, {} leads ({} new, {} updated)   ",
+                p.pages, p.leads, p.new, p.updated
+            );
+        }
+    })
+    .await;
+    on_ctrl_c.abort();
+    if live {
+        eprintln!();
+    }
+    let report = result?;
+    let status = mirror.status()?;
+    print_sync(cli.json, &report, &status);
+    if report.outcome == SyncOutcome::Cancelled {
+        return Err(ErrorReport::local(
+            "cancelled",
+            "The sync was cancelled; run `pb2b sync` again to resume it.",
+            true,
+        ));
+    }
+    Ok(())
+}
+
+fn print_sync(json: bool, report: &SyncReport, status: &SyncStatus) {
+    if json {
+        let v = serde_json::json!({ "report": report, "status": status });
+        println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+        return;
+    }
+    let p = &report.progress;
+    println!(
+        "{} {} sync{}: {} leads read in {} pages, {} new, {} updated",
+        match report.outcome {
+            SyncOutcome::Completed => "completed",
+            SyncOutcome::Cancelled => "cancelled",
+            SyncOutcome::Failed => "failed",
+        },
+        report.mode,
+        if p.resumed { " (resumed)" } else { "" },
+        p.leads,
+        p.pages,
+        p.new,
+        p.updated
+    );
+    println!("workspace   {}", status.mirror);
+    println!("mirror      {} leads", status.total_leads);
+    if let Some(w) = &status.watermark {
+        println!("watermark   {} {}", w.updated_at, w.id);
+    }
+}
+
+pub async fn run_leads(cli: &Cli, env: &Env, action: &LeadsAction) -> Result<(), ErrorReport> {
+    match action {
+        LeadsAction::List(args) if args.local => {
+            let mirror = find_mirror(cli, env, &args.mirror)?;
+            let q = LeadQuery {
+                sort: LeadSort {
+                    field: match args.sort {
+                        SortArg::UpdatedAt => LeadSortField::UpdatedAt,
+                        SortArg::CreatedAt => LeadSortField::CreatedAt,
+                        SortArg::Email => LeadSortField::Email,
+                        SortArg::FullName => LeadSortField::FullName,
+                        SortArg::CompanyName => LeadSortField::CompanyName,
+                        SortArg::Status => LeadSortField::Status,
+                    },
+                    descending: args.desc,
+                },
+                offset: args.offset,
+                limit: args.limit,
+                ..query_of(&args.mirror)
+            };
+            print_page(cli.json, &mirror.search(&q)?);
+        }
+        LeadsAction::List(args) => {
+            let (profile, base_url, key) = env.credentials(cli)?;
+            let client = session::client(&base_url, key, env.observer(&profile)?)?;
+            let page = client
+                .list_leads(&ListLeadsQuery {
+                    limit: Some(args.limit.clamp(1, 100)),
+                    ..ListLeadsQuery::default()
+                })
+                .await
+                .map_err(ErrorReport::from)?;
+            let total = page.data.len() as u64;
+            print_page(
+                cli.json,
+                &LeadPage {
+                    rows: page.data,
+                    total,
+                    offset: 0,
+                },
+            );
+        }
+        LeadsAction::Export(args) => {
+            if !args.local {
+                return Err(ErrorReport::local(
+                    codes::INVALID_INPUT,
+                    "`pb2b leads export` writes the local mirror: add --local (server-side exports are `pb2b exports create`).",
+                    false,
+                ));
+            }
+            let mirror = find_mirror(cli, env, &args.mirror)?;
+            let format = match args.format {
+                FormatArg::Csv => ExportFormat::Csv,
+                FormatArg::Jsonl => ExportFormat::Jsonl,
+            };
+            let n = mirror.export_to_file(format, &query_of(&args.mirror), &args.out, None)?;
+            if cli.json {
+                let v = serde_json::json!({ "file": args.out, "leads": n });
+                println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+            } else {
+                println!("{n} leads written to {}", args.out.display());
+            }
+        }
+    }
+    Ok(())
+}
+
+fn print_page(json: bool, page: &LeadPage) {
+    if json {
+        println!("{}", serde_json::to_string_pretty(page).unwrap_or_default());
+        return;
+    }
+    for l in &page.rows {
+        println!(
+            "{:<26} {:<36} {:<24} {:<24} {:<11} {}",
+            l.id,
+            l.email,
+            l.full_name.as_deref().unwrap_or(""),
+            l.company_name.as_deref().unwrap_or(""),
+            l.status,
+            l.updated_at
+        );
+    }
+    println!(
+        "{}–{} of {}",
+        if page.rows.is_empty() {
+            page.offset
+        } else {
+            page.offset + 1
+        },
+        page.offset + page.rows.len() as u64,
+        page.total
+    );
+}

@@ -5,8 +5,8 @@
 //! app's data folder). `PB2B_API_KEY` and `PB2B_BASE_URL` override the profile, for CI.
 
 mod exports;
+mod import;
 mod output;
-mod sync;
 mod webhooks;
 
 use std::io::{BufRead, IsTerminal};
@@ -100,13 +100,13 @@ enum Command {
     /// Webhook endpoints, their deliveries, and the signature check.
     #[command(subcommand)]
     Webhooks(webhooks::WebhooksCommand),
-    /// Mirror the workspace's leads into the local database (incremental, resumable).
-    Sync(sync::SyncArgs),
-    /// Leads: `list --local` reads the mirror offline; `export --local` writes it to CSV/JSONL.
+    /// Leads: `create` one safely.
     Leads {
         #[command(subcommand)]
-        action: sync::LeadsAction,
+        action: import::LeadsCommand<import::NoLeadsActions>,
     },
+    /// Import a CSV file: every valid row becomes exactly one lead (resumable, --dry-run).
+    Import(import::ImportArgs),
     /// Versions, platform, data folder, a real keychain probe and the base URL in use.
     Diagnostics,
     /// Export jobs: create, status, wait, download, list, resume, remove.
@@ -346,8 +346,12 @@ async fn run(cli: &Cli, out: &Out) -> Result<(), ErrorReport> {
         }
         Command::Exports { action } => exports::run(cli, &env, action).await?,
         Command::Webhooks(cmd) => webhooks::run(cmd, cli, &env, out).await?,
-        Command::Sync(args) => sync::run_sync(cli, &env, args).await?,
-        Command::Leads { action } => sync::run_leads(cli, &env, action).await?,
+        Command::Leads { action } => {
+            if let Some(other) = import::run_leads(cli, &env, action).await? {
+                match *other {}
+            }
+        }
+        Command::Import(args) => import::run_import(cli, &env, args).await?,
         Command::Diagnostics => {
             let base_url = env
                 .credentials(cli)

@@ -1,0 +1,327 @@
+//! `pb2b leads create` and `pb2b import FILE`: the core's `leads` and `import` modules from the
+//! command line (imports are journaled in the data folder's database, shared with the app).
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use clap::{Args, Subcommand};
+use pb2b_core::api::{Client, NewLead};
+use pb2b_core::error::{codes, ErrorReport};
+use pb2b_core::import::{self, ImportProgress, Mapping, ReadProgress, RunOptions};
+use pb2b_core::leads::{self, LeadSubmission};
+use pb2b_core::session;
+use tokio_util::sync::CancellationToken;
+
+use crate::{Cli, Env};
+
+/// `pb2b leads ...`: `create` here; other actions (`T`) come from other modules.
+#[derive(Debug, Subcommand)]
+pub enum LeadsCommand<T: Subcommand> {
+    /// Create one lead (POST /leads with one Idempotency-Key for this submission and its retries).
+    Create(CreateArgs),
+    #[command(flatten)]
+    Other(T),
+}
+
+/// No other `leads` actions.
+#[derive(Debug, Subcommand)]
+pub enum NoLeadsActions {}
+
+#[derive(Debug, Args)]
+pub struct CreateArgs {
+    #[arg(long)]
+    pub full_name: Option<String>,
+    #[arg(long)]
+    pub email: String,
+    #[arg(long)]
+    pub company_name: Option<String>,
+    /// Another field, KEY=VALUE (first_name, last_name, phone, job_title, company_domain,
+    /// linkedin_url, status, source; any other key, or custom_fields.KEY, is a custom field).
+    #[arg(long = "field", value_name = "KEY=VALUE")]
+    pub fields: Vec<String>,
+    /// Reuse the key of an earlier attempt (printed by it) to retry it without a duplicate.
+    #[arg(long)]
+    pub idempotency_key: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The .csv, .tsv or .txt file.
+    pub file: PathBuf,
+    /// A JSON mapping: the `Mapping` the app saves ({"columns": [...]}) or a plain object
+    /// {"Header": "email" | "custom:NAME" | "ignore", ...}. Default: remembered or automatic.
+    #[arg(long)]
+    pub mapping: Option<PathBuf>,
+    /// Validate every row and print the counts; send nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Resume the unfinished import of this file (after a crash, Ctrl-C or kill).
+    #[arg(long)]
+    pub resume: bool,
+    /// Requests in flight at most.
+    #[arg(long, default_value_t = 32)]
+    pub concurrency: u32,
+}
+
+fn client(cli: &Cli, env: &Env) -> Result<Client, ErrorReport> {
+    let (profile, base_url, key) = env.credentials(cli)?;
+    Ok(session::client(&base_url, key, env.observer(&profile)?)?)
+}
+
+fn print_json(v: &impl serde::Serialize) {
+    match serde_json::to_string_pretty(v) {
+        Ok(t) => println!("{t}"),
+        Err(e) => eprintln!("error: could not print JSON: {e}"),
+    }
+}
+
+/// `pb2b leads create`; another `leads` action is handed back for its own module to run.
+pub async fn run_leads<'a, T: Subcommand>(
+    cli: &Cli,
+    env: &Env,
+    command: &'a LeadsCommand<T>,
+) -> Result<Option<&'a T>, ErrorReport> {
+    let args = match command {
+        LeadsCommand::Create(args) => args,
+        LeadsCommand::Other(t) => return Ok(Some(t)),
+    };
+    let mut lead = NewLead {
+        email: args.email.clone(),
+        full_name: args.full_name.clone(),
+        company_name: args.company_name.clone(),
+        ..Default::default()
+    };
+    for f in &args.fields {
+        let Some((k, v)) = f.split_once('=') else {
+            return Err(ErrorReport::local(
+                codes::INVALID_INPUT,
+                format!("--field takes KEY=VALUE, not “{f}”."),
+                false,
+            ));
+        };
+        leads::set_field(&mut lead, k.trim(), v);
+    }
+    let mut submission = LeadSubmission::new(lead);
+    if let Some(k) = &args.idempotency_key {
+        submission.idempotency_key = k.clone();
+    }
+    let client = client(cli, env)?;
+    match leads::create(&client, &submission).await {
+        Ok(created) => {
+            if cli.json {
+                print_json(&created);
+            } else {
+                println!(
+                    "{} lead {} ({})",
+                    if created.replayed {
+                        "already created:"
+                    } else {
+                        "created"
+                    },
+                    created.lead.id,
+                    created.lead.email
+                );
+                println!("request_id       {}", created.request_id);
+                println!("idempotency_key  {}", submission.idempotency_key);
+            }
+            Ok(None)
+        }
+        Err(e) => {
+            if !cli.json {
+                for f in &e.fields {
+                    eprintln!("  {}: {}", f.field, f.message);
+                }
+                eprintln!(
+                    "  (to retry this submission: --idempotency-key {})",
+                    submission.idempotency_key
+                );
+            }
+            Err(e.error)
+        }
+    }
+}
+
+fn read_mapping(path: &Path, headers: &[String]) -> Result<Mapping, ErrorReport> {
+    let bad = |m: String| ErrorReport::local(codes::INVALID_INPUT, m, false);
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| bad(format!("Could not read {}: {e}", path.display())))?;
+    if let Ok(m) = serde_json::from_str::<Mapping>(&text) {
+        return Ok(m);
+    }
+    let plain: std::collections::BTreeMap<String, String> = serde_json::from_str(&text)
+        .map_err(|e| bad(format!("{} is not a mapping: {e}", path.display())))?;
+    let mut m = import::auto_map(headers, false);
+    for c in &mut m.columns {
+        c.target = match plain.get(&c.header).map(String::as_str) {
+            None | Some("ignore") => import::ColumnTarget::Ignore,
+            Some(t) => match t.strip_prefix("custom:") {
+                Some(name) => import::ColumnTarget::Custom { name: name.into() },
+                None => import::ColumnTarget::Field { field: t.into() },
+            },
+        };
+        c.confidence = 100;
+    }
+    Ok(m)
+}
+
+fn sibling(file: &Path, suffix: &str) -> PathBuf {
+    let stem = file
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "import".into());
+    file.with_file_name(format!("{stem}.{suffix}.csv"))
+}
+
+/// `pb2b import FILE`.
+pub async fn run_import(cli: &Cli, env: &Env, args: &ImportArgs) -> Result<(), ErrorReport> {
+    let file = &args.file;
+    let cancel = CancellationToken::new();
+    if args.dry_run {
+        let pv = import::preview(None, file, None, 0)?;
+        let mapping = match &args.mapping {
+            Some(p) => read_mapping(p, &pv.headers)?,
+            None => match env.store() {
+                Ok(store) => import::suggest_mapping(Some(&store), &pv.headers)?.0,
+                Err(_) => pv.mapping,
+            },
+        };
+        let summary = import::validate_file(file, &mapping, &|_: &ReadProgress| {}, &cancel)?;
+        if cli.json {
+            print_json(&serde_json::json!({ "mapping": mapping, "validation": summary }));
+        } else {
+            print_mapping(&mapping);
+            let c = &summary.counts;
+            println!(
+                "{} rows: {} will be created, {} invalid, {} duplicate e-mails ({} blank lines, {} ragged rows)",
+                c.rows, c.will_create, c.invalid, c.duplicate, c.blank_lines, c.ragged_rows
+            );
+            for i in &summary.issues {
+                println!("  row {}: {} ({})", i.row_number, i.message, i.code);
+            }
+        }
+        return Ok(());
+    }
+    let store = env.store()?;
+    let job = if args.resume {
+        let abs = std::fs::canonicalize(file).unwrap_or_else(|_| file.clone());
+        import::unfinished_imports(&store)?
+            .into_iter()
+            .find(|j| Path::new(&j.file_path) == abs)
+            .ok_or_else(|| {
+                ErrorReport::local(
+                    "not_found",
+                    format!("No unfinished import of {} to resume.", file.display()),
+                    false,
+                )
+            })?
+    } else {
+        let pv = import::preview(Some(&store), file, None, 0)?;
+        let mapping = match &args.mapping {
+            Some(p) => read_mapping(p, &pv.headers)?,
+            None => pv.mapping,
+        };
+        import::stage(&store, file, &mapping, &|_: &ReadProgress| {}, &cancel)?
+    };
+    if !cli.json {
+        eprintln!(
+            "import {} of {}: {} rows ({} to send, {} skipped)",
+            job.id,
+            job.file_name,
+            job.counts.total,
+            job.counts.pending + job.counts.in_flight,
+            job.counts.skipped
+        );
+    }
+    let client = client(cli, env)?;
+    let ctrl_c = cancel.clone();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            ctrl_c.cancel();
+        }
+    });
+    let json = cli.json;
+    let last = std::sync::Mutex::new(Instant::now());
+    let progress = move |p: &ImportProgress| {
+        if json {
+            return;
+        }
+        let Ok(mut l) = last.lock() else { return };
+        if l.elapsed() < Duration::from_secs(1) {
+            return;
+        }
+        *l = Instant::now();
+        eprintln!(
+            "  {} created, {} failed, {} to go · {:.0} rows/s{}{}",
+            p.counts.created,
+            p.counts.failed,
+            p.counts.pending + p.counts.in_flight,
+            p.rows_per_sec,
+            p.eta_seconds
+                .map(|e| format!(" · ETA {e:.0} s"))
+                .unwrap_or_default(),
+            if p.waiting_seconds > 0.0 {
+                format!(" · waiting {:.0} s for the rate limit", p.waiting_seconds)
+            } else {
+                String::new()
+            }
+        );
+    };
+    let opts = RunOptions {
+        max_concurrency: args.concurrency.max(1),
+        ..RunOptions::default()
+    };
+    let summary = import::run(&client, &store, &job.id, &opts, &progress, &cancel).await?;
+    let c = &summary.counts;
+    let errors = if c.failed + c.skipped > 0 {
+        let p = sibling(file, "errors");
+        import::write_error_report(&store, &job.id, &p)?;
+        Some(p)
+    } else {
+        None
+    };
+    let created = if c.created > 0 {
+        let p = sibling(file, "created");
+        import::write_success_file(&store, &job.id, &p)?;
+        Some(p)
+    } else {
+        None
+    };
+    if cli.json {
+        print_json(&serde_json::json!({
+            "summary": summary,
+            "error_report": errors,
+            "success_file": created,
+        }));
+    } else {
+        println!(
+            "{}: {} created, {} failed, {} skipped of {} rows in {:.1} s",
+            summary.status,
+            c.created,
+            c.failed,
+            c.skipped,
+            c.total,
+            summary.elapsed_ms as f64 / 1000.0
+        );
+        if summary.status == "paused" {
+            println!("resume with: pb2b import {} --resume", args.file.display());
+        }
+        if let Some(p) = errors {
+            println!("error report: {}", p.display());
+        }
+        if let Some(p) = created {
+            println!("success file: {}", p.display());
+        }
+    }
+    Ok(())
+}
+
+fn print_mapping(m: &Mapping) {
+    for c in &m.columns {
+        let target = match &c.target {
+            import::ColumnTarget::Field { field } => field.clone(),
+            import::ColumnTarget::Custom { name } => format!("custom_fields.{name}"),
+            import::ColumnTarget::Ignore => "(ignored)".into(),
+        };
+        println!("  {:<30} → {target} ({}%)", c.header, c.confidence);
+    }
+}

@@ -7,6 +7,7 @@
 mod exports;
 mod import;
 mod output;
+mod sync;
 mod webhooks;
 
 use std::io::{BufRead, IsTerminal};
@@ -100,10 +101,13 @@ enum Command {
     /// Webhook endpoints, their deliveries, and the signature check.
     #[command(subcommand)]
     Webhooks(webhooks::WebhooksCommand),
-    /// Leads: `create` one safely.
+    /// Mirror the workspace's leads into the local database (incremental, resumable).
+    Sync(sync::SyncArgs),
+    /// Leads: `create` one safely; `list --local` reads the mirror offline; `export --local`
+    /// writes it to CSV/JSONL.
     Leads {
         #[command(subcommand)]
-        action: import::LeadsCommand<import::NoLeadsActions>,
+        action: import::LeadsCommand<sync::LeadsAction>,
     },
     /// Import a CSV file: every valid row becomes exactly one lead (resumable, --dry-run).
     Import(import::ImportArgs),
@@ -346,9 +350,10 @@ async fn run(cli: &Cli, out: &Out) -> Result<(), ErrorReport> {
         }
         Command::Exports { action } => exports::run(cli, &env, action).await?,
         Command::Webhooks(cmd) => webhooks::run(cmd, cli, &env, out).await?,
+        Command::Sync(args) => sync::run_sync(cli, &env, args).await?,
         Command::Leads { action } => {
             if let Some(other) = import::run_leads(cli, &env, action).await? {
-                match *other {}
+                sync::run_leads(cli, &env, other).await?
             }
         }
         Command::Import(args) => import::run_import(cli, &env, args).await?,

@@ -65,7 +65,7 @@ pub struct ImportArgs {
 
 fn client(cli: &Cli, env: &Env) -> Result<Client, ErrorReport> {
     let (profile, base_url, key) = env.credentials(cli)?;
-    Ok(session::client(&base_url, key, env.observer(&profile)?)?)
+    session::client(&base_url, key, env.observer(&profile)?)
 }
 
 fn print_json(v: &impl serde::Serialize) {

@@ -46,7 +46,10 @@ async fn a_submission_and_its_retries_make_one_lead() {
     let (faulty, _) = common::faulty_client(&sb, &sb.keys.full, "drop-after-commit");
     let sub2 = LeadSubmission::new(lead("ada.dropped@example.com"));
     let ok = leads::create(&faulty, &sub2).await.unwrap();
-    assert!(ok.replayed, "the retry got the lead the dropped attempt made");
+    assert!(
+        ok.replayed,
+        "the retry got the lead the dropped attempt made"
+    );
     let again = leads::create(&c, &sub2).await.unwrap();
     assert_eq!(again.lead.id, ok.lead.id);
     assert_eq!(count(&sb, "ada.dropped@example.com").await, 1);

@@ -514,3 +514,68 @@ fn the_verifier_agrees_with_node() {
         assert_eq!(v.kind, VerdictKind::Mismatch);
     }
 }
+
+/// Benchmark (not a test: `bench/webhooks/run.sh` runs it in release and prints the figures for
+/// docs/PERFORMANCE.md). Bounded: 200 leads, 100,000 verifications, 127.0.0.1 only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "benchmark; run bench/webhooks/run.sh"]
+async fn bench_webhooks() {
+    let secret = pb2b_core::secret::SecretString::new(format!("whsec_{}", "ab".repeat(24)));
+    let body = vec![b'x'; 1024];
+    let sig = format!("v1={}", sign(&secret, "1700000000", &body));
+    let n = 100_000;
+    let started = std::time::Instant::now();
+    let mut valid = 0;
+    for _ in 0..n {
+        valid += usize::from(
+            verify(
+                &secret,
+                "1700000000",
+                &sig,
+                &body,
+                DEFAULT_TOLERANCE,
+                1_700_000_000,
+            )
+            .valid,
+        );
+    }
+    let per = started.elapsed() / n;
+    assert_eq!(valid, n as usize);
+    println!(
+        "BENCH verify 1 KiB body: {:.2} µs per verification",
+        per.as_nanos() as f64 / 1000.0
+    );
+
+    let sb = fast_sandbox().await;
+    let (client, _) = client(&sb, &sb.keys.full);
+    let m = WebhookManager::new(&client, true, None);
+    let receiver = TestReceiver::start(ReceiverConfig {
+        capacity: 1000,
+        ..ReceiverConfig::default()
+    })
+    .await
+    .unwrap();
+    m.create_for_receiver(&receiver, &["lead.created".to_owned()], "bench")
+        .await
+        .unwrap();
+    let leads = 200;
+    let started = std::time::Instant::now();
+    for i in 0..leads {
+        create_lead(&client, i).await;
+    }
+    let created = started.elapsed();
+    let all = eventually("all deliveries", || async {
+        let got = receiver.deliveries();
+        (got.len() >= leads).then_some(got)
+    })
+    .await;
+    let total = started.elapsed();
+    assert!(all.iter().all(|d| d.verdict.valid));
+    println!(
+        "BENCH {leads} leads created in {} ms; all {leads} deliveries received and verified by the test receiver {} ms after the first create ({:.0} deliveries/s end to end)",
+        created.as_millis(),
+        total.as_millis(),
+        leads as f64 / total.as_secs_f64()
+    );
+    receiver.stop().await;
+}

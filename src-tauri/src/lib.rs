@@ -18,6 +18,8 @@ pub use pb2b_core::APP_IDENTIFIER;
 pub fn builder<R: tauri::Runtime>() -> tauri::Builder<R> {
     tauri::Builder::<R>::new()
         .plugin(tauri_plugin_store::Builder::default().build())
+        .plugin(tauri_plugin_notification::init())
+        .plugin(tauri_plugin_opener::init())
         .setup(|app| {
             let auto_sandbox = std::env::args().any(|arg| arg == "--sandbox");
             init(app.handle(), auto_sandbox);
@@ -42,6 +44,13 @@ pub fn builder<R: tauri::Runtime>() -> tauri::Builder<R> {
             commands::sync::mirror_export,
             commands::sync::set_sync_interval,
             commands::sync::sync_interval,
+            commands::exports::exports_list,
+            commands::exports::export_start,
+            commands::exports::export_resume,
+            commands::exports::export_stop_polling,
+            commands::exports::export_remove,
+            commands::exports::export_open,
+            commands::exports::export_reveal,
         ])
 }
 

@@ -39,6 +39,8 @@ pub struct AppState {
     pub mirrors: tokio::sync::Mutex<std::collections::HashMap<String, pb2b_core::sync::Mirror>>,
     /// The automatic sync interval in minutes (0 = off).
     pub sync_interval: tokio::sync::Mutex<u32>,
+    /// Whether unfinished export jobs were resumed in this run.
+    pub exports_resumed: std::sync::atomic::AtomicBool,
     /// Long-running jobs and their cancellation tokens.
     pub jobs: crate::jobs::Jobs,
     /// Serialises restoring the active profile, which the sidebar and the first screen both ask
@@ -58,6 +60,7 @@ impl AppState {
             auto_sandbox,
             restoring: tokio::sync::Mutex::new(()),
             jobs: crate::jobs::Jobs::default(),
+            exports_resumed: std::sync::atomic::AtomicBool::new(false),
             mirrors: Default::default(),
             sync_interval: tokio::sync::Mutex::new(0),
         }

@@ -72,6 +72,11 @@ fn typescript_bindings_are_fresh() {
         pb2b_core::sync::MirrorCounts,
         pb2b_core::sync::ExportFormat,
         pb2b_app::commands::sync::MirrorExportResult,
+        pb2b_core::exports::ExportRequest,
+        pb2b_core::exports::ExportJob,
+        pb2b_core::exports::ExportStatus,
+        pb2b_core::exports::PollingState,
+        pb2b_core::exports::ExportEvent,
     );
     assert!(
         stale.is_empty(),

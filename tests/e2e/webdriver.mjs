@@ -59,11 +59,12 @@ export async function startDriver({ env = {} } = {}) {
   };
 }
 
-async function wd(base, method, path, body) {
+async function wd(base, method, path, body, { timeoutMs = 120_000 } = {}) {
   const res = await fetch(`${base}${path}`, {
     method,
     headers: body ? { "content-type": "application/json" } : undefined,
     body: body ? JSON.stringify(body) : undefined,
+    signal: AbortSignal.timeout(timeoutMs),
   });
   const json = await res.json().catch(() => ({}));
   if (!res.ok) {
@@ -80,13 +81,23 @@ async function wd(base, method, path, body) {
  * XDG_DATA_HOME.
  */
 export async function openApp(driver, { args = [] } = {}) {
-  const session = await wd(driver.url, "POST", "/session", {
+  const request = {
     capabilities: {
       alwaysMatch: {
         "tauri:options": { application: APP_BINARY, args },
       },
     },
-  });
+  };
+  let session;
+  try {
+    session = await wd(driver.url, "POST", "/session", request, { timeoutMs: 60_000 });
+  } catch (err) {
+    // Seen once on a loaded 2-core CI machine: GTK could not open the Xvfb display for one
+    // launch ("Failed to initialize GTK") and WebKitWebDriver waited forever. One more launch;
+    // a real failure fails again.
+    console.error(`# app launch failed (${err.message}); launching once more`);
+    session = await wd(driver.url, "POST", "/session", request, { timeoutMs: 60_000 });
+  }
   const id = session.sessionId;
   const base = `${driver.url}/session/${id}`;
   const app = {

@@ -17,6 +17,7 @@ import type { SyncProgress } from "./bindings/SyncProgress";
 import type { SyncReport } from "./bindings/SyncReport";
 import type { SyncStatus } from "./bindings/SyncStatus";
 import type { MirrorExportResult } from "./bindings/MirrorExportResult";
+import type { ExportJob } from "./bindings/ExportJob";
 
 export function isErrorReport(value: unknown): value is ErrorReport {
   return (
@@ -75,6 +76,14 @@ export const api = {
   setSyncInterval: (minutes: number) => call<number>("set_sync_interval", { minutes }),
   leadsSearch: (query: LeadQuery) => call<LeadPage>("leads_search", { query }),
   leadDetail: (id: string) => call<Lead | null>("lead_detail", { id }),
+  exportsList: () => call<ExportJob[]>("exports_list"),
+  exportStart: (updatedAfter: string | null, fields: string[] | null) =>
+    call<ExportJob>("export_start", { updatedAfter, fields }),
+  exportResume: (id: string) => call<void>("export_resume", { id }),
+  exportStopPolling: (id: string) => call<ExportJob>("export_stop_polling", { id }),
+  exportRemove: (id: string) => call<void>("export_remove", { id }),
+  exportOpen: (id: string) => call<void>("export_open", { id }),
+  exportReveal: (id: string) => call<void>("export_reveal", { id }),
   mirrorExport: (format: ExportFormat, query: LeadQuery) =>
     call<MirrorExportResult>("mirror_export", { format, query }),
 };

@@ -5,6 +5,7 @@ import { api } from "./ipc";
 import { onConnection, setConnection } from "./state";
 import { renderActivity } from "./screens/activity";
 import { renderConnect } from "./screens/connect";
+import { renderExports } from "./screens/exports";
 import { renderLeads } from "./screens/leads";
 import { renderSync } from "./screens/sync";
 import { renderDiagnostics } from "./screens/diagnostics";
@@ -19,6 +20,7 @@ const SCREENS: Screen[] = [
   { id: "connect", title: "Connect", render: renderConnect },
   { id: "leads", title: "Leads", render: renderLeads },
   { id: "sync", title: "Sync", render: renderSync },
+  { id: "exports", title: "Exports", render: renderExports },
   { id: "activity", title: "Activity", render: renderActivity },
   { id: "diagnostics", title: "Diagnostics", render: renderDiagnostics },
 ];

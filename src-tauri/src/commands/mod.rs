@@ -3,6 +3,7 @@
 
 pub mod activity;
 pub mod connect;
+pub mod exports;
 pub mod sync;
 
 use pb2b_core::diagnostics::Diagnostics;

@@ -112,7 +112,7 @@ pub const MIGRATIONS: &[&str] = &["CREATE TABLE sync_leads (
         email, full_name, first_name, last_name, phone, job_title, company_name,
         company_domain, custom_fields,
         content='sync_leads', content_rowid='rid',
-        tokenize='unicode61 remove_diacritics 2', prefix='2 3'
+        tokenize='unicode61 remove_diacritics 2'
     );
     CREATE TRIGGER sync_leads_ai AFTER INSERT ON sync_leads BEGIN
         INSERT INTO sync_leads_fts(rowid, email, full_name, first_name, last_name, phone,
@@ -608,7 +608,8 @@ fn order_by(sort: &LeadSort) -> String {
         LeadSortField::CompanyName => "l.company_name COLLATE NOCASE",
         LeadSortField::Status => "l.status",
     };
-    format!("{col} {dir}, l.id {dir}")
+    // Ties by rowid: every index holds it, so sorted deep pages stay index-only.
+    format!("{col} {dir}, l.rid {dir}")
 }
 
 impl Mirror {

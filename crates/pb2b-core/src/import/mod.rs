@@ -298,10 +298,10 @@ pub fn validate_file(
         counts.rows += 1;
         if counts.rows % 65_536 == 0 {
             let st = r.stats();
-            if hashes.capacity() == hashes.len() && st.bytes_read > 0 {
-                // Reserve for the estimated total once instead of doubling.
-                let est = (size as f64 / st.bytes_read as f64 * counts.rows as f64 * 1.05) as usize;
-                hashes.reserve(est.saturating_sub(hashes.len()));
+            if hashes.capacity() < hashes.len() + 131_072 && st.bytes_read > 0 {
+                // Grow to the estimated total at once instead of doubling (bounded memory).
+                let est = (size as f64 / st.bytes_read as f64 * counts.rows as f64 * 1.1) as usize;
+                hashes.reserve_exact(est.saturating_sub(hashes.len()).max(131_072));
             }
             progress(&ReadProgress {
                 rows: counts.rows,

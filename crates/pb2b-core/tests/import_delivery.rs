@@ -209,14 +209,18 @@ async fn pause_resume_cancel_and_retry_failed_rows() {
         job.id,
         "offered for resume"
     );
-    let done = import::run(
+    // The app runs this future on a multi-threaded runtime (tauri::async_runtime::spawn).
+    fn send<F: std::future::Future + Send>(f: F) -> F {
+        f
+    }
+    let done = send(import::run(
         &c,
         &store,
         &job.id,
         &RunOptions::default(),
         &|_| {},
         &CancellationToken::new(),
-    )
+    ))
     .await
     .unwrap();
     assert_eq!(done.status, "completed");

@@ -20,6 +20,7 @@ pub fn builder<R: tauri::Runtime>() -> tauri::Builder<R> {
         .plugin(tauri_plugin_store::Builder::default().build())
         .plugin(tauri_plugin_notification::init())
         .plugin(tauri_plugin_opener::init())
+        .plugin(tauri_plugin_clipboard_manager::init())
         .setup(|app| {
             let auto_sandbox = std::env::args().any(|arg| arg == "--sandbox");
             init(app.handle(), auto_sandbox);
@@ -51,6 +52,21 @@ pub fn builder<R: tauri::Runtime>() -> tauri::Builder<R> {
             commands::exports::export_remove,
             commands::exports::export_open,
             commands::exports::export_reveal,
+            commands::webhooks::webhook_events,
+            commands::webhooks::webhook_check_url,
+            commands::webhooks::webhooks_list,
+            commands::webhooks::webhook_create,
+            commands::webhooks::webhook_rotate,
+            commands::webhooks::webhook_save_secret,
+            commands::webhooks::webhook_copy_secret,
+            commands::webhooks::webhook_dismiss_secret,
+            commands::webhooks::webhook_update,
+            commands::webhooks::webhook_delete,
+            commands::webhooks::webhook_deliveries,
+            commands::webhooks::webhook_retry_delivery,
+            commands::webhooks::webhook_check_signature,
+            commands::webhooks::receiver_start,
+            commands::webhooks::receiver_stop,
         ])
 }
 

@@ -39,6 +39,10 @@ pub struct AppState {
     pub mirrors: tokio::sync::Mutex<std::collections::HashMap<String, pb2b_core::sync::Mirror>>,
     /// The automatic sync interval in minutes (0 = off).
     pub sync_interval: tokio::sync::Mutex<u32>,
+    /// The signing secret of the open "shown once" dialog (for Copy and Save to keychain).
+    pub shown_secret: tokio::sync::Mutex<Option<pb2b_core::webhooks::OnceShownSecret>>,
+    /// The local webhook test receiver, while it runs.
+    pub receiver: tokio::sync::Mutex<Option<pb2b_core::webhooks::TestReceiver>>,
     /// Whether unfinished export jobs were resumed in this run.
     pub exports_resumed: std::sync::atomic::AtomicBool,
     /// Long-running jobs and their cancellation tokens.
@@ -61,6 +65,8 @@ impl AppState {
             restoring: tokio::sync::Mutex::new(()),
             jobs: crate::jobs::Jobs::default(),
             exports_resumed: std::sync::atomic::AtomicBool::new(false),
+            shown_secret: tokio::sync::Mutex::new(None),
+            receiver: tokio::sync::Mutex::new(None),
             mirrors: Default::default(),
             sync_interval: tokio::sync::Mutex::new(0),
         }

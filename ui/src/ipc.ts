@@ -18,6 +18,17 @@ import type { SyncReport } from "./bindings/SyncReport";
 import type { SyncStatus } from "./bindings/SyncStatus";
 import type { MirrorExportResult } from "./bindings/MirrorExportResult";
 import type { ExportJob } from "./bindings/ExportJob";
+import type { WebhookEventInfo } from "./bindings/WebhookEventInfo";
+import type { UrlCheck } from "./bindings/UrlCheck";
+import type { WebhookEndpoint } from "./bindings/WebhookEndpoint";
+import type { WebhookDraft } from "./bindings/WebhookDraft";
+import type { WebhookChanges } from "./bindings/WebhookChanges";
+import type { SecretDialog } from "./bindings/SecretDialog";
+import type { DeliveryPage } from "./bindings/DeliveryPage";
+import type { DeliveryRow } from "./bindings/DeliveryRow";
+import type { SignatureCheck } from "./bindings/SignatureCheck";
+import type { SignatureVerdict } from "./bindings/SignatureVerdict";
+import type { ReceivedDelivery } from "./bindings/ReceivedDelivery";
 
 export function isErrorReport(value: unknown): value is ErrorReport {
   return (
@@ -84,6 +95,25 @@ export const api = {
   exportRemove: (id: string) => call<void>("export_remove", { id }),
   exportOpen: (id: string) => call<void>("export_open", { id }),
   exportReveal: (id: string) => call<void>("export_reveal", { id }),
+  webhookEvents: () => call<WebhookEventInfo[]>("webhook_events"),
+  webhookCheckUrl: (url: string) => call<UrlCheck>("webhook_check_url", { url }),
+  webhooksList: () => call<WebhookEndpoint[]>("webhooks_list"),
+  webhookCreate: (draft: WebhookDraft) => call<SecretDialog>("webhook_create", { draft }),
+  webhookRotate: (id: string) => call<SecretDialog>("webhook_rotate", { id }),
+  webhookSaveSecret: () => call<void>("webhook_save_secret"),
+  webhookCopySecret: () => call<number>("webhook_copy_secret"),
+  webhookDismissSecret: () => call<void>("webhook_dismiss_secret"),
+  webhookUpdate: (id: string, changes: WebhookChanges) => call<WebhookEndpoint>("webhook_update", { id, changes }),
+  webhookDelete: (id: string) => call<void>("webhook_delete", { id }),
+  webhookDeliveries: (id: string) => call<DeliveryPage>("webhook_deliveries", { id, cursor: null }),
+  webhookRetryDelivery: (id: string, deliveryId: string) => call<DeliveryRow>("webhook_retry_delivery", { id, deliveryId }),
+  webhookCheckSignature: (check: SignatureCheck) => call<SignatureVerdict>("webhook_check_signature", { check }),
+  receiverStart: (events: string[], onDelivery: (d: ReceivedDelivery) => void) => {
+    const channel = new Channel<ReceivedDelivery>();
+    channel.onmessage = onDelivery;
+    return call<SecretDialog>("receiver_start", { events, onDelivery: channel });
+  },
+  receiverStop: () => call<void>("receiver_stop"),
   mirrorExport: (format: ExportFormat, query: LeadQuery) =>
     call<MirrorExportResult>("mirror_export", { format, query }),
 };

@@ -8,6 +8,7 @@ import { renderConnect } from "./screens/connect";
 import { renderExports } from "./screens/exports";
 import { renderLeads } from "./screens/leads";
 import { renderSync } from "./screens/sync";
+import { renderWebhooks } from "./screens/webhooks";
 import { renderDiagnostics } from "./screens/diagnostics";
 
 interface Screen {
@@ -21,6 +22,7 @@ const SCREENS: Screen[] = [
   { id: "leads", title: "Leads", render: renderLeads },
   { id: "sync", title: "Sync", render: renderSync },
   { id: "exports", title: "Exports", render: renderExports },
+  { id: "webhooks", title: "Webhooks", render: renderWebhooks },
   { id: "activity", title: "Activity", render: renderActivity },
   { id: "diagnostics", title: "Diagnostics", render: renderDiagnostics },
 ];

@@ -5,6 +5,7 @@ pub mod activity;
 pub mod connect;
 pub mod exports;
 pub mod sync;
+pub mod webhooks;
 
 use pb2b_core::diagnostics::Diagnostics;
 use pb2b_core::error::{codes, ErrorReport};

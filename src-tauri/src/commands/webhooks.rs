@@ -1,0 +1,268 @@
+//! Webhooks: endpoints, the once-shown signing secret (its dialog, copy with clipboard clearing,
+//! "Save to keychain"), deliveries and manual retry, the signature checker, and the local test
+//! receiver that shows deliveries live.
+
+use std::time::Duration;
+
+use pb2b_core::error::{codes, ErrorReport};
+use pb2b_core::webhooks::{
+    self, check_signature, check_url, is_sandbox_base_url, new_idempotency_key, DeliveryPage,
+    DeliveryRow, ReceivedDelivery, ReceiverConfig, SecretDialog, SignatureCheck, SignatureVerdict,
+    TestReceiver, UrlCheck, WebhookChanges, WebhookDraft, WebhookEndpoint, WebhookEventInfo,
+    WebhookManager,
+};
+use tauri::ipc::Channel;
+use tauri::{AppHandle, Runtime, State};
+use tauri_plugin_clipboard_manager::ClipboardExt;
+
+use crate::state::AppState;
+
+/// How long a copied secret stays on the clipboard.
+const CLIPBOARD_SECONDS: u64 = 60;
+
+async fn client_and_sandbox(
+    state: &AppState,
+) -> Result<(pb2b_core::api::Client, bool), ErrorReport> {
+    let connection = state.connection.lock().await;
+    let conn = connection.as_ref().ok_or_else(|| {
+        ErrorReport::local(
+            "not_connected",
+            "Connect a workspace first (Connect screen).",
+            false,
+        )
+    })?;
+    let sandbox = conn.profile.sandbox || is_sandbox_base_url(&conn.profile.base_url);
+    Ok((conn.client.clone(), sandbox))
+}
+
+/// The 9 published events with what each means, for the event picker.
+#[tauri::command]
+pub fn webhook_events() -> Vec<WebhookEventInfo> {
+    webhooks::events()
+}
+
+/// Checks a URL before anything is sent (https, or http on loopback while on the sandbox).
+#[tauri::command]
+pub async fn webhook_check_url(
+    state: State<'_, AppState>,
+    url: String,
+) -> Result<UrlCheck, ErrorReport> {
+    let (_, sandbox) = client_and_sandbox(&state).await?;
+    Ok(check_url(&url, sandbox))
+}
+
+/// Every endpoint (secret prefix only, and whether the secret is saved in the keychain).
+#[tauri::command]
+pub async fn webhooks_list(
+    state: State<'_, AppState>,
+) -> Result<Vec<WebhookEndpoint>, ErrorReport> {
+    let (client, sandbox) = client_and_sandbox(&state).await?;
+    WebhookManager::new(&client, sandbox, Some(&state.keychain))
+        .list()
+        .await
+}
+
+/// Keeps a freshly shown secret for "Save to keychain" and "Copy" while its dialog is open, and
+/// returns the dialog's payload: the only IPC answer that ever carries a signing secret.
+async fn hold(state: &AppState, created: webhooks::CreatedWebhook) -> SecretDialog {
+    let dialog = created.dialog();
+    *state.shown_secret.lock().await = Some(created.secret);
+    dialog
+}
+
+/// Creates an endpoint; answers the once-shown secret dialog.
+#[tauri::command]
+pub async fn webhook_create(
+    state: State<'_, AppState>,
+    draft: WebhookDraft,
+) -> Result<SecretDialog, ErrorReport> {
+    let (client, sandbox) = client_and_sandbox(&state).await?;
+    let created = WebhookManager::new(&client, sandbox, Some(&state.keychain))
+        .create(&draft, &new_idempotency_key("webhook-create"))
+        .await?;
+    Ok(hold(&state, created).await)
+}
+
+/// Rotates an endpoint's secret (the old one stops working at once); answers the dialog.
+#[tauri::command]
+pub async fn webhook_rotate(
+    state: State<'_, AppState>,
+    id: String,
+) -> Result<SecretDialog, ErrorReport> {
+    let (client, sandbox) = client_and_sandbox(&state).await?;
+    let created = WebhookManager::new(&client, sandbox, Some(&state.keychain))
+        .rotate_secret(&id, &new_idempotency_key("webhook-rotate"))
+        .await?;
+    Ok(hold(&state, created).await)
+}
+
+/// Saves the secret of the open dialog to the OS keychain.
+#[tauri::command]
+pub async fn webhook_save_secret(state: State<'_, AppState>) -> Result<(), ErrorReport> {
+    let shown = state.shown_secret.lock().await;
+    let secret = shown.as_ref().ok_or_else(|| {
+        ErrorReport::local(
+            codes::INVALID_INPUT,
+            "The secret is no longer available: rotate it to get a new one.",
+            false,
+        )
+    })?;
+    webhooks::save_secret(&state.keychain, secret)
+}
+
+/// Copies the secret of the open dialog to the clipboard and clears the clipboard after 60 s if it
+/// still holds the secret.
+#[tauri::command]
+pub async fn webhook_copy_secret<R: Runtime>(
+    app: AppHandle<R>,
+    state: State<'_, AppState>,
+) -> Result<u64, ErrorReport> {
+    let secret = {
+        let shown = state.shown_secret.lock().await;
+        shown
+            .as_ref()
+            .ok_or_else(|| {
+                ErrorReport::local(
+                    codes::INVALID_INPUT,
+                    "The secret is no longer available.",
+                    false,
+                )
+            })?
+            .secret()
+            .clone()
+    };
+    let clipboard_error = |err: tauri_plugin_clipboard_manager::Error| {
+        ErrorReport::local(
+            codes::INTERNAL,
+            format!("The clipboard could not be used: {err}"),
+            true,
+        )
+    };
+    app.clipboard()
+        .write_text(secret.expose().clone())
+        .map_err(clipboard_error)?;
+    tauri::async_runtime::spawn(async move {
+        tokio::time::sleep(Duration::from_secs(CLIPBOARD_SECONDS)).await;
+        if app
+            .clipboard()
+            .read_text()
+            .is_ok_and(|text| &text == secret.expose())
+        {
+            let _ = app.clipboard().write_text(String::new());
+        }
+    });
+    Ok(CLIPBOARD_SECONDS)
+}
+
+/// Closes the secret dialog: the app forgets the secret (unless it was saved to the keychain).
+#[tauri::command]
+pub async fn webhook_dismiss_secret(state: State<'_, AppState>) -> Result<(), ErrorReport> {
+    state.shown_secret.lock().await.take();
+    Ok(())
+}
+
+/// Changes URL, events, enabled or description.
+#[tauri::command]
+pub async fn webhook_update(
+    state: State<'_, AppState>,
+    id: String,
+    changes: WebhookChanges,
+) -> Result<WebhookEndpoint, ErrorReport> {
+    let (client, sandbox) = client_and_sandbox(&state).await?;
+    WebhookManager::new(&client, sandbox, Some(&state.keychain))
+        .update(&id, &changes)
+        .await
+}
+
+/// Deletes an endpoint (and its saved secret).
+#[tauri::command]
+pub async fn webhook_delete(state: State<'_, AppState>, id: String) -> Result<(), ErrorReport> {
+    let (client, sandbox) = client_and_sandbox(&state).await?;
+    WebhookManager::new(&client, sandbox, Some(&state.keychain))
+        .delete(&id)
+        .await
+}
+
+/// An endpoint's deliveries, newest first.
+#[tauri::command]
+pub async fn webhook_deliveries(
+    state: State<'_, AppState>,
+    id: String,
+    cursor: Option<String>,
+) -> Result<DeliveryPage, ErrorReport> {
+    let (client, sandbox) = client_and_sandbox(&state).await?;
+    WebhookManager::new(&client, sandbox, Some(&state.keychain))
+        .deliveries(&id, cursor, Some(50))
+        .await
+}
+
+/// Retries one delivery by hand.
+#[tauri::command]
+pub async fn webhook_retry_delivery(
+    state: State<'_, AppState>,
+    id: String,
+    delivery_id: String,
+) -> Result<DeliveryRow, ErrorReport> {
+    let (client, sandbox) = client_and_sandbox(&state).await?;
+    WebhookManager::new(&client, sandbox, Some(&state.keychain))
+        .retry_delivery(&id, &delivery_id, &new_idempotency_key("delivery-retry"))
+        .await
+}
+
+/// The signature checker: pasted headers and raw body against a secret (typed, or saved in the
+/// keychain).
+#[tauri::command]
+pub async fn webhook_check_signature(
+    state: State<'_, AppState>,
+    check: SignatureCheck,
+) -> Result<SignatureVerdict, ErrorReport> {
+    let keychain = state.keychain.clone();
+    super::blocking(move || check_signature(&check, Some(&keychain))).await
+}
+
+/// "Try it with a local receiver": starts a receiver on a loopback port, registers an endpoint
+/// for it (sandbox only), and streams every delivery with its signature verdict to `on_delivery`.
+/// Answers the once-shown secret dialog of the new endpoint.
+#[tauri::command]
+pub async fn receiver_start(
+    state: State<'_, AppState>,
+    events: Vec<String>,
+    on_delivery: Channel<ReceivedDelivery>,
+) -> Result<SecretDialog, ErrorReport> {
+    let (client, sandbox) = client_and_sandbox(&state).await?;
+    if !sandbox {
+        return Err(ErrorReport::local(
+            codes::INVALID_INPUT,
+            "The local test receiver works with the local sandbox only: the real service cannot reach this computer.",
+            false,
+        ));
+    }
+    let mut slot = state.receiver.lock().await;
+    if let Some(old) = slot.take() {
+        old.stop().await;
+    }
+    let receiver = TestReceiver::start(ReceiverConfig::default()).await?;
+    let mut deliveries = receiver.subscribe();
+    tauri::async_runtime::spawn(async move {
+        while let Ok(delivery) = deliveries.recv().await {
+            if on_delivery.send(delivery).is_err() {
+                break;
+            }
+        }
+    });
+    let created = WebhookManager::new(&client, sandbox, Some(&state.keychain))
+        .create_for_receiver(&receiver, &events, &new_idempotency_key("receiver"))
+        .await?;
+    *slot = Some(receiver);
+    drop(slot);
+    Ok(hold(&state, created).await)
+}
+
+/// Stops the local test receiver.
+#[tauri::command]
+pub async fn receiver_stop(state: State<'_, AppState>) -> Result<(), ErrorReport> {
+    if let Some(receiver) = state.receiver.lock().await.take() {
+        receiver.stop().await;
+    }
+    Ok(())
+}

@@ -71,6 +71,17 @@ test("a read-only key is badged read-only and its write actions give the reason"
     const create = await app.text("#verify-result [data-action='create_lead']");
     assert.match(create, /No/);
     assert.match(create, /read-only/);
+    // Saved and active, the app's write actions are disabled with the reason instead of failing.
+    await app.exec("document.querySelector('#profile-name').value = ''");
+    await app.type("#profile-name", "Read-only key");
+    await app.exec("[...document.querySelectorAll('button')].find(b => b.textContent === 'Save and connect').click()");
+    await app.waitForText("[data-active-profile]", (t) => t.includes("Read-only key"));
+    await app.click("a[data-screen='exports']");
+    assert.equal(await app.exec("return document.querySelector('#export-start').disabled"), true);
+    assert.match(await app.text("[data-denied='Start export']"), /read-only/);
+    await app.click("a[data-screen='webhooks']");
+    assert.equal(await app.exec("return document.querySelector('#webhook-save').disabled"), true);
+    assert.match(await app.text("[data-denied='Create endpoint']"), /read-only/);
   } finally {
     await app.close();
   }

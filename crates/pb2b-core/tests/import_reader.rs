@@ -203,6 +203,19 @@ fn quoted_newlines_bom_blank_lines_and_ragged_rows() {
 }
 
 #[test]
+fn excel_sep_line_names_the_delimiter_and_is_not_the_header() {
+    for text in [
+        "sep=;\r\nEmail;Name\r\na@example.com;A, B\r\n",
+        "sep=,\nEmail,Name\na@example.com,\"A; B\"\n",
+    ] {
+        let (headers, rows, _) = reader::read_all(text.as_bytes()).unwrap();
+        assert_eq!(headers, ["Email", "Name"], "{text:?}");
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0][0], "a@example.com");
+    }
+}
+
+#[test]
 fn empty_file_and_header_only_are_reported_not_fatal() {
     let dir = tempfile::tempdir().unwrap();
     let empty = write(&dir, "empty.csv", b"");

@@ -122,6 +122,16 @@ pub fn sniff_delimiter(text: &str, whole_file: bool) -> u8 {
     best.2
 }
 
+/// Excel's `sep=;` first line: the delimiter it names.
+pub fn excel_sep_hint(text: &str) -> Option<u8> {
+    let first = text.lines().next()?.trim_end();
+    let d = first.strip_prefix("sep=")?;
+    match d.as_bytes() {
+        [c] if DELIMITERS.contains(c) => Some(*c),
+        _ => None,
+    }
+}
+
 /// Decodes the head for sniffing (the BOM removed).
 fn decode_head(head: &[u8], enc: &'static Encoding, bom: usize) -> String {
     let body = &head[bom.min(head.len())..];
@@ -145,7 +155,7 @@ pub fn detect_format(path: &Path) -> Result<FileFormat, ErrorReport> {
 pub fn format_of(head: &[u8], whole: bool) -> FileFormat {
     let (enc, bom) = detect_encoding(head);
     let text = decode_head(head, enc, bom);
-    let d = sniff_delimiter(&text, whole);
+    let d = excel_sep_hint(&text).unwrap_or_else(|| sniff_delimiter(&text, whole));
     FileFormat {
         encoding: enc.name().to_owned(),
         bom: bom > 0,
@@ -291,7 +301,17 @@ impl TableReader {
             size,
         };
         let mut rec = ByteRecord::new();
-        if reader.next_nonblank(&mut rec)?.is_some() {
+        let mut first = reader.next_nonblank(&mut rec)?;
+        // Excel's `sep=;` line is not the header.
+        if first.is_some() && rec.len() <= 2 && rec.get(0).is_some_and(|f| f.starts_with(b"sep=")) {
+            let hint = rec
+                .get(0)
+                .map(|f| f.len() == 5 || (f.len() == 4 && rec.len() == 2));
+            if hint == Some(true) {
+                first = reader.next_nonblank(&mut rec)?;
+            }
+        }
+        if first.is_some() {
             let mut seen = std::collections::HashSet::new();
             reader.headers = rec
                 .iter()

@@ -143,7 +143,13 @@ async fn import_dry_run_then_killed_and_resumed() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(900)).await;
+    // Kill it once it has created some leads (however slow the machine).
+    for _ in 0..800 {
+        if leads(&sb.admin_url).await >= 30 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
     let partial = leads(&sb.admin_url).await;

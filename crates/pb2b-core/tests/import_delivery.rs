@@ -423,11 +423,21 @@ fn import_child_process() {
     });
 }
 
+async fn sandbox_leads(sb: &Sandbox) -> u64 {
+    let v: serde_json::Value = reqwest::get(format!("{}/state", sb.admin_url))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    v["data"]["leads"].as_u64().unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_five_times_and_resumed() {
     let sb = pb2b_sandbox::start(SandboxConfig {
         seed_demo: false,
-        latency_ms: 8,
+        latency_ms: 10,
         fault_500: 0.05,
         fault_drop_after_commit: 0.05,
         fault_seed: 11,
@@ -436,7 +446,7 @@ async fn killed_five_times_and_resumed() {
     .await
     .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let rows = 2000;
+    let rows = 3000;
     let path = write_file(dir.path(), rows, "k");
     let db = dir.path().join("db.sqlite");
     let id = {
@@ -469,7 +479,16 @@ async fn killed_five_times_and_resumed() {
             .stderr(std::process::Stdio::null())
             .spawn()
             .unwrap();
-        tokio::time::sleep(Duration::from_millis(rng.u64(100..400))).await;
+        // A random point after this process has made progress (so a slow machine still
+        // interrupts real work five times).
+        let before = sandbox_leads(&sb).await;
+        for _ in 0..400 {
+            if sandbox_leads(&sb).await > before || child.try_wait().unwrap().is_some() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(rng.u64(0..150))).await;
         if child.try_wait().unwrap().is_some() {
             break; // finished before the kill: nothing left to interrupt
         }

@@ -21,6 +21,7 @@ pub fn builder<R: tauri::Runtime>() -> tauri::Builder<R> {
         .plugin(tauri_plugin_notification::init())
         .plugin(tauri_plugin_opener::init())
         .plugin(tauri_plugin_clipboard_manager::init())
+        .plugin(tauri_plugin_dialog::init())
         .setup(|app| {
             let auto_sandbox = std::env::args().any(|arg| arg == "--sandbox");
             init(app.handle(), auto_sandbox);
@@ -67,6 +68,18 @@ pub fn builder<R: tauri::Runtime>() -> tauri::Builder<R> {
             commands::webhooks::webhook_check_signature,
             commands::webhooks::receiver_start,
             commands::webhooks::receiver_stop,
+            commands::import::lead_validate,
+            commands::import::lead_submission,
+            commands::import::lead_create,
+            commands::import::import_pick_file,
+            commands::import::import_preview,
+            commands::import::imports_list,
+            commands::import::import_start,
+            commands::import::import_resume,
+            commands::import::import_pause,
+            commands::import::import_cancel,
+            commands::import::import_retry_failed,
+            commands::import::import_results_file,
         ])
 }
 

@@ -29,6 +29,13 @@ import type { DeliveryRow } from "./bindings/DeliveryRow";
 import type { SignatureCheck } from "./bindings/SignatureCheck";
 import type { SignatureVerdict } from "./bindings/SignatureVerdict";
 import type { ReceivedDelivery } from "./bindings/ReceivedDelivery";
+import type { NewLead } from "./bindings/NewLead";
+import type { FieldError } from "./bindings/FieldError";
+import type { LeadSubmission } from "./bindings/LeadSubmission";
+import type { CreatedLead } from "./bindings/CreatedLead";
+import type { Preview } from "./bindings/Preview";
+import type { Mapping } from "./bindings/Mapping";
+import type { ImportJob } from "./bindings/ImportJob";
 
 export function isErrorReport(value: unknown): value is ErrorReport {
   return (
@@ -114,6 +121,18 @@ export const api = {
     return call<SecretDialog>("receiver_start", { events, onDelivery: channel });
   },
   receiverStop: () => call<void>("receiver_stop"),
+  leadValidate: (lead: NewLead) => call<FieldError[]>("lead_validate", { lead }),
+  leadSubmission: (lead: NewLead) => call<LeadSubmission>("lead_submission", { lead }),
+  leadCreate: (submission: LeadSubmission) => call<CreatedLead>("lead_create", { submission }),
+  importPickFile: () => call<string | null>("import_pick_file"),
+  importPreview: (path: string, mapping: Mapping | null) => call<Preview>("import_preview", { path, mapping }),
+  importsList: () => call<ImportJob[]>("imports_list"),
+  importStart: (path: string, mapping: Mapping) => call<ImportJob>("import_start", { path, mapping }),
+  importResume: (id: string) => call<void>("import_resume", { id }),
+  importPause: (id: string) => call<boolean>("import_pause", { id }),
+  importCancel: (id: string) => call<ImportJob>("import_cancel", { id }),
+  importRetryFailed: (id: string) => call<ImportJob>("import_retry_failed", { id }),
+  importResultsFile: (id: string, kind: "errors" | "success") => call<string>("import_results_file", { id, kind }),
   mirrorExport: (format: ExportFormat, query: LeadQuery) =>
     call<MirrorExportResult>("mirror_export", { format, query }),
 };

@@ -6,6 +6,7 @@ import { onConnection, setConnection } from "./state";
 import { renderActivity } from "./screens/activity";
 import { renderConnect } from "./screens/connect";
 import { renderExports } from "./screens/exports";
+import { renderImport } from "./screens/import";
 import { renderLeads } from "./screens/leads";
 import { renderSync } from "./screens/sync";
 import { renderWebhooks } from "./screens/webhooks";
@@ -20,6 +21,7 @@ interface Screen {
 const SCREENS: Screen[] = [
   { id: "connect", title: "Connect", render: renderConnect },
   { id: "leads", title: "Leads", render: renderLeads },
+  { id: "import", title: "Import", render: renderImport },
   { id: "sync", title: "Sync", render: renderSync },
   { id: "exports", title: "Exports", render: renderExports },
   { id: "webhooks", title: "Webhooks", render: renderWebhooks },
@@ -44,7 +46,7 @@ onConnection((status) => {
 });
 
 function currentId(): string {
-  const id = location.hash.replace(/^#\/?/, "");
+  const id = location.hash.replace(/^#\/?/, "").split("?")[0];
   return SCREENS.some((s) => s.id === id) ? id : SCREENS[0].id;
 }
 

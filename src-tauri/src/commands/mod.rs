@@ -4,6 +4,7 @@
 pub mod activity;
 pub mod connect;
 pub mod exports;
+pub mod import;
 pub mod sync;
 pub mod webhooks;
 

@@ -1,0 +1,299 @@
+//! Leads and imports: create one lead safely (one Idempotency-Key per submission, reused by every
+//! retry), and import a file dropped on the window: preview and mapping, staging into the
+//! journal, delivery with progress, pause/resume/cancel, results files, retry failed rows.
+
+use std::path::PathBuf;
+
+use pb2b_core::api::NewLead;
+use pb2b_core::error::{codes, ErrorReport};
+use pb2b_core::import::{
+    self, ImportJob, ImportProgress, ImportSummary, Mapping, Preview, RunOptions,
+};
+use pb2b_core::leads::{self, CreatedLead, FieldError, LeadSubmission};
+use tauri::{AppHandle, Emitter, Manager, Runtime, State};
+use tauri_plugin_dialog::DialogExt;
+use tauri_plugin_notification::NotificationExt;
+
+use super::blocking;
+use super::connect::store;
+use crate::state::AppState;
+
+/// Import progress goes to the windows under this name.
+pub const IMPORT_PROGRESS_EVENT: &str = "import-progress";
+/// Sent when an import run ends (summary or error).
+pub const IMPORT_FINISHED_EVENT: &str = "import-finished";
+
+async fn client(state: &AppState) -> Result<pb2b_core::api::Client, ErrorReport> {
+    let connection = state.connection.lock().await;
+    connection
+        .as_ref()
+        .map(|c| c.client.clone())
+        .ok_or_else(|| {
+            ErrorReport::local(
+                "not_connected",
+                "Connect a workspace first (Connect screen).",
+                false,
+            )
+        })
+}
+
+/// Field errors of a lead as typed (the core checks again when it is sent).
+#[tauri::command]
+pub fn lead_validate(lead: NewLead) -> Vec<FieldError> {
+    leads::validate(&lead)
+}
+
+/// A new submission: the lead with an Idempotency-Key made once; "Try again" sends the same one.
+#[tauri::command]
+pub fn lead_submission(lead: NewLead) -> LeadSubmission {
+    LeadSubmission::new(lead)
+}
+
+/// Sends a submission (POST /leads with its Idempotency-Key); a replay says so.
+#[tauri::command]
+pub async fn lead_create(
+    state: State<'_, AppState>,
+    submission: LeadSubmission,
+) -> Result<CreatedLead, ErrorReport> {
+    let client = client(&state).await?;
+    leads::create(&client, &submission)
+        .await
+        .map_err(ErrorReport::from)
+}
+
+/// The native file dialog for CSV/TSV/TXT files; null when cancelled.
+#[tauri::command]
+pub async fn import_pick_file<R: Runtime>(
+    app: AppHandle<R>,
+) -> Result<Option<String>, ErrorReport> {
+    blocking(move || {
+        Ok(app
+            .dialog()
+            .file()
+            .add_filter("Spreadsheet text", &["csv", "tsv", "txt"])
+            .blocking_pick_file()
+            .and_then(|f| f.into_path().ok())
+            .map(|p| p.display().to_string()))
+    })
+    .await
+}
+
+/// The preview of a file (its head only, however large): format, mapping with confidence, the
+/// first rows as mapped, and the counts. `mapping` null: the remembered or automatic one.
+#[tauri::command]
+pub async fn import_preview(
+    state: State<'_, AppState>,
+    path: String,
+    mapping: Option<Mapping>,
+) -> Result<Preview, ErrorReport> {
+    let store = store(&state).await?;
+    blocking(move || {
+        import::preview(
+            Some(&store),
+            std::path::Path::new(&path),
+            mapping.as_ref(),
+            20,
+        )
+    })
+    .await
+}
+
+/// Every import, newest first (unfinished ones can be resumed).
+#[tauri::command]
+pub async fn imports_list(state: State<'_, AppState>) -> Result<Vec<ImportJob>, ErrorReport> {
+    let store = store(&state).await?;
+    blocking(move || import::list_imports(&store)).await
+}
+
+fn spawn_run<R: Runtime>(
+    app: AppHandle<R>,
+    store: pb2b_core::store::Store,
+    client: pb2b_core::api::Client,
+    id: String,
+) -> Result<(), ErrorReport> {
+    let state = app.state::<AppState>();
+    if state.jobs.is_running(&format!("import:{id}")) {
+        return Err(ErrorReport::local(
+            "import_running",
+            "This import is already running.",
+            true,
+        ));
+    }
+    tauri::async_runtime::spawn(async move {
+        let state = app.state::<AppState>();
+        let Some(job) = state.jobs.start(&format!("import:{id}")) else {
+            return;
+        };
+        let emitter = app.clone();
+        let progress = move |p: &ImportProgress| {
+            let _ = emitter.emit(IMPORT_PROGRESS_EVENT, p);
+        };
+        let result: Result<ImportSummary, ErrorReport> = import::run(
+            &client,
+            &store,
+            &id,
+            &RunOptions::default(),
+            &progress,
+            &job.token,
+        )
+        .await;
+        drop(job);
+        let focused = app
+            .get_webview_window("main")
+            .and_then(|w| w.is_focused().ok())
+            .unwrap_or(true);
+        match &result {
+            Ok(summary) => {
+                tracing::info!(import = %id, status = %summary.status, created = summary.counts.created, failed = summary.counts.failed, "import run ended");
+                if !focused && summary.status == "completed" {
+                    let _ = app
+                        .notification()
+                        .builder()
+                        .title("Import finished")
+                        .body(format!(
+                            "{} leads created, {} failed",
+                            summary.counts.created, summary.counts.failed
+                        ))
+                        .show();
+                }
+                let _ = app.emit(
+                    IMPORT_FINISHED_EVENT,
+                    serde_json::json!({ "summary": summary }),
+                );
+            }
+            Err(err) => {
+                tracing::warn!(import = %id, code = %err.code, request_id = ?err.request_id, "import run failed");
+                let _ = app.emit(
+                    IMPORT_FINISHED_EVENT,
+                    serde_json::json!({ "import_id": id, "error": err }),
+                );
+            }
+        }
+    });
+    Ok(())
+}
+
+/// Stages the file into the journal with `mapping` (its import id saved before any request),
+/// then delivers it in the background; progress arrives as `import-progress` events.
+#[tauri::command]
+pub async fn import_start<R: Runtime>(
+    app: AppHandle<R>,
+    state: State<'_, AppState>,
+    path: String,
+    mapping: Mapping,
+) -> Result<ImportJob, ErrorReport> {
+    let client = client(&state).await?;
+    let store = store(&state).await?;
+    let staging = store.clone();
+    let job = blocking(move || {
+        import::stage(
+            &staging,
+            std::path::Path::new(&path),
+            &mapping,
+            &|_| {},
+            &tokio_util::sync::CancellationToken::new(),
+        )
+    })
+    .await?;
+    spawn_run(app, store, client, job.id.clone())?;
+    Ok(job)
+}
+
+/// Resumes a paused or interrupted import (rows already sent replay, never duplicate).
+#[tauri::command]
+pub async fn import_resume<R: Runtime>(
+    app: AppHandle<R>,
+    state: State<'_, AppState>,
+    id: String,
+) -> Result<(), ErrorReport> {
+    let client = client(&state).await?;
+    let store = store(&state).await?;
+    spawn_run(app, store, client, id)
+}
+
+/// Pauses an import: no new rows are sent, those in flight finish; resume continues.
+#[tauri::command]
+pub fn import_pause(state: State<'_, AppState>, id: String) -> bool {
+    state.jobs.cancel(&format!("import:{id}"))
+}
+
+/// Cancels an import for good (rows not sent are skipped).
+#[tauri::command]
+pub async fn import_cancel(
+    state: State<'_, AppState>,
+    id: String,
+) -> Result<ImportJob, ErrorReport> {
+    state.jobs.cancel(&format!("import:{id}"));
+    let store = store(&state).await?;
+    blocking(move || import::cancel_import(&store, &id)).await
+}
+
+/// Puts the failed rows back to pending and sends them again.
+#[tauri::command]
+pub async fn import_retry_failed<R: Runtime>(
+    app: AppHandle<R>,
+    state: State<'_, AppState>,
+    id: String,
+) -> Result<ImportJob, ErrorReport> {
+    let client = client(&state).await?;
+    let store = store(&state).await?;
+    let (s, i) = (store.clone(), id.clone());
+    let job = blocking(move || import::retry_failed(&s, &i)).await?;
+    spawn_run(app, store, client, id)?;
+    Ok(job)
+}
+
+/// Writes the error report (every original column plus row_number, error_code, error_message,
+/// request_id; Excel-ready and formula-safe) or the success file (each row's lead id) to the
+/// Downloads folder; returns its path.
+#[tauri::command]
+pub async fn import_results_file<R: Runtime>(
+    app: AppHandle<R>,
+    state: State<'_, AppState>,
+    id: String,
+    kind: String,
+) -> Result<String, ErrorReport> {
+    let store = store(&state).await?;
+    let dir: PathBuf = app
+        .path()
+        .download_dir()
+        .unwrap_or_else(|_| state.data_dir.join("exports"));
+    blocking(move || {
+        std::fs::create_dir_all(&dir).map_err(|err| {
+            ErrorReport::local(
+                codes::INTERNAL,
+                format!("Could not create {}: {err}", dir.display()),
+                true,
+            )
+        })?;
+        let job = import::get_import(&store, &id)?;
+        let stem = std::path::Path::new(&job.file_name)
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or("import")
+            .to_owned();
+        let (suffix, write): (
+            &str,
+            fn(&pb2b_core::store::Store, &str, &std::path::Path) -> Result<u64, ErrorReport>,
+        ) = match kind.as_str() {
+            "errors" => ("errors", import::write_error_report),
+            "success" => ("created", import::write_success_file),
+            _ => {
+                return Err(ErrorReport::local(
+                    codes::INVALID_INPUT,
+                    "kind is errors or success",
+                    false,
+                ))
+            }
+        };
+        let mut path = dir.join(format!("{stem}-{suffix}.csv"));
+        let mut n = 1;
+        while path.exists() {
+            n += 1;
+            path = dir.join(format!("{stem}-{suffix}-{n}.csv"));
+        }
+        write(&store, &id, &path)?;
+        Ok(path.display().to_string())
+    })
+    .await
+}

@@ -4,7 +4,7 @@
 // revoked key shows the revoked message and a request_id.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { openApp, startDriver, startSandbox, tempDir } from "./webdriver.mjs";
+import { enterKey, openApp, startDriver, startSandbox, tempDir } from "./webdriver.mjs";
 
 let sandbox;
 let driver;
@@ -24,15 +24,7 @@ after(async () => {
 test("paste a key, verify, see its scopes, save; after a restart it is still connected", async () => {
   let app = await openApp(driver);
   try {
-    await app.click("a[data-screen='connect']");
-    await app.find("#api-key");
-    await app.exec("document.querySelector('details').open = true");
-    await app.exec("document.querySelector('#base-url').value = ''");
-    await app.type("#base-url", sandbox.base_url);
-    await app.type("#api-key", sandbox.keys.full);
-    await app.exec("document.querySelector('#profile-name').value = ''");
-    await app.type("#profile-name", "Sandbox via key");
-    await app.exec("[...document.querySelectorAll('button')].find(b => b.textContent === 'Verify').click()");
+    await enterKey(app, sandbox, sandbox.keys.full, { name: "Sandbox via key" });
     const card = await app.waitForText("#verify-result [data-key-check]", (t) => t.includes("Scopes"));
     assert.match(card, /leads\.write — Create and change leads/);
     assert.match(card, /Read and write/);
@@ -59,13 +51,7 @@ test("paste a key, verify, see its scopes, save; after a restart it is still con
 test("a read-only key is badged read-only and its write actions give the reason", async () => {
   const app = await openApp(driver);
   try {
-    await app.click("a[data-screen='connect']");
-    await app.find("#api-key");
-    await app.exec("document.querySelector('details').open = true");
-    await app.exec("document.querySelector('#base-url').value = ''");
-    await app.type("#base-url", sandbox.base_url);
-    await app.type("#api-key", sandbox.keys.read_only);
-    await app.exec("[...document.querySelectorAll('button')].find(b => b.textContent === 'Verify').click()");
+    await enterKey(app, sandbox, sandbox.keys.read_only);
     const access = await app.waitForText("#verify-result [data-read-only]", (t) => t.length > 0);
     assert.equal(access, "Read-only");
     const create = await app.text("#verify-result [data-action='create_lead']");
@@ -90,13 +76,7 @@ test("a read-only key is badged read-only and its write actions give the reason"
 test("a revoked key shows the revoked message and a request_id", async () => {
   const app = await openApp(driver);
   try {
-    await app.click("a[data-screen='connect']");
-    await app.find("#api-key");
-    await app.exec("document.querySelector('details').open = true");
-    await app.exec("document.querySelector('#base-url').value = ''");
-    await app.type("#base-url", sandbox.base_url);
-    await app.type("#api-key", sandbox.keys.revoked);
-    await app.exec("[...document.querySelectorAll('button')].find(b => b.textContent === 'Verify').click()");
+    await enterKey(app, sandbox, sandbox.keys.revoked);
     const alert = await app.waitForText("#verify-result [role='alert']", (t) => t.length > 0);
     assert.match(alert, /revoked/i);
     assert.match(alert, /request_id req_/);

@@ -6,7 +6,7 @@ import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { openApp, startDriver, startSandbox, tempDir } from "./webdriver.mjs";
+import { connectWithKey, openApp, startDriver, startSandbox, tempDir } from "./webdriver.mjs";
 
 let sandbox;
 let driver;
@@ -22,14 +22,7 @@ before(async () => {
   writeFileSync(join(home, "config", "user-dirs.dirs"), `XDG_DOWNLOAD_DIR="${downloads}"\n`);
   driver = await startDriver({ env: { XDG_DATA_HOME: join(home, "data"), XDG_CONFIG_HOME: join(home, "config") } });
   app = await openApp(driver);
-  await app.click("a[data-screen='connect']");
-  await app.find("#api-key");
-  await app.exec("document.querySelector('details').open = true");
-  await app.exec("document.querySelector('#base-url').value = ''");
-  await app.type("#base-url", sandbox.base_url);
-  await app.type("#api-key", sandbox.keys.full);
-  await app.exec("[...document.querySelectorAll('button')].find(b => b.textContent === 'Save and connect').click()");
-  await app.waitForText("#connection-badge", (t) => t.includes("Connected"));
+  await connectWithKey(app, sandbox);
 });
 
 after(async () => {

@@ -158,6 +158,30 @@ export async function openApp(driver, { args = [] } = {}) {
   return app;
 }
 
+/**
+ * On the Connect screen: types `key` and the sandbox's base URL (under Advanced), optionally a
+ * profile name, and presses `button` ("Verify" or "Save and connect").
+ */
+export async function enterKey(app, sandbox, key, { name, button = "Verify" } = {}) {
+  await app.click("a[data-screen='connect']");
+  await app.find("#api-key");
+  await app.exec("document.querySelector('details').open = true");
+  await app.exec("document.querySelector('#base-url').value = ''; document.querySelector('#api-key').value = ''");
+  await app.type("#base-url", sandbox.base_url);
+  await app.type("#api-key", key);
+  if (name) {
+    await app.exec("document.querySelector('#profile-name').value = ''");
+    await app.type("#profile-name", name);
+  }
+  await app.exec(`[...document.querySelectorAll('button')].find(b => b.textContent === ${JSON.stringify(button)}).click()`);
+}
+
+/** Saves the sandbox's full-access key as the active profile and waits until connected. */
+export async function connectWithKey(app, sandbox) {
+  await enterKey(app, sandbox, sandbox.keys.full, { button: "Save and connect" });
+  await app.waitForText("#connection-badge", (t) => t.includes("Connected"));
+}
+
 export function tempDir(prefix) {
   return mkdtempSync(join(tmpdir(), prefix));
 }

@@ -4,7 +4,7 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { openApp, startDriver, startSandbox, tempDir } from "./webdriver.mjs";
+import { connectWithKey, openApp, startDriver, startSandbox, tempDir } from "./webdriver.mjs";
 
 let sandbox;
 let driver;
@@ -15,14 +15,7 @@ before(async () => {
   sandbox = await startSandbox();
   driver = await startDriver({ env: { XDG_DATA_HOME: join(home, "data") } });
   app = await openApp(driver);
-  await app.click("a[data-screen='connect']");
-  await app.find("#api-key");
-  await app.exec("document.querySelector('details').open = true");
-  await app.exec("document.querySelector('#base-url').value = ''");
-  await app.type("#base-url", sandbox.base_url);
-  await app.type("#api-key", sandbox.keys.full);
-  await app.exec("[...document.querySelectorAll('button')].find(b => b.textContent === 'Save and connect').click()");
-  await app.waitForText("#connection-badge", (t) => t.includes("Connected"));
+  await connectWithKey(app, sandbox);
 });
 
 after(async () => {

@@ -7,8 +7,8 @@ use tauri::{AppHandle, Emitter, Manager, Runtime, State};
 use tauri_plugin_notification::NotificationExt;
 use tauri_plugin_opener::OpenerExt;
 
-use super::blocking;
 use super::connect::store;
+use super::{blocking, not_connected};
 use crate::state::AppState;
 
 /// Every export event goes to the windows under this name (the Exports screen listens).
@@ -19,13 +19,7 @@ async fn exports_of_active(
 ) -> Result<(Exports, pb2b_core::api::Client), ErrorReport> {
     let (profile, client) = {
         let connection = state.connection.lock().await;
-        let conn = connection.as_ref().ok_or_else(|| {
-            ErrorReport::local(
-                "not_connected",
-                "Connect a workspace first (Connect screen).",
-                false,
-            )
-        })?;
+        let conn = connection.as_ref().ok_or_else(not_connected)?;
         (conn.profile.name.clone(), conn.client.clone())
     };
     let store = store(state).await?;

@@ -2,8 +2,6 @@
 //! retry), and import a file dropped on the window: preview and mapping, staging into the
 //! journal, delivery with progress, pause/resume/cancel, results files, retry failed rows.
 
-use std::path::PathBuf;
-
 use pb2b_core::api::NewLead;
 use pb2b_core::error::{codes, ErrorReport};
 use pb2b_core::import::{
@@ -14,28 +12,14 @@ use tauri::{AppHandle, Emitter, Manager, Runtime, State};
 use tauri_plugin_dialog::DialogExt;
 use tauri_plugin_notification::NotificationExt;
 
-use super::blocking;
 use super::connect::store;
+use super::{active_client, blocking};
 use crate::state::AppState;
 
 /// Import progress goes to the windows under this name.
 pub const IMPORT_PROGRESS_EVENT: &str = "import-progress";
 /// Sent when an import run ends (summary or error).
 pub const IMPORT_FINISHED_EVENT: &str = "import-finished";
-
-async fn client(state: &AppState) -> Result<pb2b_core::api::Client, ErrorReport> {
-    let connection = state.connection.lock().await;
-    connection
-        .as_ref()
-        .map(|c| c.client.clone())
-        .ok_or_else(|| {
-            ErrorReport::local(
-                "not_connected",
-                "Connect a workspace first (Connect screen).",
-                false,
-            )
-        })
-}
 
 /// Field errors of a lead as typed (the core checks again when it is sent).
 #[tauri::command]
@@ -55,7 +39,7 @@ pub async fn lead_create(
     state: State<'_, AppState>,
     submission: LeadSubmission,
 ) -> Result<CreatedLead, ErrorReport> {
-    let client = client(&state).await?;
+    let client = active_client(&state).await?;
     leads::create(&client, &submission)
         .await
         .map_err(ErrorReport::from)
@@ -182,7 +166,7 @@ pub async fn import_start<R: Runtime>(
     path: String,
     mapping: Mapping,
 ) -> Result<ImportJob, ErrorReport> {
-    let client = client(&state).await?;
+    let client = active_client(&state).await?;
     let store = store(&state).await?;
     let staging = store.clone();
     let job = blocking(move || {
@@ -206,7 +190,7 @@ pub async fn import_resume<R: Runtime>(
     state: State<'_, AppState>,
     id: String,
 ) -> Result<(), ErrorReport> {
-    let client = client(&state).await?;
+    let client = active_client(&state).await?;
     let store = store(&state).await?;
     spawn_run(app, store, client, id)
 }
@@ -235,7 +219,7 @@ pub async fn import_retry_failed<R: Runtime>(
     state: State<'_, AppState>,
     id: String,
 ) -> Result<ImportJob, ErrorReport> {
-    let client = client(&state).await?;
+    let client = active_client(&state).await?;
     let store = store(&state).await?;
     let (s, i) = (store.clone(), id.clone());
     let job = blocking(move || import::retry_failed(&s, &i)).await?;
@@ -254,46 +238,32 @@ pub async fn import_results_file<R: Runtime>(
     kind: String,
 ) -> Result<String, ErrorReport> {
     let store = store(&state).await?;
-    let dir: PathBuf = app
-        .path()
-        .download_dir()
-        .unwrap_or_else(|_| state.data_dir.join("exports"));
-    blocking(move || {
-        std::fs::create_dir_all(&dir).map_err(|err| {
-            ErrorReport::local(
-                codes::INTERNAL,
-                format!("Could not create {}: {err}", dir.display()),
-                true,
-            )
-        })?;
-        let job = import::get_import(&store, &id)?;
-        let stem = std::path::Path::new(&job.file_name)
-            .file_stem()
-            .and_then(|s| s.to_str())
-            .unwrap_or("import")
-            .to_owned();
-        let (suffix, write): (
-            &str,
-            fn(&pb2b_core::store::Store, &str, &std::path::Path) -> Result<u64, ErrorReport>,
-        ) = match kind.as_str() {
-            "errors" => ("errors", import::write_error_report),
-            "success" => ("created", import::write_success_file),
-            _ => {
-                return Err(ErrorReport::local(
-                    codes::INVALID_INPUT,
-                    "kind is errors or success",
-                    false,
-                ))
-            }
-        };
-        let mut path = dir.join(format!("{stem}-{suffix}.csv"));
-        let mut n = 1;
-        while path.exists() {
-            n += 1;
-            path = dir.join(format!("{stem}-{suffix}-{n}.csv"));
+    let (s, i) = (store.clone(), id.clone());
+    let job = blocking(move || import::get_import(&s, &i)).await?;
+    let stem = std::path::Path::new(&job.file_name)
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or("import")
+        .to_owned();
+    let (suffix, write): (&str, WriteResults) = match kind.as_str() {
+        "errors" => ("errors", import::write_error_report),
+        "success" => ("created", import::write_success_file),
+        _ => {
+            return Err(ErrorReport::local(
+                codes::INVALID_INPUT,
+                "kind is errors or success",
+                false,
+            ))
         }
+    };
+    let path = super::new_download_path(&app, &state, &format!("{stem}-{suffix}"), "csv")?;
+    blocking(move || {
         write(&store, &id, &path)?;
         Ok(path.display().to_string())
     })
     .await
 }
+
+/// Writes one of an import's results files.
+type WriteResults =
+    fn(&pb2b_core::store::Store, &str, &std::path::Path) -> Result<u64, ErrorReport>;

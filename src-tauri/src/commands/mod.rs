@@ -30,6 +30,54 @@ pub(crate) async fn blocking<T: Send + 'static>(
         })?
 }
 
+/// The error every command that needs a connection answers without one.
+pub(crate) fn not_connected() -> ErrorReport {
+    ErrorReport::local(
+        "not_connected",
+        "Connect a workspace first (Connect screen).",
+        false,
+    )
+}
+
+/// The active connection's client.
+pub(crate) async fn active_client(state: &AppState) -> Result<pb2b_core::api::Client, ErrorReport> {
+    let connection = state.connection.lock().await;
+    connection
+        .as_ref()
+        .map(|c| c.client.clone())
+        .ok_or_else(not_connected)
+}
+
+/// A new file in the user's Downloads folder (the data folder's `exports/` when the platform has
+/// none) named `<stem>.<ext>`, or `<stem>-2.<ext>`... so it never overwrites another file. The
+/// folder is created; the file is not.
+pub(crate) fn new_download_path<R: tauri::Runtime>(
+    app: &tauri::AppHandle<R>,
+    state: &AppState,
+    stem: &str,
+    ext: &str,
+) -> Result<std::path::PathBuf, ErrorReport> {
+    use tauri::Manager;
+    let dir = app
+        .path()
+        .download_dir()
+        .unwrap_or_else(|_| state.data_dir.join("exports"));
+    std::fs::create_dir_all(&dir).map_err(|err| {
+        ErrorReport::local(
+            codes::INTERNAL,
+            format!("Could not create {}: {err}", dir.display()),
+            true,
+        )
+    })?;
+    let mut path = dir.join(format!("{stem}.{ext}"));
+    let mut n = 1;
+    while path.exists() {
+        n += 1;
+        path = dir.join(format!("{stem}-{n}.{ext}"));
+    }
+    Ok(path)
+}
+
 /// Versions, platform, data folder, a real keychain probe and the base URL in use.
 #[tauri::command]
 pub async fn diagnostics<R: tauri::Runtime>(

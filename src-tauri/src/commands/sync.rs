@@ -10,22 +10,14 @@ use pb2b_core::sync::{
 use tauri::ipc::Channel;
 use tauri::{AppHandle, Emitter, Manager, Runtime, State};
 
-use super::blocking;
 use super::connect::store;
+use super::{blocking, not_connected};
 use crate::state::AppState;
 
 /// The job id of the active workspace's sync.
 const SYNC_JOB: &str = "sync";
 /// Event sent when a sync (started by hand or by the interval) ends: its report or error.
 pub const SYNC_FINISHED_EVENT: &str = "sync-finished";
-
-fn not_connected() -> ErrorReport {
-    ErrorReport::local(
-        "not_connected",
-        "Connect a workspace first (Connect screen).",
-        false,
-    )
-}
 
 /// The mirror of the active connection's workspace (one `Mirror` per workspace, kept in state so
 /// its one-run-at-a-time guard is shared), plus the client.
@@ -153,29 +145,13 @@ pub async fn mirror_export<R: Runtime>(
     query: LeadQuery,
 ) -> Result<MirrorExportResult, ErrorReport> {
     let (mirror, _) = active_mirror(&state).await?;
-    let dir = app
-        .path()
-        .download_dir()
-        .unwrap_or_else(|_| state.data_dir.join("exports"));
+    let stamp = pb2b_core::api::observer::now_utc_ms().replace([':', '.'], "-");
+    let ext = match format {
+        ExportFormat::Csv => "csv",
+        ExportFormat::Jsonl => "jsonl",
+    };
+    let path = super::new_download_path(&app, &state, &format!("prospectb2b-leads-{stamp}"), ext)?;
     blocking(move || {
-        std::fs::create_dir_all(&dir).map_err(|err| {
-            ErrorReport::local(
-                codes::INTERNAL,
-                format!("Could not create {}: {err}", dir.display()),
-                true,
-            )
-        })?;
-        let stamp = pb2b_core::api::observer::now_utc_ms().replace([':', '.'], "-");
-        let ext = match format {
-            ExportFormat::Csv => "csv",
-            ExportFormat::Jsonl => "jsonl",
-        };
-        let mut path = dir.join(format!("prospectb2b-leads-{stamp}.{ext}"));
-        let mut n = 1;
-        while path.exists() {
-            n += 1;
-            path = dir.join(format!("prospectb2b-leads-{stamp}-{n}.{ext}"));
-        }
         let count = mirror.export_to_file(format, &query, &path, None)?;
         Ok(MirrorExportResult {
             path: path.display().to_string(),

@@ -24,13 +24,7 @@ async fn client_and_sandbox(
     state: &AppState,
 ) -> Result<(pb2b_core::api::Client, bool), ErrorReport> {
     let connection = state.connection.lock().await;
-    let conn = connection.as_ref().ok_or_else(|| {
-        ErrorReport::local(
-            "not_connected",
-            "Connect a workspace first (Connect screen).",
-            false,
-        )
-    })?;
+    let conn = connection.as_ref().ok_or_else(super::not_connected)?;
     let sandbox = conn.profile.sandbox || is_sandbox_base_url(&conn.profile.base_url);
     Ok((conn.client.clone(), sandbox))
 }

@@ -73,7 +73,14 @@ async fn connect(state: &AppState, profile: Profile, key: SecretString) -> Resul
         key.clone(),
         observer(state, &profile.name).await?,
     )?;
-    let check = session::verify(&client, &key).await.ok();
+    let check = match session::verify(&client, &key).await {
+        Ok(check) => Some(check),
+        Err(err) => {
+            tracing::warn!(profile = %profile.name, code = %err.code, request_id = ?err.request_id, "key not verified");
+            None
+        }
+    };
+    tracing::info!(profile = %profile.name, base_url = %profile.base_url, key = %profile.key_hint, "connected");
     *state.connection.lock().await = Some(Connection {
         profile,
         key,
@@ -197,7 +204,11 @@ pub async fn verify_key(
         key.clone(),
         observer(&state, "(not saved)").await?,
     )?;
-    session::verify(&client, &key).await
+    let result = session::verify(&client, &key).await;
+    if let Err(err) = &result {
+        tracing::info!(code = %err.code, request_id = ?err.request_id, "key verification failed");
+    }
+    result
 }
 
 /// Verifies the key, then saves the profile (key to the keychain) and makes it active. Saving an
@@ -217,6 +228,7 @@ pub async fn save_profile<R: Runtime>(
         p.save(&name, &base_url, &stored, false)
     })
     .await?;
+    tracing::info!(profile = %profile.name, base_url = %profile.base_url, key = %profile.key_hint, "profile saved and connected");
     let client = session::client(
         &profile.base_url,
         key.clone(),

@@ -68,6 +68,7 @@ pub fn builder<R: tauri::Runtime>() -> tauri::Builder<R> {
             commands::webhooks::webhook_check_signature,
             commands::webhooks::receiver_start,
             commands::webhooks::receiver_stop,
+            commands::webhooks::receiver_available,
             commands::import::lead_validate,
             commands::import::lead_submission,
             commands::import::lead_create,

@@ -121,6 +121,7 @@ export const api = {
     return call<SecretDialog>("receiver_start", { events, onDelivery: channel });
   },
   receiverStop: () => call<void>("receiver_stop"),
+  receiverAvailable: () => call<boolean>("receiver_available"),
   leadValidate: (lead: NewLead) => call<FieldError[]>("lead_validate", { lead }),
   leadSubmission: (lead: NewLead) => call<LeadSubmission>("lead_submission", { lead }),
   leadCreate: (submission: LeadSubmission) => call<CreatedLead>("lead_create", { submission }),

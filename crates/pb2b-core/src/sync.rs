@@ -70,6 +70,9 @@ use crate::api::{ApiError, ApiPage, Client, Lead, ListLeadsQuery};
 use crate::error::{codes, ErrorReport};
 use crate::store::{Store, StoreError};
 
+/// The automatic sync intervals the app offers, in minutes (0 = off).
+pub const SYNC_INTERVALS_MINUTES: [u32; 4] = [0, 5, 15, 60];
+
 /// The module name in `module_schema`.
 pub const MODULE: &str = "sync";
 /// Leads per page (the API's maximum).

@@ -168,7 +168,7 @@ pub async fn set_sync_interval<R: Runtime>(
     state: State<'_, AppState>,
     minutes: u32,
 ) -> Result<u32, ErrorReport> {
-    if ![0, 5, 15, 60].contains(&minutes) {
+    if !sync::SYNC_INTERVALS_MINUTES.contains(&minutes) {
         return Err(ErrorReport::local(
             codes::INVALID_INPUT,
             "The interval is off, 5, 15 or 60 minutes.",

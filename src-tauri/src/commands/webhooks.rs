@@ -29,6 +29,13 @@ async fn client_and_sandbox(
     Ok((conn.client.clone(), sandbox))
 }
 
+/// Whether the local test receiver can be used: only while connected to the sandbox (the rule is
+/// the core's `is_sandbox_base_url`, not the UI's).
+#[tauri::command]
+pub async fn receiver_available(state: State<'_, AppState>) -> Result<bool, ErrorReport> {
+    Ok(client_and_sandbox(&state).await?.1)
+}
+
 /// The 9 published events with what each means, for the event picker.
 #[tauri::command]
 pub fn webhook_events() -> Vec<WebhookEventInfo> {

@@ -3,7 +3,7 @@
 import { api } from "../ipc";
 import { clear, h, toast } from "../dom";
 import { confirmDialog, errorPanel, gatedButton } from "../components";
-import { can, connection } from "../state";
+import { can } from "../state";
 import type { ErrorReport } from "../bindings/ErrorReport";
 import type { ReceivedDelivery } from "../bindings/ReceivedDelivery";
 import type { SecretDialog } from "../bindings/SecretDialog";
@@ -229,7 +229,7 @@ export async function renderWebhooks(root: HTMLElement): Promise<void> {
 
   // Local test receiver.
   const receiverList = h("ul", { class: "profiles", id: "receiver-deliveries", "aria-label": "Received deliveries", "aria-live": "polite" });
-  const onSandbox = Boolean(connection()?.profile?.sandbox || /^http:\/\/(127\.|localhost|\[::1\])/.test(connection()?.profile?.base_url ?? ""));
+  const onSandbox = await api.receiverAvailable().catch(() => false);
   const receiverPermission = onSandbox ? permission : { allowed: false, reason: "Only while connected to the local sandbox" };
   const receiverStart = gatedButton("Start test receiver", receiverPermission, () => void act(async () => {
     clear(receiverList);

@@ -13,9 +13,11 @@
 //!   `updated_at` is not missed. Leads are upserted by id, so reading some twice is harmless
 //!   (a lead whose stored `updated_at` equals the incoming one counts as unchanged and is not
 //!   rewritten; the server bumps `updated_at` on every change).
-//! - **One transaction per page**: the page's upserts, the new watermark, the run's counters and
-//!   the next cursor (the checkpoint) commit together. A crash at any point leaves either the
-//!   whole page and its checkpoint or neither; the next [`sync`] resumes the interrupted run from
+//! - **A page and its checkpoint in one transaction**: the page's upserts, the new watermark,
+//!   the run's counters and the next cursor (the checkpoint) commit together. When the writer
+//!   falls behind the network, the pages already fetched (at most 32) share one transaction
+//!   with the checkpoint after the last of them (group commit). A crash at any point leaves
+//!   either whole pages and the checkpoint after them or neither; the next [`sync`] resumes the interrupted run from
 //!   its cursor (`SyncReport::resumed`). The last page's transaction also closes the run. A cursor
 //!   the server refuses on resume (`invalid_cursor`) restarts the run's query from its beginning.
 //! - Modes ([`SyncMode`]): `incremental` (resumes an interrupted run, else from the watermark),
@@ -28,11 +30,14 @@
 //!   finishes its transaction, the run stays resumable. Returns `Ok` with outcome `cancelled`.
 //! - **Progress**: the callback gets a [`SyncProgress`] after every committed page. The API gives
 //!   no total; a UI can show the watermark's time against the run's start for a rough bar.
-//! - The next page is requested while the current one is written (one page ahead), so the
-//!   network and SQLite overlap.
-//! - Test hook: `PB2B_SYNC_CRASH_AFTER_PAGES=N` aborts the process inside the N-th page's
-//!   transaction of a run (after its upserts, before its checkpoint and commit): read only in
-//!   [`write_page`], for the kill tests.
+//! - A fetcher task reads pages ahead (up to 32 waiting) while the writer commits, so the
+//!   network and SQLite overlap. Each page is upserted with one statement (not one per lead):
+//!   FTS5 flushes its pending terms at every statement that fires its triggers.
+//! - The request log shares the database; a request finished while a page is being written is
+//!   logged right after that transaction (see `RequestLog`), so logging never waits on it.
+//! - Test hook: `PB2B_SYNC_CRASH_AFTER_PAGES=N` aborts the process inside the transaction that
+//!   holds the N-th page of a run (after its upserts, before its checkpoint and commit): read only in
+//!   [`write_pages`], for the kill tests.
 //!
 //! # Which mirror
 //!
@@ -66,7 +71,7 @@ pub use tokio_util::sync::CancellationToken;
 use ts_rs::TS;
 
 use crate::api::observer::format_utc_ms;
-use crate::api::{ApiError, ApiPage, Client, Lead, ListLeadsQuery};
+use crate::api::{Client, Lead, ListLeadsQuery};
 use crate::error::{codes, ErrorReport};
 use crate::store::{Store, StoreError};
 
@@ -85,7 +90,8 @@ pub const CRASH_HOOK_ENV: &str = "PB2B_SYNC_CRASH_AFTER_PAGES";
 pub const MAX_SEARCH_LIMIT: u32 = 1_000;
 
 /// The module's migrations (see [`Store::migrate_module`]).
-pub const MIGRATIONS: &[&str] = &["CREATE TABLE sync_leads (
+pub const MIGRATIONS: &[&str] = &[
+    "CREATE TABLE sync_leads (
         rid INTEGER PRIMARY KEY,
         mirror TEXT NOT NULL,
         id TEXT NOT NULL,
@@ -163,7 +169,15 @@ pub const MIGRATIONS: &[&str] = &["CREATE TABLE sync_leads (
         last_leads INTEGER,
         last_new INTEGER,
         last_updated INTEGER
-    );"];
+    );",
+    // Every index ends with the rowid, so (mirror, updated_at) already orders ties by rid, as
+    // `order_by` does; the old trailing `id` (random) made each new row land at a random place in
+    // two indexes, which dominated the cost of a first sync where many leads share a timestamp.
+    "DROP INDEX sync_leads_updated;
+    DROP INDEX sync_leads_created;
+    CREATE INDEX sync_leads_updated ON sync_leads(mirror, updated_at);
+    CREATE INDEX sync_leads_created ON sync_leads(mirror, created_at);",
+];
 
 // ---------------------------------------------------------------------------------------------
 // Timestamps
@@ -1236,77 +1250,125 @@ fn crash_hook_page() -> Option<u64> {
         .and_then(|v| v.trim().parse().ok())
 }
 
-fn upsert(tx: &Transaction<'_>, key: &str, lead: &Lead) -> rusqlite::Result<Option<bool>> {
-    let existing: Option<(i64, String)> = tx
-        .prepare_cached("SELECT rid, updated_at FROM sync_leads WHERE mirror = ?1 AND id = ?2")?
-        .query_row(params![key, lead.id], |r| Ok((r.get(0)?, r.get(1)?)))
-        .optional()?;
-    let custom = serde_json::to_string(&lead.custom_fields).unwrap_or_else(|_| "{}".into());
-    match existing {
-        Some((_, updated_at)) if updated_at == lead.updated_at => Ok(None),
-        Some((rid, _)) => {
-            tx.prepare_cached(
-                "UPDATE sync_leads SET email = ?2, full_name = ?3, first_name = ?4,
-                    last_name = ?5, phone = ?6, job_title = ?7, company_name = ?8,
-                    company_domain = ?9, linkedin_url = ?10, status = ?11, source = ?12,
-                    custom_fields = ?13, created_at = ?14, updated_at = ?15
-                 WHERE rid = ?1",
-            )?
-            .execute(params![
-                rid,
-                lead.email,
-                lead.full_name,
-                lead.first_name,
-                lead.last_name,
-                lead.phone,
-                lead.job_title,
-                lead.company_name,
-                lead.company_domain,
-                lead.linkedin_url,
-                lead.status,
-                lead.source,
+/// The lead columns a page writes, in the order of [`page_rows`]' arrays.
+const UPSERT_COLS: [&str; 15] = [
+    "id",
+    "email",
+    "full_name",
+    "first_name",
+    "last_name",
+    "phone",
+    "job_title",
+    "company_name",
+    "company_domain",
+    "linkedin_url",
+    "status",
+    "source",
+    "custom_fields",
+    "created_at",
+    "updated_at",
+];
+
+/// One statement upserts the whole page from a JSON array of rows: an unchanged lead (same
+/// `updated_at`) is not rewritten. One statement rather than one per lead because every
+/// statement that fires the FTS5 triggers opens a savepoint, and FTS5 flushes its pending terms
+/// as a new segment at each one: per lead, that flushing and the merges it causes were most of
+/// the cost of a first sync.
+static UPSERT_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    let cols = UPSERT_COLS.join(", ");
+    let values = (0..UPSERT_COLS.len())
+        .map(|i| format!("value ->> {i}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let set = UPSERT_COLS[1..]
+        .iter()
+        .map(|c| format!("{c} = excluded.{c}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    // `WHERE true` tells the parser the ON belongs to the upsert, not to a join.
+    format!(
+        "INSERT INTO sync_leads (mirror, {cols}) SELECT ?1, {values} FROM json_each(?2) WHERE true
+         ON CONFLICT (mirror, id) DO UPDATE SET {set}
+         WHERE sync_leads.updated_at IS NOT excluded.updated_at"
+    )
+});
+
+fn page_rows(leads: &[&Lead]) -> String {
+    let rows: Vec<serde_json::Value> = leads
+        .iter()
+        .map(|l| {
+            let custom = serde_json::to_string(&l.custom_fields).unwrap_or_else(|_| "{}".into());
+            serde_json::json!([
+                l.id,
+                l.email,
+                l.full_name,
+                l.first_name,
+                l.last_name,
+                l.phone,
+                l.job_title,
+                l.company_name,
+                l.company_domain,
+                l.linkedin_url,
+                l.status,
+                l.source,
                 custom,
-                lead.created_at,
-                lead.updated_at,
-            ])?;
-            Ok(Some(false))
-        }
-        None => {
-            tx.prepare_cached(
-                "INSERT INTO sync_leads (mirror, id, email, full_name, first_name, last_name,
-                    phone, job_title, company_name, company_domain, linkedin_url, status, source,
-                    custom_fields, created_at, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
-            )?
-            .execute(params![
-                key,
-                lead.id,
-                lead.email,
-                lead.full_name,
-                lead.first_name,
-                lead.last_name,
-                lead.phone,
-                lead.job_title,
-                lead.company_name,
-                lead.company_domain,
-                lead.linkedin_url,
-                lead.status,
-                lead.source,
-                custom,
-                lead.created_at,
-                lead.updated_at,
-            ])?;
-            Ok(Some(true))
-        }
-    }
+                l.created_at,
+                l.updated_at,
+            ])
+        })
+        .collect();
+    serde_json::Value::Array(rows).to_string()
 }
 
-/// Writes one page and its checkpoint in one transaction; the last page also closes the run.
-/// Returns the page's counts and the watermark after it.
-fn write_page(
+/// Upserts a page by id; returns its counts (a lead whose stored `updated_at` equals the
+/// incoming one is unchanged and not rewritten).
+fn upsert_page(tx: &Transaction<'_>, key: &str, leads: &[Lead]) -> rusqlite::Result<PageCounts> {
+    let ids = serde_json::Value::from(leads.iter().map(|l| l.id.as_str()).collect::<Vec<_>>());
+    let mut stored: std::collections::HashMap<String, String> = std::collections::HashMap::new();
+    {
+        let mut st = tx.prepare_cached(
+            "SELECT id, updated_at FROM sync_leads
+             WHERE mirror = ?1 AND id IN (SELECT value FROM json_each(?2))",
+        )?;
+        let rows = st.query_map(params![key, ids.to_string()], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+        })?;
+        for row in rows {
+            let (id, updated_at) = row?;
+            stored.insert(id, updated_at);
+        }
+    }
+    let mut counts = PageCounts::default();
+    let mut seen = std::collections::HashSet::new();
+    let mut write: Vec<&Lead> = Vec::with_capacity(leads.len());
+    for lead in leads {
+        // A page never repeats an id; if one did, only its first copy is written.
+        if !seen.insert(lead.id.as_str()) {
+            continue;
+        }
+        match stored.get(&lead.id) {
+            Some(at) if *at == lead.updated_at => continue,
+            Some(_) => counts.updated += 1,
+            None => counts.new += 1,
+        }
+        write.push(lead);
+    }
+    if !write.is_empty() {
+        tx.prepare_cached(&UPSERT_SQL)?
+            .execute(params![key, page_rows(&write)])?;
+    }
+    Ok(counts)
+}
+
+/// Pages fetched but not yet written, at most; also the most pages one transaction holds.
+const MAX_GROUP: usize = 32;
+
+/// Writes one or more consecutive pages and the checkpoint after the last in one transaction;
+/// the run's last page also closes the run. Returns the group's counts and the watermark after it.
+fn write_pages(
     store: &Store,
     key: &str,
-    leads: &[Lead],
+    pages: &[Vec<Lead>],
     next_cursor: Option<&str>,
     last_page: bool,
     crash_at: Option<u64>,
@@ -1316,26 +1378,30 @@ fn write_page(
         let tx = c.transaction()?;
         let mut counts = PageCounts::default();
         let mut best: Option<(i64, &Lead)> = None;
-        for lead in leads {
-            match upsert(&tx, key, lead)? {
-                Some(true) => counts.new += 1,
-                Some(false) => counts.updated += 1,
-                None => {}
-            }
-            if let Some(ms) = parse_timestamp(&lead.updated_at) {
-                if best.is_none_or(|(b, l)| (ms, lead.id.as_str()) > (b, l.id.as_str())) {
-                    best = Some((ms, lead));
+        // Page by page, in order: a lead edited while the run pages moves behind the cursor and
+        // comes again in a later page with a newer `updated_at`, and must count as updated.
+        for leads in pages {
+            let page = upsert_page(&tx, key, leads)?;
+            counts.new += page.new;
+            counts.updated += page.updated;
+            for lead in leads {
+                if let Some(ms) = parse_timestamp(&lead.updated_at) {
+                    if best.is_none_or(|(b, l)| (ms, lead.id.as_str()) > (b, l.id.as_str())) {
+                        best = Some((ms, lead));
+                    }
                 }
             }
         }
-        // The crash test hook: die after the page's upserts, before its checkpoint and commit.
+        let n_pages = pages.len() as i64;
+        let n_leads: i64 = pages.iter().map(|p| p.len() as i64).sum();
+        // The crash test hook: die after the N-th page's upserts, before its checkpoint and commit.
         if let Some(n) = crash_at {
-            let pages: i64 = tx.query_row(
+            let done: i64 = tx.query_row(
                 "SELECT run_pages FROM sync_state WHERE mirror = ?1",
                 [key],
                 |r| r.get(0),
             )?;
-            if pages.max(0) as u64 + 1 >= n {
+            if (done + n_pages).max(0) as u64 >= n {
                 std::process::abort();
             }
         }
@@ -1350,14 +1416,15 @@ fn write_page(
             }
         }
         tx.execute(
-            "UPDATE sync_state SET run_cursor = ?2, run_pages = run_pages + 1,
-                run_leads = run_leads + ?3, run_new = run_new + ?4,
-                run_updated = run_updated + ?5
+            "UPDATE sync_state SET run_cursor = ?2, run_pages = run_pages + ?3,
+                run_leads = run_leads + ?4, run_new = run_new + ?5,
+                run_updated = run_updated + ?6
              WHERE mirror = ?1",
             params![
                 key,
                 next_cursor,
-                leads.len() as i64,
+                n_pages,
+                n_leads,
                 counts.new as i64,
                 counts.updated as i64
             ],
@@ -1405,11 +1472,73 @@ impl Drop for RunningGuard {
     }
 }
 
-type Fetch = tokio::task::JoinHandle<Result<ApiPage<Lead>, ApiError>>;
+/// What the fetcher hands the writer.
+enum Fetched {
+    /// A page and the cursor after it (`None` on the run's last page).
+    Page(Vec<Lead>, Option<String>),
+    Failed(ErrorReport),
+}
 
-fn fetch(client: &Client, query: ListLeadsQuery) -> Fetch {
-    let client = client.clone();
-    tokio::spawn(async move { client.list_leads(&query).await })
+/// Aborts the fetcher when the run ends, however it ends.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Reads the run's pages in order into `pages` until the last page, an error, or the writer
+/// hanging up. A resumed cursor the server no longer accepts restarts the run's query once.
+async fn fetch_pages(
+    client: Client,
+    query: impl Fn(Option<String>) -> ListLeadsQuery,
+    mut cursor: Option<String>,
+    requests: Arc<std::sync::atomic::AtomicU64>,
+    pages: tokio::sync::mpsc::Sender<Fetched>,
+) {
+    let mut cursor_retried = false;
+    loop {
+        requests.fetch_add(1, Ordering::SeqCst);
+        let page = match client.list_leads(&query(cursor.clone())).await {
+            Ok(p) => p,
+            Err(e) if e.code == "invalid_cursor" && cursor.is_some() && !cursor_retried => {
+                cursor_retried = true;
+                cursor = None;
+                continue;
+            }
+            Err(e) => {
+                let _ = pages.send(Fetched::Failed(e.into())).await;
+                return;
+            }
+        };
+        let next = if page.has_more {
+            match page.next_cursor {
+                Some(c) if Some(&c) != cursor.as_ref() => Some(c),
+                _ => {
+                    let e = ErrorReport::local(
+                        "invalid_response",
+                        "The server said more leads follow but gave no new cursor.",
+                        true,
+                    );
+                    let _ = pages.send(Fetched::Failed(e)).await;
+                    return;
+                }
+            }
+        } else {
+            None
+        };
+        let last = next.is_none();
+        if pages
+            .send(Fetched::Page(page.data, next.clone()))
+            .await
+            .is_err()
+            || last
+        {
+            return;
+        }
+        cursor = next;
+    }
 }
 
 fn join_error(e: tokio::task::JoinError) -> ErrorReport {
@@ -1457,14 +1586,8 @@ pub async fn sync(
     };
     let crash_at = crash_hook_page();
     let mut state = plan.progress;
-    let mut requests = 0u64;
-    let mut cursor = plan.cursor;
-    let mut cursor_retried = false;
-    let query = |cursor: Option<String>| ListLeadsQuery {
-        limit: Some(page_size),
-        updated_after: plan.updated_after.clone(),
-        cursor,
-    };
+    let requests = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let sent = |r: &Arc<std::sync::atomic::AtomicU64>| r.load(Ordering::SeqCst);
     let finish = |outcome: SyncOutcome, state: SyncProgress, requests: u64| SyncReport {
         outcome,
         mode: plan.mode.clone(),
@@ -1490,106 +1613,103 @@ pub async fn sync(
         Ok(report)
     };
 
-    let mut in_flight = Some(fetch(client, query(cursor.clone())));
-    requests += 1;
+    // The fetcher reads pages ahead while the writer commits them, so the network and SQLite
+    // overlap. When the writer falls behind, the pages waiting (at most MAX_GROUP) are committed
+    // together in one transaction with the checkpoint after the last of them: each page still
+    // commits atomically with a checkpoint that covers it, and a busy mirror pays one commit
+    // (and its random index pages written once) per group instead of per page.
+    let (page_tx, mut page_rx) = tokio::sync::mpsc::channel(MAX_GROUP);
+    let updated_after = plan.updated_after.clone();
+    let _fetcher = AbortOnDrop(tokio::spawn(fetch_pages(
+        client.clone(),
+        move |cursor| ListLeadsQuery {
+            limit: Some(page_size),
+            updated_after: updated_after.clone(),
+            cursor,
+        },
+        plan.cursor,
+        requests.clone(),
+        page_tx,
+    )));
     loop {
-        let Some(mut handle) = in_flight.take() else {
-            break;
-        };
-        let page = tokio::select! {
+        let first = tokio::select! {
             biased;
-            _ = cancel.cancelled() => {
-                handle.abort();
-                return cancelled(state, requests);
-            }
-            r = &mut handle => r.map_err(join_error).map_err(fail)?,
+            _ = cancel.cancelled() => return cancelled(state, sent(&requests)),
+            m = page_rx.recv() => m,
         };
-        let page = match page {
-            Ok(p) => p,
-            // A resumed cursor the server no longer accepts: restart the run's query.
-            Err(e) if e.code == "invalid_cursor" && cursor.is_some() && !cursor_retried => {
-                cursor_retried = true;
-                cursor = None;
-                in_flight = Some(fetch(client, query(None)));
-                requests += 1;
-                continue;
-            }
-            Err(e) => return Err(fail(e.into())),
-        };
-        let last_page = !page.has_more;
-        let next = if last_page {
-            None
-        } else {
-            match page.next_cursor.clone() {
-                Some(c) if Some(&c) != cursor.as_ref() => Some(c),
-                _ => {
-                    return Err(fail(ErrorReport::local(
-                        "invalid_response",
-                        "The server said more leads follow but gave no new cursor.",
-                        true,
-                    )))
+        let mut group = Vec::new();
+        let mut next_cursor = None;
+        let mut last_page = false;
+        let mut failure = None;
+        let mut message = first;
+        loop {
+            match message {
+                Some(Fetched::Page(leads, next)) => {
+                    last_page = next.is_none();
+                    next_cursor = next;
+                    group.push(leads);
                 }
+                Some(Fetched::Failed(e)) => failure = Some(e),
+                None if group.is_empty() => {
+                    failure = Some(ErrorReport::local(
+                        codes::INTERNAL,
+                        "The sync stopped reading pages before the last one.",
+                        true,
+                    ))
+                }
+                None => {}
             }
-        };
-        // One page ahead: ask for the next page while this one is written.
-        if let Some(c) = &next {
-            if !cancel.is_cancelled() {
-                in_flight = Some(fetch(client, query(Some(c.clone()))));
-                requests += 1;
+            if last_page || failure.is_some() || group.len() >= MAX_GROUP {
+                break;
+            }
+            match page_rx.try_recv() {
+                Ok(m) => message = Some(m),
+                Err(_) => break,
             }
         }
-        let leads = page.data;
-        let n = leads.len() as u64;
-        let write = {
+        if !group.is_empty() {
+            let n_pages = group.len() as u64;
+            let n_leads: u64 = group.iter().map(|p| p.len() as u64).sum();
             let (store, key, next, at) = (
                 store.clone(),
                 key.clone(),
-                next.clone(),
+                next_cursor.clone(),
                 crate::api::observer::now_utc_ms(),
             );
-            tokio::task::spawn_blocking(move || {
-                write_page(
+            let write = tokio::task::spawn_blocking(move || {
+                write_pages(
                     &store,
                     &key,
-                    &leads,
+                    &group,
                     next.as_deref(),
                     last_page,
                     crash_at,
                     &at,
                 )
-            })
-        };
-        let (counts, wm) = match write.await {
-            Ok(Ok(v)) => v,
-            Ok(Err(e)) => {
-                if let Some(h) = in_flight.take() {
-                    h.abort();
-                }
-                return Err(fail(local_err(e)));
-            }
-            Err(e) => {
-                if let Some(h) = in_flight.take() {
-                    h.abort();
-                }
-                return Err(fail(join_error(e)));
-            }
-        };
-        cursor = next;
-        state.pages += 1;
-        state.leads += n;
-        state.new += counts.new;
-        state.updated += counts.updated;
-        state.watermark = wm;
-        progress(&state);
-        if last_page {
-            return Ok(finish(SyncOutcome::Completed, state, requests));
+            });
+            let (counts, wm) = match write.await {
+                Ok(Ok(v)) => v,
+                Ok(Err(e)) => return Err(fail(local_err(e))),
+                Err(e) => return Err(fail(join_error(e))),
+            };
+            state.pages += n_pages;
+            state.leads += n_leads;
+            state.new += counts.new;
+            state.updated += counts.updated;
+            state.watermark = wm;
+            progress(&state);
         }
-        if in_flight.is_none() {
-            // Cancelled while the page was written: its checkpoint is committed.
-            return cancelled(state, requests);
+        if last_page {
+            return Ok(finish(SyncOutcome::Completed, state, sent(&requests)));
+        }
+        if let Some(e) = failure {
+            return Err(fail(e));
+        }
+        if cancel.is_cancelled() {
+            // Cancelled while pages were written: their checkpoint is committed.
+            return cancelled(state, sent(&requests));
         }
     }
-    Ok(finish(SyncOutcome::Completed, state, requests))
 }
 
 #[cfg(test)]
@@ -1667,6 +1787,72 @@ mod tests {
             String::from_utf8(out).unwrap(),
             "'=SUM(A1),'+1 555,'-x,'@cmd,'\tx,\"a,b\",\"say \"\"hi\"\"\",ok\r\n"
         );
+    }
+
+    fn lead(id: &str, updated_at: &str, title: &str) -> Lead {
+        serde_json::from_value(serde_json::json!({
+            "id": id, "email": format!("{id}@example.com"), "full_name": "Ada Lovelace",
+            "first_name": null, "last_name": null, "phone": null, "job_title": title,
+            "company_name": "Analytical Engines", "company_domain": null, "linkedin_url": null,
+            "status": "new", "source": "api", "custom_fields": {"tier": 1},
+            "created_at": "2026-03-10T12:00:00.000Z", "updated_at": updated_at,
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_group_of_pages_commits_like_its_pages_one_by_one() {
+        let store = Store::open_in_memory().unwrap();
+        let mirror = Mirror::open(store.clone(), "ws_1", "p").unwrap();
+        let t0 = "2026-03-10T12:00:00.000Z";
+        let t1 = "2026-03-10T12:00:05.000Z";
+        // lead_a is edited while the run pages: it comes again, newer, in the next page.
+        let pages = vec![
+            vec![
+                lead("lead_a", t0, "Analyst"),
+                lead("lead_b", t0, "Engineer"),
+            ],
+            vec![lead("lead_a", t1, "Countess")],
+        ];
+        let (counts, wm) =
+            write_pages(&store, &mirror.key, &pages, Some("c3"), false, None, t1).unwrap();
+        assert_eq!((counts.new, counts.updated), (2, 1));
+        let wm = wm.unwrap();
+        assert_eq!((wm.updated_at.as_str(), wm.id.as_str()), (t1, "lead_a"));
+        let a = mirror.get("lead_a").unwrap().unwrap();
+        assert_eq!(a.job_title.as_deref(), Some("Countess"));
+        assert_eq!(a.custom_fields["tier"], 1);
+        let (pages_done, leads_done, cursor): (i64, i64, Option<String>) = store
+            .with_conn(|c| {
+                c.query_row(
+                    "SELECT run_pages, run_leads, run_cursor FROM sync_state WHERE mirror = 'ws_1'",
+                    [],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                )
+            })
+            .unwrap();
+        assert_eq!(
+            (pages_done, leads_done, cursor.as_deref()),
+            (2, 3, Some("c3"))
+        );
+        // Read again unchanged: nothing is rewritten; the search index matches the new title.
+        let again = vec![vec![
+            lead("lead_a", t1, "Countess"),
+            lead("lead_b", t0, "Engineer"),
+        ]];
+        let (counts, _) = write_pages(&store, &mirror.key, &again, None, true, None, t1).unwrap();
+        assert_eq!((counts.new, counts.updated), (0, 0));
+        let q = |text: &str| {
+            mirror
+                .search(&LeadQuery {
+                    query: text.into(),
+                    ..LeadQuery::default()
+                })
+                .unwrap()
+                .total
+        };
+        assert_eq!((q("countess"), q("analyst"), q("engineer")), (1, 0, 1));
+        assert_eq!(mirror.count().unwrap(), 2);
     }
 
     #[test]

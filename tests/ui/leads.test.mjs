@@ -1,0 +1,54 @@
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { launch, openUi } from "./harness.mjs";
+
+// A mirror of 5,000 leads answered from memory. Each search takes 600 ms, so the test can type
+// while one runs and see what the screen asks for.
+const MIRROR = `() => {
+  const names = ["Ada Lovelace", "Grace Hopper", "Alan Turing", "Edsger Dijkstra"];
+  const all = Array.from({ length: 5000 }, (_, i) => ({
+    id: "lead_" + i, email: "p" + i + "@example.com", full_name: names[i % 4] + " " + i,
+    first_name: null, last_name: null, phone: null, job_title: null, company_name: "Co " + (i % 7),
+    company_domain: null, linkedin_url: null, status: "new", source: "api", custom_fields: {},
+    created_at: "2026-03-10T12:00:00.000Z", updated_at: "2026-03-10T12:00:00.000Z",
+  }));
+  return {
+    connection_status: () => ({ profile: null, check: null, error: null, profiles: [] }),
+    leads_search: async ({ query }) => {
+      await new Promise((r) => setTimeout(r, 600));
+      const words = (query.query ?? "").toLowerCase().split(/\\s+/).filter(Boolean);
+      const hits = all.filter((l) => words.every((w) => l.full_name.toLowerCase().split(" ").some((p) => p.startsWith(w))));
+      (window.__searched ??= []).push(query.query);
+      return { rows: hits.slice(query.offset, query.offset + query.limit), total: hits.length, offset: query.offset };
+    },
+  };
+}`;
+
+let browser;
+before(async () => {
+  browser = await launch();
+});
+after(async () => {
+  await browser?.close();
+});
+
+test("search runs at the first keystroke, and keystrokes typed during a search collapse into one", async () => {
+  const { page, context, errors } = await openUi(browser, MIRROR, { hash: "#/leads" });
+  await page.locator("#leads-count").filter({ hasText: "5,000 leads" }).waitFor();
+  const searches = () => page.evaluate(() =>
+    window.__pb2bCalls.filter((c) => c.cmd === "leads_search" && c.args.query.offset === 0).map((c) => c.args.query.query));
+  const before = (await searches()).length;
+
+  const box = page.getByLabel("Search", { exact: true });
+  await box.pressSequentially("gr", { delay: 20 });
+  // "g" went out at once; "r" arrived while it ran and waits.
+  assert.deepEqual((await searches()).slice(before), ["g"]);
+  await box.pressSequentially("ace", { delay: 20 });
+  await page.waitForFunction(() => window.__searched.includes("grace"));
+  await page.locator("#leads-count").filter({ hasText: "1,250 leads" }).waitFor();
+  // Then only the latest text: "gr", "gra", "grac" were never asked for.
+  assert.deepEqual((await searches()).slice(before), ["g", "grace"]);
+  assert.match(await page.locator(".grid-row").first().textContent(), /^Grace Hopper/);
+  assert.deepEqual(errors, []);
+  await context.close();
+});

@@ -555,9 +555,15 @@ fn invalid(msg: impl Into<String>) -> ErrorReport {
     ErrorReport::local(codes::INVALID_INPUT, msg, false)
 }
 
-const LEAD_COLS: &str = "id, email, full_name, first_name, last_name, phone, job_title, \
-    company_name, company_domain, linkedin_url, status, source, custom_fields, created_at, \
-    updated_at";
+/// [`LEAD_FIELDS`] as a select list; `prefixed` is the same with the table alias `l.`.
+fn lead_cols(prefixed: bool) -> String {
+    let p = if prefixed { "l." } else { "" };
+    LEAD_FIELDS
+        .iter()
+        .map(|c| format!("{p}{c}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
 
 fn row_to_lead(r: &rusqlite::Row<'_>) -> rusqlite::Result<Lead> {
     lead_from_offset(r, 0)
@@ -742,7 +748,8 @@ impl Mirror {
         self.store
             .with_conn(|c| {
                 c.prepare_cached(&format!(
-                    "SELECT {LEAD_COLS} FROM sync_leads WHERE mirror = ?1 AND id = ?2"
+                    "SELECT {} FROM sync_leads WHERE mirror = ?1 AND id = ?2",
+                    lead_cols(false)
                 ))?
                 .query_row(params![self.key, id], row_to_lead)
                 .optional()
@@ -758,11 +765,7 @@ impl Mirror {
         let count_sql = format!("SELECT count(*) FROM sync_leads l WHERE {}", w.sql);
         let rows_sql = format!(
             "SELECT {} FROM sync_leads l WHERE {} ORDER BY {} LIMIT ? OFFSET ?",
-            LEAD_COLS
-                .split(", ")
-                .map(|c| format!("l.{c}"))
-                .collect::<Vec<_>>()
-                .join(", "),
+            lead_cols(true),
             w.sql,
             order_by(&q.sort)
         );
@@ -792,7 +795,8 @@ impl Mirror {
         self.store
             .with_conn(|c| {
                 let mut st = c.prepare(&format!(
-                    "SELECT {LEAD_COLS} FROM sync_leads WHERE mirror = ?1 ORDER BY id"
+                    "SELECT {} FROM sync_leads WHERE mirror = ?1 ORDER BY id",
+                    lead_cols(false)
                 ))?;
                 let rows = st.query_map([&self.key], row_to_lead)?;
                 rows.collect()
@@ -897,17 +901,13 @@ impl Mirror {
         let w = build_where(&self.key, query)?;
         let sql = format!(
             "SELECT l.rid, {} FROM sync_leads l WHERE {} AND l.rid > ? ORDER BY l.rid LIMIT 1000",
-            LEAD_COLS
-                .split(", ")
-                .map(|c| format!("l.{c}"))
-                .collect::<Vec<_>>()
-                .join(", "),
+            lead_cols(true),
             w.sql
         );
         let mut csv = CsvWriter::default();
         if format == ExportFormat::Csv {
             out.write_all(b"\xEF\xBB\xBF").map_err(io)?;
-            csv.record(out, CSV_HEADER.iter().copied()).map_err(io)?;
+            csv.record(out, LEAD_FIELDS.iter().copied()).map_err(io)?;
         }
         let mut after: i64 = 0;
         let mut written = 0u64;
@@ -939,26 +939,9 @@ impl Mirror {
             for (_, lead) in &chunk {
                 match format {
                     ExportFormat::Csv => {
-                        let custom = serde_json::to_string(&lead.custom_fields)
-                            .unwrap_or_else(|_| "{}".into());
-                        let cells = [
-                            lead.id.as_str(),
-                            &lead.email,
-                            lead.full_name.as_deref().unwrap_or(""),
-                            lead.first_name.as_deref().unwrap_or(""),
-                            lead.last_name.as_deref().unwrap_or(""),
-                            lead.phone.as_deref().unwrap_or(""),
-                            lead.job_title.as_deref().unwrap_or(""),
-                            lead.company_name.as_deref().unwrap_or(""),
-                            lead.company_domain.as_deref().unwrap_or(""),
-                            lead.linkedin_url.as_deref().unwrap_or(""),
-                            &lead.status,
-                            &lead.source,
-                            &custom,
-                            &lead.created_at,
-                            &lead.updated_at,
-                        ];
-                        csv.record(out, cells.iter().copied()).map_err(io)?;
+                        let cells = lead_values(lead);
+                        csv.record(out, cells.iter().map(|c| c.as_deref().unwrap_or("")))
+                            .map_err(io)?;
                     }
                     ExportFormat::Jsonl => {
                         serde_json::to_writer(&mut *out, lead)
@@ -1004,6 +987,33 @@ impl Mirror {
     }
 }
 
+/// A lead's values in [`LEAD_FIELDS`] order: `None` for an unset optional field, custom fields
+/// as JSON text.
+fn lead_values(l: &Lead) -> [Option<std::borrow::Cow<'_, str>>; 15] {
+    use std::borrow::Cow::{self, Borrowed, Owned};
+    fn opt(v: &Option<String>) -> Option<Cow<'_, str>> {
+        v.as_deref().map(Borrowed)
+    }
+    let custom = serde_json::to_string(&l.custom_fields).unwrap_or_else(|_| "{}".into());
+    [
+        Some(Borrowed(l.id.as_str())),
+        Some(Borrowed(l.email.as_str())),
+        opt(&l.full_name),
+        opt(&l.first_name),
+        opt(&l.last_name),
+        opt(&l.phone),
+        opt(&l.job_title),
+        opt(&l.company_name),
+        opt(&l.company_domain),
+        opt(&l.linkedin_url),
+        Some(Borrowed(l.status.as_str())),
+        Some(Borrowed(l.source.as_str())),
+        Some(Owned(custom)),
+        Some(Borrowed(l.created_at.as_str())),
+        Some(Borrowed(l.updated_at.as_str())),
+    ]
+}
+
 fn lead_from_offset(r: &rusqlite::Row<'_>, o: usize) -> rusqlite::Result<Lead> {
     let custom: String = r.get(o + 12)?;
     Ok(Lead {
@@ -1041,8 +1051,9 @@ fn parse_error(s: &str) -> Option<ErrorReport> {
 // ---------------------------------------------------------------------------------------------
 // CSV
 
-/// The CSV header row.
-pub const CSV_HEADER: [&str; 15] = [
+/// The mirror's lead columns, in order: the table's select list, the CSV header, and the
+/// values of [`lead_values`] (which the CSV rows and the page upsert both use).
+pub const LEAD_FIELDS: [&str; 15] = [
     "id",
     "email",
     "full_name",
@@ -1250,37 +1261,18 @@ fn crash_hook_page() -> Option<u64> {
         .and_then(|v| v.trim().parse().ok())
 }
 
-/// The lead columns a page writes, in the order of [`page_rows`]' arrays.
-const UPSERT_COLS: [&str; 15] = [
-    "id",
-    "email",
-    "full_name",
-    "first_name",
-    "last_name",
-    "phone",
-    "job_title",
-    "company_name",
-    "company_domain",
-    "linkedin_url",
-    "status",
-    "source",
-    "custom_fields",
-    "created_at",
-    "updated_at",
-];
-
 /// One statement upserts the whole page from a JSON array of rows: an unchanged lead (same
 /// `updated_at`) is not rewritten. One statement rather than one per lead because every
 /// statement that fires the FTS5 triggers opens a savepoint, and FTS5 flushes its pending terms
 /// as a new segment at each one: per lead, that flushing and the merges it causes were most of
 /// the cost of a first sync.
 static UPSERT_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-    let cols = UPSERT_COLS.join(", ");
-    let values = (0..UPSERT_COLS.len())
+    let cols = LEAD_FIELDS.join(", ");
+    let values = (0..LEAD_FIELDS.len())
         .map(|i| format!("value ->> {i}"))
         .collect::<Vec<_>>()
         .join(", ");
-    let set = UPSERT_COLS[1..]
+    let set = LEAD_FIELDS[1..]
         .iter()
         .map(|c| format!("{c} = excluded.{c}"))
         .collect::<Vec<_>>()
@@ -1294,30 +1286,11 @@ static UPSERT_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
 });
 
 fn page_rows(leads: &[&Lead]) -> String {
-    let rows: Vec<serde_json::Value> = leads
+    let rows: Vec<Value> = leads
         .iter()
-        .map(|l| {
-            let custom = serde_json::to_string(&l.custom_fields).unwrap_or_else(|_| "{}".into());
-            serde_json::json!([
-                l.id,
-                l.email,
-                l.full_name,
-                l.first_name,
-                l.last_name,
-                l.phone,
-                l.job_title,
-                l.company_name,
-                l.company_domain,
-                l.linkedin_url,
-                l.status,
-                l.source,
-                custom,
-                l.created_at,
-                l.updated_at,
-            ])
-        })
+        .map(|l| Value::from(lead_values(l).map(|v| v.map(|v| v.into_owned())).to_vec()))
         .collect();
-    serde_json::Value::Array(rows).to_string()
+    Value::Array(rows).to_string()
 }
 
 /// Upserts a page by id; returns its counts (a lead whose stored `updated_at` equals the

@@ -921,16 +921,7 @@ async fn exports_lifecycle_csv_and_signed_url() {
         .await;
     assert_eq!(probe.status, 200);
     assert_eq!(probe.data()["download_ready"], false);
-    let ready = eventually(|| async {
-        let p = e
-            .send(
-                e.req(Method::GET, &format!("/exports/{id}/download"), &k),
-                "/exports/{export_id}/download",
-            )
-            .await;
-        (p.data()["download_ready"] == true).then_some(p)
-    })
-    .await;
+    let ready = e.export_ready(&k, &id).await;
     assert_eq!(ready.data()["row_count"], 2);
     let job = e
         .send(
@@ -1015,16 +1006,7 @@ async fn exports_lifecycle_csv_and_signed_url() {
         )
         .await;
     let fid = r.data()["id"].as_str().unwrap().to_string();
-    let failed = eventually(|| async {
-        let j = e
-            .send(
-                e.req(Method::GET, &format!("/exports/{fid}"), &k),
-                "/exports/{export_id}",
-            )
-            .await;
-        (j.data()["status"] == "failed").then_some(j)
-    })
-    .await;
+    let failed = e.export_status(&k, &fid, "failed").await;
     assert!(failed.data()["error_message"].is_string());
     e.sb.shutdown().await;
 }
@@ -1043,16 +1025,7 @@ async fn export_url_expires() {
         .send(e.req(Method::POST, "/exports", &k), "/exports")
         .await;
     let id = r.data()["id"].as_str().unwrap().to_string();
-    let ready = eventually(|| async {
-        let p = e
-            .send(
-                e.req(Method::GET, &format!("/exports/{id}/download"), &k),
-                "/exports/{export_id}/download",
-            )
-            .await;
-        (p.data()["download_ready"] == true).then_some(p)
-    })
-    .await;
+    let ready = e.export_ready(&k, &id).await;
     assert_eq!(ready.data()["row_count"], 40);
     let url = ready.data()["download_url"].as_str().unwrap().to_string();
     // The URL's expiry is whole seconds; wait until it has passed.
@@ -1387,16 +1360,7 @@ async fn completed_exports_expire() {
         .send(e.req(Method::POST, "/exports", &k), "/exports")
         .await;
     let id = r.data()["id"].as_str().unwrap().to_string();
-    let job = eventually(|| async {
-        let j = e
-            .send(
-                e.req(Method::GET, &format!("/exports/{id}"), &k),
-                "/exports/{export_id}",
-            )
-            .await;
-        (j.data()["status"] == "expired").then_some(j)
-    })
-    .await;
+    let job = e.export_status(&k, &id, "expired").await;
     assert_eq!(job.data()["row_count"], 40);
     let p = e
         .send(
@@ -1600,16 +1564,7 @@ async fn export_file_url_statuses() {
         .send(e.req(Method::POST, "/exports", &k), "/exports")
         .await;
     let id = r.data()["id"].as_str().unwrap().to_string();
-    let ready = eventually(|| async {
-        let p = e
-            .send(
-                e.req(Method::GET, &format!("/exports/{id}/download"), &k),
-                "/exports/{export_id}/download",
-            )
-            .await;
-        (p.data()["download_ready"] == true).then_some(p)
-    })
-    .await;
+    let ready = e.export_ready(&k, &id).await;
     let url = ready.data()["download_url"].as_str().unwrap().to_string();
     let template = "/files/exports/{export_id}";
     let ok = e.http.get(&url).send().await.unwrap();

@@ -150,6 +150,35 @@ pub async fn env() -> Env {
 }
 
 impl Env {
+    /// Polls GET `/exports/{id}/download` (each answer checked against the contract) until
+    /// `download_ready` is true; returns that answer.
+    pub async fn export_ready(&self, key: &str, id: &str) -> Resp {
+        eventually(|| async {
+            let p = self
+                .send(
+                    self.req(Method::GET, &format!("/exports/{id}/download"), key),
+                    "/exports/{export_id}/download",
+                )
+                .await;
+            (p.data()["download_ready"] == true).then_some(p)
+        })
+        .await
+    }
+
+    /// Polls GET `/exports/{id}` until the job's status is `status`; returns that answer.
+    pub async fn export_status(&self, key: &str, id: &str, status: &str) -> Resp {
+        eventually(|| async {
+            let j = self
+                .send(
+                    self.req(Method::GET, &format!("/exports/{id}"), key),
+                    "/exports/{export_id}",
+                )
+                .await;
+            (j.data()["status"] == status).then_some(j)
+        })
+        .await
+    }
+
     pub fn full(&self) -> String {
         self.sb.keys.full.clone()
     }

@@ -1285,12 +1285,9 @@ static UPSERT_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     )
 });
 
-fn page_rows(leads: &[&Lead]) -> String {
-    let rows: Vec<Value> = leads
-        .iter()
-        .map(|l| Value::from(lead_values(l).map(|v| v.map(|v| v.into_owned())).to_vec()))
-        .collect();
-    Value::Array(rows).to_string()
+fn page_rows(leads: &[&Lead]) -> rusqlite::Result<String> {
+    let rows: Vec<_> = leads.iter().map(|l| lead_values(l)).collect();
+    serde_json::to_string(&rows).map_err(|e| rusqlite::Error::ToSqlConversionFailure(e.into()))
 }
 
 /// Upserts a page by id; returns its counts (a lead whose stored `updated_at` equals the
@@ -1328,7 +1325,7 @@ fn upsert_page(tx: &Transaction<'_>, key: &str, leads: &[Lead]) -> rusqlite::Res
     }
     if !write.is_empty() {
         tx.prepare_cached(&UPSERT_SQL)?
-            .execute(params![key, page_rows(&write)])?;
+            .execute(params![key, page_rows(&write)?])?;
     }
     Ok(counts)
 }

@@ -75,6 +75,8 @@ pub fn builder<R: tauri::Runtime>() -> tauri::Builder<R> {
             commands::import::import_pick_file,
             commands::import::import_preview,
             commands::import::imports_list,
+            commands::import::imports_unassigned,
+            commands::import::import_assign,
             commands::import::import_start,
             commands::import::import_resume,
             commands::import::import_pause,

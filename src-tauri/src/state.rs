@@ -1,42 +1,51 @@
 //! The state the app manages for its commands.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
-use pb2b_core::api::Client;
-use pb2b_core::profiles::Profile;
-use pb2b_core::secret::{OsKeychain, SecretString};
-use pb2b_core::session::KeyCheck;
+use pb2b_core::error::ErrorReport;
+use pb2b_core::secret::OsKeychain;
 use pb2b_core::store::Store;
+use pb2b_core::workspace::{Credentials, DataFolder, Workspace};
 
-/// The active connection: a profile, its key (from the keychain, never sent to the webview) and a
-/// client whose every exchange lands in the request log.
-pub struct Connection {
-    /// The profile.
-    pub profile: Profile,
-    /// Its key, only for describing it (masking); the client holds its own copy.
-    pub key: SecretString,
-    /// The client.
-    pub client: Client,
-    /// What `/me` said, once verified.
-    pub check: Option<KeyCheck>,
+use crate::commands::{blocking, not_connected};
+
+/// The active profile: its workspace once `/me` verified the key, or why it could not (revoked,
+/// unreachable...) with what is needed to try again.
+pub enum Connection {
+    /// The open workspace: every job the app runs is scoped to it.
+    Open(Workspace),
+    /// The profile is active but its key is not verified; the status request tries again.
+    Unverified {
+        credentials: Credentials,
+        error: ErrorReport,
+    },
 }
 
-/// Shared by every command.
+impl Connection {
+    /// The active profile.
+    pub fn profile(&self) -> &pb2b_core::profiles::Profile {
+        match self {
+            Connection::Open(ws) => ws.profile(),
+            Connection::Unverified { credentials, .. } => &credentials.profile,
+        }
+    }
+}
+
+/// Shared by every command: the open workspace, if any, and UI-only state.
 pub struct AppState {
     /// Where the app keeps its local data.
     pub data_dir: PathBuf,
+    /// The data folder shared with `pb2b`: profiles, keychain entries, the SQLite store.
+    pub folder: Arc<DataFolder>,
     /// The OS keychain, one entry per profile under the app identifier.
     pub keychain: OsKeychain,
-    /// The local SQLite database (request log, ...), opened lazily on first use.
-    pub store: tokio::sync::OnceCell<Store>,
     /// The active connection.
     pub connection: tokio::sync::Mutex<Option<Connection>>,
     /// The embedded sandbox, while it runs.
     pub sandbox: tokio::sync::Mutex<Option<pb2b_sandbox::Sandbox>>,
     /// Connect the embedded sandbox at start (`--sandbox`).
     pub auto_sandbox: bool,
-    /// The local mirrors, one per workspace id (shared so one sync runs at a time per workspace).
-    pub mirrors: tokio::sync::Mutex<std::collections::HashMap<String, pb2b_core::sync::Mirror>>,
     /// The automatic sync interval in minutes (0 = off).
     pub sync_interval: tokio::sync::Mutex<u32>,
     /// The signing secret of the open "shown once" dialog (for Copy and Save to keychain).
@@ -55,10 +64,14 @@ pub struct AppState {
 impl AppState {
     /// State for an app whose data lives in `data_dir`.
     pub fn new(data_dir: PathBuf, auto_sandbox: bool) -> Self {
+        let keychain = OsKeychain::new(crate::APP_IDENTIFIER);
         Self {
+            folder: Arc::new(DataFolder::new(
+                data_dir.clone(),
+                Arc::new(keychain.clone()),
+            )),
             data_dir,
-            keychain: OsKeychain::new(crate::APP_IDENTIFIER),
-            store: tokio::sync::OnceCell::new(),
+            keychain,
             connection: tokio::sync::Mutex::new(None),
             sandbox: tokio::sync::Mutex::new(None),
             auto_sandbox,
@@ -67,8 +80,31 @@ impl AppState {
             exports_resumed: std::sync::atomic::AtomicBool::new(false),
             shown_secret: tokio::sync::Mutex::new(None),
             receiver: tokio::sync::Mutex::new(None),
-            mirrors: Default::default(),
             sync_interval: tokio::sync::Mutex::new(0),
         }
+    }
+}
+
+impl AppState {
+    /// The open workspace; `not_connected` without an active profile, the verification error
+    /// (with its remedy) when the active key could not be verified.
+    pub async fn workspace(&self) -> Result<Workspace, ErrorReport> {
+        match self.connection.lock().await.as_ref() {
+            Some(Connection::Open(ws)) => Ok(ws.clone()),
+            Some(Connection::Unverified { error, .. }) => Err(ErrorReport {
+                message: format!(
+                    "The active key could not be verified: {} See the Connect screen.",
+                    error.message
+                ),
+                ..error.clone()
+            }),
+            None => Err(not_connected()),
+        }
+    }
+
+    /// The local database (opened on the blocking pool on first use).
+    pub async fn store(&self) -> Result<Store, ErrorReport> {
+        let folder = self.folder.clone();
+        blocking(move || folder.store()).await
     }
 }

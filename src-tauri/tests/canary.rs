@@ -64,10 +64,22 @@ fn a_canary_key_is_found_nowhere_after_a_full_session() {
     assert_eq!(check["me"]["workspace"]["name"], "Sandbox workspace");
     let status = call(
         "save_profile",
-        json!({"name": "Canary", "baseUrl": base, "key": canary}),
+        json!({"name": "Canary", "baseUrl": base, "key": canary, "replace": false}),
     )
     .unwrap();
     assert_eq!(status["profile"]["name"], "Canary");
+    // Saving under a taken name asks first: refused without `replace`, done with it.
+    let taken = call(
+        "save_profile",
+        json!({"name": "Canary", "baseUrl": base, "key": canary, "replace": false}),
+    )
+    .unwrap_err();
+    assert_eq!(taken["code"], "profile_exists");
+    call(
+        "save_profile",
+        json!({"name": "Canary", "baseUrl": base, "key": canary, "replace": true}),
+    )
+    .unwrap();
     assert!(status["profile"]["key_hint"]
         .as_str()
         .unwrap()

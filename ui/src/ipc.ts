@@ -75,8 +75,8 @@ export const api = {
   diagnostics: () => call<Diagnostics>("diagnostics"),
   connectionStatus: () => call<ConnectionStatus>("connection_status"),
   verifyKey: (baseUrl: string, key: string) => call<KeyCheck>("verify_key", { baseUrl, key }),
-  saveProfile: (name: string, baseUrl: string, key: string) =>
-    call<ConnectionStatus>("save_profile", { name, baseUrl, key }),
+  saveProfile: (name: string, baseUrl: string, key: string, replace: boolean) =>
+    call<ConnectionStatus>("save_profile", { name, baseUrl, key, replace }),
   connectSandbox: () => call<ConnectionStatus>("connect_sandbox"),
   activateProfile: (name: string) => call<ConnectionStatus>("activate_profile", { name }),
   renameProfile: (from: string, to: string) => call<ConnectionStatus>("rename_profile", { from, to }),

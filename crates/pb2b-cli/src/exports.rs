@@ -7,7 +7,6 @@ use clap::Subcommand;
 use pb2b_core::api::Client;
 use pb2b_core::error::{codes, ErrorReport};
 use pb2b_core::exports::{ExportEvent, ExportJob, ExportRequest, Exports, PollOptions};
-use pb2b_core::session;
 use tokio_util::sync::CancellationToken;
 
 use crate::{Cli, Env};
@@ -157,9 +156,9 @@ fn job_for(exports: &Exports, id: &str, out: &Option<PathBuf>) -> Result<ExportJ
 
 pub async fn run(cli: &Cli, env: &Env, action: &ExportsAction) -> Result<(), ErrorReport> {
     let json = cli.json;
-    let (profile, base_url, key) = env.credentials(cli)?;
-    let exports = Exports::open(env.store()?, &profile)?;
-    let client: Client = session::client(&base_url, key, env.observer(&profile)?)?;
+    let workspace = env.workspace(cli).await?;
+    let exports = workspace.exports()?;
+    let client: &Client = workspace.client();
     let opts = PollOptions::default();
     let on = progress(json);
     let end_line = || {
@@ -184,23 +183,23 @@ pub async fn run(cli: &Cli, env: &Env, action: &ExportsAction) -> Result<(), Err
             let job = exports.prepare(&req)?;
             let job = if *wait {
                 let cancel = cancel_on_ctrl_c();
-                let r = exports.run(&client, &job.job_id, &opts, &cancel, &on).await;
+                let r = exports.run(client, &job.job_id, &opts, &cancel, &on).await;
                 end_line();
                 r?
             } else {
-                exports.submit(&client, &job.job_id, &on).await?
+                exports.submit(client, &job.job_id, &on).await?
             };
             print_job(json, &job);
         }
         ExportsAction::Status { id } => {
             let job = job_for(&exports, id, &None)?;
-            print_job(json, &exports.refresh(&client, &job.job_id).await?);
+            print_job(json, &exports.refresh(client, &job.job_id).await?);
         }
         ExportsAction::Wait { id } => {
             let job = job_for(&exports, id, &None)?;
             let cancel = cancel_on_ctrl_c();
             let job = exports
-                .wait(&client, &job.job_id, &opts, &cancel, &on)
+                .wait(client, &job.job_id, &opts, &cancel, &on)
                 .await?;
             print_job(json, &job);
         }
@@ -211,7 +210,7 @@ pub async fn run(cli: &Cli, env: &Env, action: &ExportsAction) -> Result<(), Err
             }
             let cancel = cancel_on_ctrl_c();
             let r = exports
-                .download(&client, &job.job_id, &opts, &cancel, &on)
+                .download(client, &job.job_id, &opts, &cancel, &on)
                 .await;
             end_line();
             print_job(json, &r?);
@@ -235,7 +234,7 @@ pub async fn run(cli: &Cli, env: &Env, action: &ExportsAction) -> Result<(), Err
         }
         ExportsAction::Resume => {
             let cancel = cancel_on_ctrl_c();
-            let results = exports.resume_all(&client, &opts, &cancel, &on).await?;
+            let results = exports.resume_all(client, &opts, &cancel, &on).await?;
             end_line();
             let mut first_err = None;
             let mut jobs = Vec::new();

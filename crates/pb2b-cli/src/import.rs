@@ -9,7 +9,6 @@ use pb2b_core::api::{Client, NewLead};
 use pb2b_core::error::{codes, ErrorReport};
 use pb2b_core::import::{self, ImportProgress, Mapping, ReadProgress, RunOptions};
 use pb2b_core::leads::{self, LeadSubmission};
-use pb2b_core::session;
 use tokio_util::sync::CancellationToken;
 
 use crate::{Cli, Env};
@@ -58,14 +57,18 @@ pub struct ImportArgs {
     /// Resume the unfinished import of this file (after a crash, Ctrl-C or kill).
     #[arg(long)]
     pub resume: bool,
+    /// With --resume: an import made by an older version that did not record its workspace
+    /// belongs to the open workspace; assign it and resume (rows that may have reached the
+    /// server are looked up first).
+    #[arg(long, requires = "resume")]
+    pub assign: bool,
     /// Requests in flight at most.
     #[arg(long, default_value_t = 32)]
     pub concurrency: u32,
 }
 
 fn client(cli: &Cli, env: &Env) -> Result<Client, ErrorReport> {
-    let (profile, base_url, key) = env.credentials(cli)?;
-    session::client(&base_url, key, env.observer(&profile)?)
+    env.folder.client(&env.credentials(cli)?)
 }
 
 fn print_json(v: &impl serde::Serialize) {
@@ -201,26 +204,34 @@ pub async fn run_import(cli: &Cli, env: &Env, args: &ImportArgs) -> Result<(), E
         }
         return Ok(());
     }
-    let store = env.store()?;
-    let job = if args.resume {
+    let workspace = env.workspace(cli).await?;
+    let imports = workspace.imports();
+    let job = if args.resume && args.assign {
         let abs = std::fs::canonicalize(file).unwrap_or_else(|_| file.clone());
-        import::unfinished_imports(&store)?
+        let unassigned = imports
+            .unassigned()?
             .into_iter()
-            .find(|j| Path::new(&j.file_path) == abs)
+            .find(|j| {
+                Path::new(&j.file_path) == abs
+                    && j.counts.pending + j.counts.in_flight + j.counts.failed > 0
+            })
             .ok_or_else(|| {
                 ErrorReport::local(
                     "not_found",
-                    format!("No unfinished import of {} to resume.", file.display()),
+                    format!("No unassigned import of {} to resume.", file.display()),
                     false,
                 )
-            })?
+            })?;
+        imports.assign(&unassigned.id)?
+    } else if args.resume {
+        imports.unfinished_for_file(file)?
     } else {
-        let pv = import::preview(Some(&store), file, None, 0)?;
+        let pv = import::preview(Some(workspace.store()), file, None, 0)?;
         let mapping = match &args.mapping {
             Some(p) => read_mapping(p, &pv.headers)?,
             None => pv.mapping,
         };
-        import::stage(&store, file, &mapping, &|_: &ReadProgress| {}, &cancel)?
+        imports.stage(file, &mapping, &|_: &ReadProgress| {}, &cancel)?
     };
     if !cli.json {
         eprintln!(
@@ -232,7 +243,6 @@ pub async fn run_import(cli: &Cli, env: &Env, args: &ImportArgs) -> Result<(), E
             job.counts.skipped
         );
     }
-    let client = client(cli, env)?;
     let ctrl_c = cancel.clone();
     tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {
@@ -270,18 +280,18 @@ pub async fn run_import(cli: &Cli, env: &Env, args: &ImportArgs) -> Result<(), E
         max_concurrency: args.concurrency.max(1),
         ..RunOptions::default()
     };
-    let summary = import::run(&client, &store, &job.id, &opts, &progress, &cancel).await?;
+    let summary = imports.run(&job.id, &opts, &progress, &cancel).await?;
     let c = &summary.counts;
     let errors = if c.failed + c.skipped > 0 {
         let p = sibling(file, "errors");
-        import::write_error_report(&store, &job.id, &p)?;
+        import::write_error_report(workspace.store(), &job.id, &p)?;
         Some(p)
     } else {
         None
     };
     let created = if c.created > 0 {
         let p = sibling(file, "created");
-        import::write_success_file(&store, &job.id, &p)?;
+        import::write_success_file(workspace.store(), &job.id, &p)?;
         Some(p)
     } else {
         None

@@ -16,12 +16,12 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
-use pb2b_core::api::RequestObserver;
 use pb2b_core::error::{codes, ErrorClass, ErrorReport};
-use pb2b_core::profiles::{JsonFileSettings, Profiles};
+use pb2b_core::profiles::{OnExisting, Profiles};
 use pb2b_core::secret::{OsKeychain, SecretString};
 use pb2b_core::session;
-use pb2b_core::store::{LogFilter, RequestLog, Store};
+use pb2b_core::store::{LogFilter, RequestLog, Store, DEFAULT_RETENTION};
+use pb2b_core::workspace::{Credentials, DataFolder, Workspace};
 
 use output::Out;
 
@@ -75,6 +75,10 @@ enum Command {
         /// Read the key from this environment variable instead of standard input.
         #[arg(long)]
         key_env: Option<String>,
+        /// Replace the key of an existing profile of that name (key rotation); without it an
+        /// existing name is refused.
+        #[arg(long)]
+        replace: bool,
     },
     /// List profiles, or switch, rename or forget one.
     Profiles {
@@ -130,8 +134,25 @@ enum ProfilesAction {
     Forget { name: String },
 }
 
+/// The subcommand's name, for other processes' "the database is busy" messages.
+fn command_name(command: &Command) -> &'static str {
+    match command {
+        Command::Login { .. } => "login",
+        Command::Profiles { .. } => "profiles",
+        Command::Me => "me",
+        Command::Activity { .. } => "activity",
+        Command::Webhooks(_) => "webhooks",
+        Command::Sync(_) => "sync",
+        Command::Leads { .. } => "leads",
+        Command::Import(_) => "import",
+        Command::Diagnostics => "diagnostics",
+        Command::Exports { .. } => "exports",
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    pb2b_core::presence::set_label(format!("pb2b {}", command_name(&cli.command)));
     let out = Out::new(cli.json);
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -158,88 +179,50 @@ fn main() -> ExitCode {
     }
 }
 
+/// The data folder shared with the app, and the workspace a command opens in it.
 struct Env {
-    data_dir: PathBuf,
-    settings: JsonFileSettings,
+    folder: DataFolder,
     keychain: OsKeychain,
 }
 
 impl Env {
     fn new(cli: &Cli) -> Result<Self, ErrorReport> {
-        let data_dir = match &cli.data_dir {
+        let dir = match &cli.data_dir {
             Some(dir) => dir.clone(),
-            None => dirs::data_dir()
-                .ok_or_else(|| {
-                    ErrorReport::local(
-                        codes::INTERNAL,
-                        "No data folder on this platform; pass --data-dir.",
-                        false,
-                    )
-                })?
-                .join(pb2b_core::APP_IDENTIFIER),
+            None => DataFolder::default_dir()?,
         };
+        let keychain = OsKeychain::new(pb2b_core::APP_IDENTIFIER);
         Ok(Self {
-            settings: JsonFileSettings::new(data_dir.join(pb2b_core::SETTINGS_FILE)),
-            keychain: OsKeychain::new(pb2b_core::APP_IDENTIFIER),
-            data_dir,
+            folder: DataFolder::new(dir, Arc::new(keychain.clone())),
+            keychain,
         })
     }
 
     fn profiles(&self) -> Profiles<'_> {
-        Profiles::new(&self.settings, &self.keychain)
+        self.folder.profiles()
     }
 
     fn store(&self) -> Result<Store, ErrorReport> {
-        std::fs::create_dir_all(&self.data_dir).map_err(|err| {
-            ErrorReport::local(
-                codes::INTERNAL,
-                format!("Could not create {}: {err}", self.data_dir.display()),
-                true,
-            )
-        })?;
-        Store::open(&self.data_dir.join(pb2b_core::DATABASE_FILE)).map_err(ErrorReport::from)
+        self.folder.store()
     }
 
-    fn observer(&self, profile: &str) -> Result<Arc<dyn RequestObserver>, ErrorReport> {
-        Ok(Arc::new(RequestLog::new(self.store()?, profile, 10_000)))
-    }
-
-    /// The base URL and key to use: PB2B_API_KEY (+ PB2B_BASE_URL) override the profile.
-    fn credentials(&self, cli: &Cli) -> Result<(String, String, SecretString), ErrorReport> {
-        if let Ok(key) = std::env::var("PB2B_API_KEY") {
-            let base_url = std::env::var("PB2B_BASE_URL")
-                .unwrap_or_else(|_| pb2b_core::DEFAULT_BASE_URL.to_owned());
-            return Ok((
-                "(environment)".to_owned(),
-                base_url,
-                SecretString::new(key.trim().to_owned()),
-            ));
-        }
-        let profiles = self.profiles();
-        let profile = match &cli.profile {
-            Some(name) => profiles
-                .load()?
-                .profiles
-                .into_iter()
-                .find(|p| &p.name == name)
-                .ok_or_else(|| ErrorReport::local("profile_not_found", format!("There is no profile named “{name}”; see `pb2b profiles`."), false))?,
-            None => profiles.active()?.ok_or_else(|| {
-                ErrorReport::local(
-                    codes::KEY_NOT_FOUND,
-                    "No profile is active: run `pb2b login`, or set PB2B_API_KEY (and PB2B_BASE_URL).",
-                    false,
-                )
-            })?,
-        };
-        if profile.sandbox {
+    /// The key to use (see `DataFolder::credentials`); the embedded sandbox's profile lives
+    /// inside the app and is refused here.
+    fn credentials(&self, cli: &Cli) -> Result<Credentials, ErrorReport> {
+        let credentials = self.folder.credentials(cli.profile.as_deref())?;
+        if credentials.profile.sandbox {
             return Err(ErrorReport::local(
                 codes::INVALID_INPUT,
                 "The “Local sandbox” profile lives inside the desktop app. Run `pb2b-sandbox` and set PB2B_BASE_URL and PB2B_API_KEY to use a sandbox from the command line.",
                 false,
             ));
         }
-        let key = profiles.key(&profile.name)?;
-        Ok((profile.name, profile.base_url, key))
+        Ok(credentials)
+    }
+
+    /// The open workspace: the one set-up every command that talks to the API starts with.
+    async fn workspace(&self, cli: &Cli) -> Result<Workspace, ErrorReport> {
+        Workspace::open(&self.folder, self.credentials(cli)?).await
     }
 }
 
@@ -304,11 +287,36 @@ async fn run(cli: &Cli, out: &Out) -> Result<(), ErrorReport> {
             name,
             base_url,
             key_env,
+            replace,
         } => {
+            let existing = if *replace {
+                OnExisting::Replace
+            } else {
+                OnExisting::Refuse
+            };
+            if existing == OnExisting::Refuse
+                && env
+                    .profiles()
+                    .load()?
+                    .profiles
+                    .iter()
+                    .any(|p| &p.name == name)
+            {
+                // Say so before the key is even read: nothing to paste in vain.
+                return Err(ErrorReport::local(
+                    pb2b_core::profiles::PROFILE_EXISTS,
+                    format!("A profile named “{name}” already exists. Pass --replace to replace its key (key rotation), or choose another --name."),
+                    false,
+                ));
+            }
             let key = read_key(key_env.as_deref())?;
-            let client = session::client(base_url, key.clone(), env.observer(name)?)?;
+            let client = session::client(
+                base_url,
+                key.clone(),
+                Arc::new(env.folder.request_log(name)?),
+            )?;
             let check = session::verify(&client, &key).await?;
-            let profile = env.profiles().save(name, base_url, &key, false)?;
+            let profile = env.profiles().save(name, base_url, &key, false, existing)?;
             out.login(&profile, &check);
         }
         Command::Profiles { action } => {
@@ -326,9 +334,7 @@ async fn run(cli: &Cli, out: &Out) -> Result<(), ErrorReport> {
             out.profiles(&profiles.load()?);
         }
         Command::Me => {
-            let (profile, base_url, key) = env.credentials(cli)?;
-            let client = session::client(&base_url, key.clone(), env.observer(&profile)?)?;
-            out.key_check(&session::verify(&client, &key).await?);
+            out.key_check(env.workspace(cli).await?.check());
         }
         Command::Activity {
             status,
@@ -346,7 +352,7 @@ async fn run(cli: &Cli, out: &Out) -> Result<(), ErrorReport> {
                 limit: Some(*limit),
                 ..Default::default()
             };
-            out.activity(&RequestLog::new(env.store()?, "", 10_000).query(&filter)?);
+            out.activity(&RequestLog::new(env.store()?, "", DEFAULT_RETENTION).query(&filter)?);
         }
         Command::Exports { action } => exports::run(cli, &env, action).await?,
         Command::Webhooks(cmd) => webhooks::run(cmd, cli, &env, out).await?,
@@ -360,11 +366,11 @@ async fn run(cli: &Cli, out: &Out) -> Result<(), ErrorReport> {
         Command::Diagnostics => {
             let base_url = env
                 .credentials(cli)
-                .map(|(_, url, _)| url)
+                .map(|c| c.profile.base_url)
                 .unwrap_or_else(|_| pb2b_core::DEFAULT_BASE_URL.to_owned());
             let report = pb2b_core::diagnostics::collect(
                 env!("CARGO_PKG_VERSION"),
-                &env.data_dir,
+                env.folder.dir(),
                 &base_url,
                 &env.keychain,
             );

@@ -7,17 +7,15 @@
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use clap::{Args, Subcommand, ValueEnum};
 use pb2b_core::api::ListLeadsQuery;
 use pb2b_core::error::{codes, ErrorReport};
-use pb2b_core::session;
-use pb2b_core::store::{RequestLog, Store};
 use pb2b_core::sync::{
     self, CancellationToken, ExportFormat, LeadFilter, LeadPage, LeadQuery, LeadSort,
     LeadSortField, Mirror, SyncMode, SyncOptions, SyncOutcome, SyncReport, SyncStatus,
 };
+use pb2b_core::workspace::{DataFolder, Workspace};
 
 use crate::{Cli, Env};
 
@@ -112,72 +110,22 @@ pub struct ExportArgs {
     out: PathBuf,
 }
 
-fn open_store(env: &Env, db: &Option<PathBuf>) -> Result<Store, ErrorReport> {
-    match db {
-        Some(path) => Store::open(path).map_err(ErrorReport::from),
-        None => env.store(),
-    }
+/// The data folder, with the database `--db` names when given.
+fn folder(env: &Env, db: &Option<PathBuf>) -> Option<DataFolder> {
+    db.as_ref().map(|path| env.folder.with_database(path))
 }
 
 /// The profile label the mirror is filed under (without reading the keychain).
 fn profile_label(cli: &Cli, env: &Env) -> String {
-    if std::env::var_os("PB2B_API_KEY").is_some() {
-        return "(environment)".to_owned();
-    }
-    if let Some(p) = &cli.profile {
-        return p.clone();
-    }
-    env.profiles()
-        .active()
-        .ok()
-        .flatten()
-        .map(|p| p.name)
-        .unwrap_or_default()
+    env.folder.profile_label(cli.profile.as_deref())
 }
 
 fn find_mirror(cli: &Cli, env: &Env, args: &MirrorArgs) -> Result<Mirror, ErrorReport> {
-    let store = open_store(env, &args.db)?;
-    if let Some(ws) = &args.workspace {
-        if !Mirror::list(&store)?.contains(ws) {
-            return Err(ErrorReport::local(
-                codes::INVALID_INPUT,
-                format!("There is no mirror of workspace {ws}; run `pb2b sync` first."),
-                false,
-            ));
-        }
-        return Mirror::open(store, ws, &profile_label(cli, env));
-    }
-    if let Some(m) = Mirror::for_profile(store.clone(), &profile_label(cli, env))? {
-        return Ok(m);
-    }
-    match Mirror::list(&store)?.as_slice() {
-        [only] => {
-            // One mirror, filed under another profile: read it, keeping its label.
-            let label = store
-                .with_conn(|c| {
-                    c.query_row(
-                        "SELECT coalesce(profile, '') FROM sync_state WHERE mirror = ?1",
-                        [only],
-                        |r| r.get::<_, String>(0),
-                    )
-                })
-                .unwrap_or_default();
-            Mirror::open(store.clone(), only, &label)
-        }
-        [] => Err(ErrorReport::local(
-            codes::INVALID_INPUT,
-            "There is no local mirror yet; run `pb2b sync` first.",
-            false,
-        )),
-        many => Err(ErrorReport::local(
-            codes::INVALID_INPUT,
-            format!(
-                "Several mirrors are stored ({}); choose one with --workspace.",
-                many.join(", ")
-            ),
-            false,
-        )),
-    }
+    let other = folder(env, &args.db);
+    other
+        .as_ref()
+        .unwrap_or(&env.folder)
+        .offline_mirror(&profile_label(cli, env), args.workspace.as_deref())
 }
 
 fn query_of(args: &MirrorArgs) -> LeadQuery {
@@ -192,12 +140,11 @@ fn query_of(args: &MirrorArgs) -> LeadQuery {
 }
 
 pub async fn run_sync(cli: &Cli, env: &Env, args: &SyncArgs) -> Result<(), ErrorReport> {
-    let (profile, base_url, key) = env.credentials(cli)?;
-    let store = open_store(env, &args.db)?;
-    let observer = Arc::new(RequestLog::new(store.clone(), &profile, 10_000));
-    let client = session::client(&base_url, key, observer)?;
-    let me = client.me().await.map_err(ErrorReport::from)?;
-    let mirror = Mirror::open(store, &me.data.workspace.id, &profile)?;
+    let other = folder(env, &args.db);
+    let folder = other.as_ref().unwrap_or(&env.folder);
+    let workspace = Workspace::open(folder, env.credentials(cli)?).await?;
+    let mirror = workspace.mirror()?;
+    let client = workspace.client();
     let mode = match (&args.since, args.full) {
         (Some(since), _) => SyncMode::Since {
             since: since.clone(),
@@ -220,7 +167,7 @@ pub async fn run_sync(cli: &Cli, env: &Env, args: &SyncArgs) -> Result<(), Error
         })
     };
     let live = !cli.json && std::io::stderr().is_terminal();
-    let result = sync::sync(&client, &mirror, &options, &cancel, |p| {
+    let result = sync::sync(client, &mirror, &options, &cancel, |p| {
         if live {
             eprint!(
                 "\r{} pages, {} leads ({} new, {} updated)   ",
@@ -297,8 +244,7 @@ pub async fn run_leads(cli: &Cli, env: &Env, action: &LeadsAction) -> Result<(),
             print_page(cli.json, &mirror.search(&q)?);
         }
         LeadsAction::List(args) => {
-            let (profile, base_url, key) = env.credentials(cli)?;
-            let client = session::client(&base_url, key, env.observer(&profile)?)?;
+            let client = env.folder.client(&env.credentials(cli)?)?;
             let page = client
                 .list_leads(&ListLeadsQuery {
                     limit: Some(args.limit.clamp(1, 100)),

@@ -9,10 +9,9 @@ use std::io::Read;
 use clap::{Args, Subcommand};
 use pb2b_core::error::{codes, ErrorReport};
 use pb2b_core::secret::SecretString;
-use pb2b_core::session;
 use pb2b_core::webhooks::{
-    self, is_sandbox_base_url, new_idempotency_key, parse_event_list, CreatedWebhook, DeliveryPage,
-    DeliveryRow, VerdictKind, WebhookChanges, WebhookDraft, WebhookEndpoint, WebhookManager,
+    self, new_idempotency_key, parse_event_list, CreatedWebhook, DeliveryPage, DeliveryRow,
+    VerdictKind, WebhookChanges, WebhookDraft, WebhookEndpoint, WebhookManager,
 };
 use serde::Serialize;
 
@@ -252,9 +251,9 @@ pub async fn run(
         };
     }
 
-    let (profile, base_url, key) = env.credentials(cli)?;
-    let client = session::client(&base_url, key, env.observer(&profile)?)?;
-    let m = WebhookManager::new(&client, is_sandbox_base_url(&base_url), Some(&env.keychain));
+    let credentials = env.credentials(cli)?;
+    let client = env.folder.client(&credentials)?;
+    let m = WebhookManager::new(&client, credentials.is_sandbox(), Some(&env.keychain));
     let save = |created: &CreatedWebhook, wanted: bool| -> Result<bool, ErrorReport> {
         if wanted {
             webhooks::save_secret(&env.keychain, &created.secret)?;

@@ -9,6 +9,7 @@ pub mod error;
 pub mod exports;
 pub mod import;
 pub mod leads;
+pub mod presence;
 pub mod profiles;
 pub mod scopes;
 pub mod secret;
@@ -16,6 +17,7 @@ pub mod session;
 pub mod store;
 pub mod sync;
 pub mod webhooks;
+pub mod workspace;
 
 /// The version of this crate, shown in Diagnostics next to the app's.
 pub const CORE_VERSION: &str = env!("CARGO_PKG_VERSION");

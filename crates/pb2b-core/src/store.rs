@@ -4,6 +4,15 @@
 //! schema from version `i` to `i + 1`, inside one transaction. Later modules (import journals,
 //! the mirror, export jobs) append to [`MIGRATIONS`] and use [`Store::with_conn`].
 //!
+//! Several processes share the database (the app and any number of `pb2b` runs on one data
+//! folder):
+//!
+//! | rule | how |
+//! | --- | --- |
+//! | no write fails because another process writes | every transaction begins `IMMEDIATE` (takes the write lock at `BEGIN`, so no read-then-write upgrade can deadlock and fail at once) and waits for the lock |
+//! | waits are bounded | [`BUSY_TIMEOUT`] (`PB2B_BUSY_TIMEOUT_MS` overrides it); past it the error is [`StoreError::Busy`], which names the other processes that have the database open ([`crate::presence`]) |
+//! | migrations never race | each runs in an `EXCLUSIVE` transaction that re-reads the version inside it, so a second process finds the work done and skips it |
+//!
 //! The request log never stores a key: [`crate::api::Exchange`] carries none (the client builds
 //! it without `Authorization`), and [`RequestLog`] drops any `Authorization`/`Cookie` header
 //! again before writing, in case another caller ever records an exchange.
@@ -11,7 +20,9 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use rusqlite::{params, params_from_iter, Connection, OptionalExtension};
+use rusqlite::{
+    params, params_from_iter, Connection, ErrorCode, OptionalExtension, TransactionBehavior,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use ts_rs::TS;
@@ -45,8 +56,28 @@ pub const MIGRATIONS: &[&str] = &[
     "CREATE TABLE module_schema (module TEXT PRIMARY KEY, version INTEGER NOT NULL);",
 ];
 
-/// Default number of request log rows kept.
+/// How many API calls the request log keeps: the one rule, for the app and the CLI.
 pub const DEFAULT_RETENTION: usize = 10_000;
+
+/// The longest a statement waits for another process's write lock before it fails with
+/// [`StoreError::Busy`]. A sync's group commit or an import's journal batch holds the lock for
+/// milliseconds; a wait this long means another process is stuck or holding the lock on purpose.
+pub const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+fn busy_timeout() -> std::time::Duration {
+    std::env::var("PB2B_BUSY_TIMEOUT_MS")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+        .map(std::time::Duration::from_millis)
+        .unwrap_or(BUSY_TIMEOUT)
+}
+
+fn is_busy(err: &rusqlite::Error) -> bool {
+    matches!(
+        err.sqlite_error_code(),
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked)
+    )
+}
 
 /// What can go wrong with the local database.
 #[derive(Debug, thiserror::Error)]
@@ -63,6 +94,20 @@ pub enum StoreError {
     TooNew { found: i64, known: i64 },
     #[error("no logged request with id {0}")]
     NotFound(i64),
+    #[error("the local database {path} stayed locked by another program for {waited_s} s{}; try again when it has finished, or close it", holders_text(.holders))]
+    Busy {
+        path: PathBuf,
+        waited_s: u64,
+        holders: Vec<crate::presence::ProcessInfo>,
+    },
+}
+
+fn holders_text(holders: &[crate::presence::ProcessInfo]) -> String {
+    if holders.is_empty() {
+        return String::new();
+    }
+    let names: Vec<String> = holders.iter().map(ToString::to_string).collect();
+    format!(" (open in: {})", names.join(", "))
 }
 
 impl From<StoreError> for ErrorReport {
@@ -71,6 +116,7 @@ impl From<StoreError> for ErrorReport {
             StoreError::NotFound(_) => {
                 ErrorReport::local(codes::INVALID_INPUT, err.to_string(), false)
             }
+            StoreError::Busy { .. } => ErrorReport::local("database_busy", err.to_string(), true),
             _ => ErrorReport::local("local_database_error", err.to_string(), false),
         }
     }
@@ -89,6 +135,8 @@ struct Inner {
     /// `RequestObserver`): written by the next user of the connection, or when the last clone of
     /// the store is dropped.
     held: Mutex<Vec<Held>>,
+    /// This process's entry among the database's users (see [`crate::presence`]).
+    _presence: Option<crate::presence::Presence>,
 }
 
 struct Held {
@@ -134,7 +182,7 @@ impl Store {
             path: path.to_owned(),
             source,
         })?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        conn.busy_timeout(busy_timeout())?;
         conn.query_row("PRAGMA journal_mode=WAL", [], |_| Ok(()))?;
         // synchronous=NORMAL: in WAL mode a commit survives the app being killed (the crash the
         // sync and import guarantees are about); only an OS crash may lose the last commits.
@@ -145,23 +193,35 @@ impl Store {
             "PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON; PRAGMA temp_store=MEMORY;
              PRAGMA cache_size=-16384; PRAGMA wal_autocheckpoint=8192;",
         )?;
-        Self::init(conn, Some(path.to_owned()))
+        let presence = crate::presence::Presence::register(path);
+        Self::init(conn, Some(path.to_owned()), presence)
     }
 
     /// A database in memory (tests, the CLI without a data folder).
     pub fn open_in_memory() -> Result<Self, StoreError> {
-        Self::init(Connection::open_in_memory()?, None)
+        Self::init(Connection::open_in_memory()?, None, None)
     }
 
-    fn init(mut conn: Connection, path: Option<PathBuf>) -> Result<Self, StoreError> {
-        migrate(&mut conn)?;
+    fn init(
+        mut conn: Connection,
+        path: Option<PathBuf>,
+        presence: Option<crate::presence::Presence>,
+    ) -> Result<Self, StoreError> {
+        conn.set_transaction_behavior(TransactionBehavior::Immediate);
+        migrate(&mut conn).map_err(|e| busy_or(e, path.as_deref()))?;
         Ok(Store {
             inner: Arc::new(Inner {
                 conn: Mutex::new(conn),
                 held: Mutex::new(Vec::new()),
+                _presence: presence,
             }),
             path,
         })
+    }
+
+    /// A busy error with the names of the processes that have the database open.
+    fn busy(&self, err: StoreError) -> StoreError {
+        busy_or(err, self.path.as_deref())
     }
 
     /// The file behind the store, if any.
@@ -192,7 +252,7 @@ impl Store {
         &self,
         f: impl FnOnce(&mut Connection) -> rusqlite::Result<R>,
     ) -> Result<R, StoreError> {
-        Ok(f(&mut self.lock())?)
+        f(&mut self.lock()).map_err(|e| self.busy(e.into()))
     }
 
     /// Applies a module's own migrations (import journal, sync mirror, export jobs, ...), tracked
@@ -201,7 +261,50 @@ impl Store {
     /// transaction. Idempotent: call it when the module opens its tables.
     pub fn migrate_module(&self, module: &str, migrations: &[&str]) -> Result<(), StoreError> {
         let mut conn = self.lock();
-        let tx = conn.transaction()?;
+        migrate_module_locked(&mut conn, module, migrations).map_err(|e| self.busy(e))
+    }
+
+    /// The schema version (`PRAGMA user_version`).
+    pub fn schema_version(&self) -> Result<i64, StoreError> {
+        Ok(self
+            .lock()
+            .query_row("PRAGMA user_version", [], |r| r.get(0))?)
+    }
+}
+
+/// `err` as [`StoreError::Busy`] (naming who has `path` open) when SQLite gave up waiting.
+fn busy_or(err: StoreError, path: Option<&Path>) -> StoreError {
+    match (&err, path) {
+        (StoreError::Sqlite(e), Some(path)) if is_busy(e) => StoreError::Busy {
+            path: path.to_owned(),
+            waited_s: busy_timeout().as_secs(),
+            holders: crate::presence::Presence::others(path),
+        },
+        _ => err,
+    }
+}
+
+fn migrate_module_locked(
+    conn: &mut Connection,
+    module: &str,
+    migrations: &[&str],
+) -> Result<(), StoreError> {
+    {
+        // Fast path without the exclusive lock: already at this version (every open after the
+        // first). The version is checked again under the lock below.
+        let found: Option<i64> = conn
+            .query_row(
+                "SELECT version FROM module_schema WHERE module = ?1",
+                [module],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if found == Some(migrations.len() as i64) {
+            return Ok(());
+        }
+    }
+    {
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Exclusive)?;
         let found: i64 = tx
             .query_row(
                 "SELECT version FROM module_schema WHERE module = ?1",
@@ -223,29 +326,29 @@ impl Store {
             params![module, known],
         )?;
         tx.commit()?;
-        Ok(())
     }
-
-    /// The schema version (`PRAGMA user_version`).
-    pub fn schema_version(&self) -> Result<i64, StoreError> {
-        Ok(self
-            .lock()
-            .query_row("PRAGMA user_version", [], |r| r.get(0))?)
-    }
+    Ok(())
 }
 
+/// Brings the core schema to [`MIGRATIONS`]' version. The version is read inside an EXCLUSIVE
+/// transaction, so of two processes opening a new database at once, the second waits and then
+/// finds the tables made (it never runs a `CREATE TABLE` twice).
 fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     let known = MIGRATIONS.len() as i64;
     let found: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if found == known {
+        return Ok(());
+    }
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Exclusive)?;
+    let found: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     if found > known {
         return Err(StoreError::TooNew { found, known });
     }
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
-        let tx = conn.transaction()?;
+    for sql in MIGRATIONS.iter().skip(found as usize) {
         tx.execute_batch(sql)?;
-        tx.execute_batch(&format!("PRAGMA user_version = {}", i + 1))?;
-        tx.commit()?;
     }
+    tx.execute_batch(&format!("PRAGMA user_version = {known}"))?;
+    tx.commit()?;
     Ok(())
 }
 

@@ -139,6 +139,7 @@ async fn import_rows(
     let t = Instant::now();
     let job = import::stage(
         &store,
+        &owner(),
         &path,
         &pv.mapping,
         &|_: &ReadProgress| {},
@@ -236,4 +237,13 @@ async fn bench_import_rate_limited() {
             "window_marks": [at(n), at(2 * n), at(rows)],
         })
     );
+}
+
+/// The workspace these imports are journaled for (the in-process sandbox's).
+fn owner() -> pb2b_core::workspace::Owner {
+    pb2b_core::workspace::Owner {
+        workspace_id: "ws_sandbox".into(),
+        workspace_name: "Sandbox workspace".into(),
+        key_prefix: "pb2b_test_tests".into(),
+    }
 }

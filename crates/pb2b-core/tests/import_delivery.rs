@@ -120,7 +120,15 @@ async fn faulty_import(rows: usize) {
     let pv = import::preview(Some(&store), &path, None, 5).unwrap();
     assert!(pv.mapping_problems.is_empty());
     let cancel = CancellationToken::new();
-    let job = import::stage(&store, &path, &pv.mapping, &|_: &ReadProgress| {}, &cancel).unwrap();
+    let job = import::stage(
+        &store,
+        &owner(),
+        &path,
+        &pv.mapping,
+        &|_: &ReadProgress| {},
+        &cancel,
+    )
+    .unwrap();
     let seen: Arc<Mutex<Vec<ImportProgress>>> = Arc::default();
     let seen2 = seen.clone();
     let c = client(&sb.base_url, &sb.keys.full);
@@ -171,6 +179,7 @@ async fn pause_resume_cancel_and_retry_failed_rows() {
     let mapping = import::preview(None, &path, None, 1).unwrap().mapping;
     let job = import::stage(
         &store,
+        &owner(),
         &path,
         &mapping,
         &|_: &ReadProgress| {},
@@ -232,6 +241,7 @@ async fn pause_resume_cancel_and_retry_failed_rows() {
     let path2 = write_file(dir.path(), 20, "q");
     let job2 = import::stage(
         &store,
+        &owner(),
         &path2,
         &mapping,
         &|_: &ReadProgress| {},
@@ -278,6 +288,7 @@ async fn pause_resume_cancel_and_retry_failed_rows() {
     let mapping3 = import::preview(None, &path3, None, 1).unwrap().mapping;
     let job3 = import::stage(
         &store,
+        &owner(),
         &path3,
         &mapping3,
         &|_: &ReadProgress| {},
@@ -346,6 +357,7 @@ async fn a_rate_limited_import_waits_instead_of_failing_rows() {
     let mapping = import::preview(None, &path, None, 1).unwrap().mapping;
     let job = import::stage(
         &store,
+        &owner(),
         &path,
         &mapping,
         &|_: &ReadProgress| {},
@@ -454,6 +466,7 @@ async fn killed_five_times_and_resumed() {
         let mapping = import::preview(None, &path, None, 1).unwrap().mapping;
         import::stage(
             &store,
+            &owner(),
             &path,
             &mapping,
             &|_: &ReadProgress| {},
@@ -517,4 +530,13 @@ async fn killed_five_times_and_resumed() {
     assert!(status.success());
     assert_exactly_once(&sb, &store, &id, rows, "k").await;
     sb.shutdown().await;
+}
+
+/// The workspace these imports are journaled for (the in-process sandbox's).
+fn owner() -> pb2b_core::workspace::Owner {
+    pb2b_core::workspace::Owner {
+        workspace_id: "ws_sandbox".into(),
+        workspace_name: "Sandbox workspace".into(),
+        key_prefix: "pb2b_test_tests".into(),
+    }
 }

@@ -305,6 +305,7 @@ fn mapping_is_remembered_per_header_set_and_rows_are_journaled() {
     }
     let job = import::stage(
         &store,
+        &owner(),
         &p,
         &mapping,
         &no_progress,
@@ -344,6 +345,7 @@ fn error_report_neutralises_formulas_and_keeps_every_column() {
     let pv = import::preview(None, &p, None, 10).unwrap();
     let job = import::stage(
         &store,
+        &owner(),
         &p,
         &pv.mapping,
         &no_progress,
@@ -484,5 +486,14 @@ proptest! {
             data.insert(at, b);
         }
         import::fuzz_entry(&data);
+    }
+}
+
+/// The workspace these imports are journaled for (the in-process sandbox's).
+fn owner() -> pb2b_core::workspace::Owner {
+    pb2b_core::workspace::Owner {
+        workspace_id: "ws_sandbox".into(),
+        workspace_name: "Sandbox workspace".into(),
+        key_prefix: "pb2b_test_tests".into(),
     }
 }

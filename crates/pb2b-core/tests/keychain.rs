@@ -2,7 +2,9 @@
 //! unlocked gnome-keyring (Secret Service) whose files live in a temporary XDG_DATA_HOME.
 //! Outside it (a bare `cargo test` on a machine without a Secret Service) they say so and stop.
 
-use pb2b_core::profiles::{JsonFileSettings, Profiles, PROFILE_NOT_FOUND};
+use pb2b_core::profiles::{
+    JsonFileSettings, OnExisting, Profiles, PROFILE_EXISTS, PROFILE_NOT_FOUND,
+};
 use pb2b_core::secret::{KeyStore, OsKeychain, SecretString};
 
 fn keychain(test: &str) -> Option<OsKeychain> {
@@ -61,6 +63,7 @@ fn profiles_keep_keys_in_the_keychain_and_only_a_hint_in_settings() {
             "https://login.prospectb2b.com/api/public/v1",
             &key,
             false,
+            OnExisting::Refuse,
         )
         .unwrap();
     assert_eq!(saved.key_hint, "pb2b_live_cana…");
@@ -72,14 +75,32 @@ fn profiles_keep_keys_in_the_keychain_and_only_a_hint_in_settings() {
         "the settings file must never hold the key"
     );
 
-    // Rotation replaces the key in place.
+    // Saving under a taken name is refused and changes nothing ...
     let rotated = SecretString::new("pb2b_live_cana_ROTATED000000".into());
+    let refused = profiles
+        .save(
+            "Acme live",
+            "https://login.prospectb2b.com/api/public/v1",
+            &rotated,
+            false,
+            OnExisting::Refuse,
+        )
+        .unwrap_err();
+    assert_eq!(refused.code, PROFILE_EXISTS);
+    assert!(
+        refused.message.contains("pb2b_live_cana…"),
+        "{}",
+        refused.message
+    );
+    assert_eq!(profiles.key("Acme live").unwrap(), key);
+    // ... and, confirmed, replaces the key in place (rotation).
     profiles
         .save(
             "Acme live",
             "https://login.prospectb2b.com/api/public/v1",
             &rotated,
             false,
+            OnExisting::Replace,
         )
         .unwrap();
     assert_eq!(profiles.key("Acme live").unwrap(), rotated);

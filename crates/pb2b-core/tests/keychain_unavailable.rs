@@ -2,7 +2,7 @@
 //! plain text. Its own test binary: it points D-Bus at a socket that does not exist before any
 //! keychain call, and no other test shares this process.
 
-use pb2b_core::profiles::{JsonFileSettings, Profiles};
+use pb2b_core::profiles::{JsonFileSettings, OnExisting, Profiles};
 use pb2b_core::secret::{KeyStore, KeychainError, OsKeychain, SecretString};
 
 #[test]
@@ -38,6 +38,7 @@ fn no_secret_service_gives_the_clear_error_and_stores_nothing() {
             "https://login.prospectb2b.com/api/public/v1",
             &key,
             false,
+            OnExisting::Refuse,
         )
         .unwrap_err();
     assert_eq!(err.code, "keychain_unavailable");

@@ -182,7 +182,8 @@ pub async fn admin(app: &Arc<App>, _rid: &str, req: Request) -> Result<Reply, Ap
             key.updated_at = now_ms();
             let key = key.clone();
             st.put("key", &key.name, &key);
-            ok_admin(crate::api::me_data(&key))
+            let ws = st.workspace.clone();
+            ok_admin(crate::api::me_data(&key, &ws))
         }
         (_, ["health"] | ["state"] | ["reset"] | ["leads", ..] | ["keys", _]) => {
             Err(ApiError::new(

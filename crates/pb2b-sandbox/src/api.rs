@@ -51,6 +51,7 @@ pub fn keys_of(st: &Store) -> SandboxKeys {
         leads_read: get("leads_read"),
         revoked: get("revoked"),
         expired: get("expired"),
+        full_2: get("full_2"),
     }
 }
 
@@ -755,7 +756,8 @@ async fn run(
             ));
         }
         if op == Op::Me {
-            return ok(StatusCode::OK, rid, me_data(&key));
+            let ws = crate::store::Workspace::new(&app.cfg.workspace);
+            return ok(StatusCode::OK, rid, me_data(&key, &ws));
         }
         return read_op(&ctx, &op, &query);
     }
@@ -968,7 +970,7 @@ fn read_op(ctx: &Ctx, op: &Op, query: &str) -> Result<Reply, ApiError> {
     }
 }
 
-pub fn me_data(key: &KeyRec) -> Value {
+pub fn me_data(key: &KeyRec, ws: &crate::store::Workspace) -> Value {
     json!({
         "id": key.id,
         "object": "api_key",
@@ -976,7 +978,7 @@ pub fn me_data(key: &KeyRec) -> Value {
         "key_prefix": key.prefix(),
         "scopes": key.scopes,
         "read_only": key.read_only,
-        "workspace": {"id": "ws_sandbox", "name": "Sandbox workspace"},
+        "workspace": {"id": ws.id, "name": ws.name},
         "membership": {"role": "admin"},
         "created_at": fmt_ts(key.created_at),
         "updated_at": fmt_ts(key.updated_at),

@@ -56,6 +56,10 @@ pub struct SandboxConfig {
     pub export_ttl: Duration,
     /// Largest accepted request body in bytes (then 413).
     pub body_limit: usize,
+    /// The workspace served: `sandbox` (the default, `ws_sandbox` with the documented keys) or
+    /// another name, whose id is `ws_<name>` and whose keys differ (two sandboxes, two
+    /// workspaces).
+    pub workspace: String,
 }
 
 impl Default for SandboxConfig {
@@ -83,11 +87,12 @@ impl Default for SandboxConfig {
             export_url_ttl: Duration::from_secs(15 * 60),
             export_ttl: Duration::from_secs(24 * 3600),
             body_limit: 1024 * 1024,
+            workspace: "sandbox".into(),
         }
     }
 }
 
-/// The five API keys of the sandbox workspace.
+/// The six API keys of the sandbox workspace.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct SandboxKeys {
     /// Every documented scope, read-write.
@@ -100,6 +105,8 @@ pub struct SandboxKeys {
     pub revoked: String,
     /// Expired: always 401 `api_key_expired`.
     pub expired: String,
+    /// A second full-access key of the same workspace (what a key rotation hands out).
+    pub full_2: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -181,7 +188,21 @@ pub async fn start(config: SandboxConfig) -> Result<Sandbox, SandboxError> {
         Some(db) => db.meta_get_or_set("signing_key", util::secret_hex(32)),
         None => util::secret_hex(32),
     };
-    let mut st = store::Store::new(config.fault_seed, db);
+    if config.workspace.is_empty()
+        || !config
+            .workspace
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    {
+        return Err(SandboxError::Config(
+            "workspace must be letters, digits, '_' or '-'".into(),
+        ));
+    }
+    let mut st = store::Store::new(
+        store::Workspace::new(&config.workspace),
+        config.fault_seed,
+        db,
+    );
     let had_data = st.load().map_err(|source| SandboxError::Data {
         path: config.data.clone().unwrap_or_default(),
         source,

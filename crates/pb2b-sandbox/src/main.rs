@@ -40,6 +40,10 @@ struct Args {
     /// Start without the demo leads.
     #[arg(long)]
     no_demo: bool,
+    /// The workspace to serve: `sandbox` (default: ws_sandbox and the documented keys) or
+    /// another name (ws_<name>, other keys), so two sandboxes are two workspaces.
+    #[arg(long, default_value = "sandbox")]
+    workspace: String,
 }
 
 fn main() -> std::process::ExitCode {
@@ -73,6 +77,7 @@ fn main() -> std::process::ExitCode {
             fault_seed: args.fault_seed,
             export_delay_ms: args.export_delay_ms,
             seed_demo: !args.no_demo,
+            workspace: args.workspace,
             ..Default::default()
         };
         let sandbox = match pb2b_sandbox::start(config).await {

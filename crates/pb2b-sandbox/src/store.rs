@@ -24,7 +24,42 @@ pub const ALL_SCOPES: [&str; 12] = [
     "prospector.read",
 ];
 
-pub const KEY_NAMES: [&str; 5] = ["full", "read_only", "leads_read", "revoked", "expired"];
+pub const KEY_NAMES: [&str; 6] = [
+    "full",
+    "read_only",
+    "leads_read",
+    "revoked",
+    "expired",
+    "full_2",
+];
+
+/// The workspace the sandbox serves: its id and name in `/me`, and the seed of its keys.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Workspace {
+    /// `ws_sandbox` for the default workspace, `ws_<slug>` for another.
+    pub id: String,
+    pub name: String,
+    /// Empty for the default workspace (its keys are the documented ones).
+    slug: String,
+}
+
+impl Workspace {
+    /// The workspace named `slug` (`sandbox` is the default, documented one).
+    pub fn new(slug: &str) -> Self {
+        if slug.is_empty() || slug == "sandbox" {
+            return Workspace {
+                id: "ws_sandbox".into(),
+                name: "Sandbox workspace".into(),
+                slug: String::new(),
+            };
+        }
+        Workspace {
+            id: format!("ws_{slug}"),
+            name: format!("Sandbox workspace {slug}"),
+            slug: slug.to_owned(),
+        }
+    }
+}
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct KeyRec {
@@ -49,13 +84,19 @@ impl KeyRec {
     }
 }
 
-/// The deterministic default keys (documented): the same on every start.
-pub fn default_keys() -> Vec<KeyRec> {
+/// The deterministic keys of `ws` (documented for the default workspace): the same on every
+/// start; another workspace's keys differ, so two sandboxes are two workspaces.
+pub fn default_keys(ws: &Workspace) -> Vec<KeyRec> {
     let created = 1_767_225_600_000; // 2026-01-01T00:00:00.000Z
     KEY_NAMES
         .iter()
         .map(|name| {
-            let h = sha256_hex(format!("pb2b-sandbox-key:{name}").as_bytes());
+            let seed = if ws.slug.is_empty() {
+                format!("pb2b-sandbox-key:{name}")
+            } else {
+                format!("pb2b-sandbox-key:{}:{name}", ws.slug)
+            };
+            let h = sha256_hex(seed.as_bytes());
             let token = format!("pb2b_test_{}_{}", &h[..8], &h[8..40]);
             let scopes: Vec<String> = match *name {
                 "leads_read" => vec!["me.read".into(), "leads.read".into()],
@@ -245,6 +286,7 @@ pub struct IdemEntry {
 
 /// Everything the sandbox knows. Guarded by one mutex, never held across an await.
 pub struct Store {
+    pub workspace: Workspace,
     pub keys: Vec<KeyRec>,
     pub leads: HashMap<String, Lead>,
     pub order: BTreeSet<(i64, String)>,
@@ -264,9 +306,10 @@ pub mod bytes_like {
 }
 
 impl Store {
-    pub fn new(fault_seed: u64, db: Option<Db>) -> Self {
+    pub fn new(workspace: Workspace, fault_seed: u64, db: Option<Db>) -> Self {
         Store {
-            keys: default_keys(),
+            keys: default_keys(&workspace),
+            workspace,
             leads: HashMap::new(),
             order: BTreeSet::new(),
             exports: HashMap::new(),
@@ -306,7 +349,7 @@ impl Store {
 
     /// Wipes everything but the keys' identities (scopes are restored to their defaults).
     pub fn reset(&mut self) {
-        self.keys = default_keys();
+        self.keys = default_keys(&self.workspace);
         self.leads.clear();
         self.order.clear();
         self.exports.clear();

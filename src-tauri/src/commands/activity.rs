@@ -1,11 +1,10 @@
 //! The Activity screen: the request log, filtered, and a redacted support bundle of one exchange.
 
 use pb2b_core::error::ErrorReport;
-use pb2b_core::store::{LogFilter, LoggedRequest, RequestLog};
+use pb2b_core::store::{LogFilter, LoggedRequest, RequestLog, DEFAULT_RETENTION};
 use tauri::{AppHandle, Runtime, State};
 
 use super::blocking;
-use super::connect::{store, LOG_RETENTION};
 use crate::state::AppState;
 
 fn store_error(err: impl std::fmt::Display) -> ErrorReport {
@@ -22,7 +21,7 @@ pub async fn activity(
     state: State<'_, AppState>,
     filter: LogFilter,
 ) -> Result<Vec<LoggedRequest>, ErrorReport> {
-    let log = RequestLog::new(store(&state).await?, "", LOG_RETENTION);
+    let log = RequestLog::new(state.store().await?, "", DEFAULT_RETENTION);
     blocking(move || log.query(&filter).map_err(store_error)).await
 }
 
@@ -34,7 +33,7 @@ pub async fn support_bundle<R: Runtime>(
     state: State<'_, AppState>,
     id: i64,
 ) -> Result<String, ErrorReport> {
-    let log = RequestLog::new(store(&state).await?, "", LOG_RETENTION);
+    let log = RequestLog::new(state.store().await?, "", DEFAULT_RETENTION);
     let version = app.package_info().version.to_string();
     blocking(move || {
         let bundle = log.support_bundle(id, &version).map_err(store_error)?;

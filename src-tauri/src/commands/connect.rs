@@ -1,92 +1,43 @@
 //! Connect a workspace: verify a key, save it as a profile (key to the keychain, the rest to the
 //! settings store), switch, rename, forget, and "Try the local sandbox".
 
-use std::sync::Arc;
-
-use pb2b_core::api::RequestObserver;
 use pb2b_core::error::{codes, ErrorReport};
-use pb2b_core::profiles::{Profile, Profiles};
+use pb2b_core::profiles::{OnExisting, Profile};
 use pb2b_core::secret::SecretString;
 use pb2b_core::session::{self, ConnectionStatus, KeyCheck};
-use pb2b_core::store::{RequestLog, Store};
-use tauri::{AppHandle, Runtime, State};
+use pb2b_core::workspace::{Credentials, Workspace, SANDBOX_PROFILE};
+use tauri::State;
 
 use super::blocking;
-use crate::settings::StoreSettings;
 use crate::state::{AppState, Connection};
 
-/// The profile name of the embedded sandbox.
-pub const SANDBOX_PROFILE: &str = "Local sandbox";
-/// How many API calls the request log keeps.
-pub const LOG_RETENTION: usize = 10_000;
-
-/// The local database, opened on first use.
-pub(crate) async fn store(state: &AppState) -> Result<Store, ErrorReport> {
-    let path = state.data_dir.join(pb2b_core::DATABASE_FILE);
-    state
-        .store
-        .get_or_try_init(|| async move {
-            blocking(move || {
-                Store::open(&path).map_err(|err| {
-                    ErrorReport::local(
-                        codes::INTERNAL,
-                        format!(
-                            "The local database {} could not be opened: {err}",
-                            path.display()
-                        ),
-                        true,
-                    )
-                })
-            })
-            .await
-        })
-        .await
-        .cloned()
-}
-
-async fn observer(
+/// Runs `work` with the profiles (the data folder's profiles file + keychain) on the blocking
+/// pool.
+async fn with_profiles<T: Send + 'static>(
     state: &AppState,
-    profile: &str,
-) -> Result<Arc<dyn RequestObserver>, ErrorReport> {
-    Ok(Arc::new(RequestLog::new(
-        store(state).await?,
-        profile,
-        LOG_RETENTION,
-    )))
-}
-
-/// Runs `work` with the profiles (settings store + keychain) on the blocking pool.
-async fn with_profiles<R: Runtime, T: Send + 'static>(
-    app: &AppHandle<R>,
-    state: &AppState,
-    work: impl FnOnce(&Profiles<'_>) -> Result<T, ErrorReport> + Send + 'static,
+    work: impl FnOnce(&pb2b_core::profiles::Profiles<'_>) -> Result<T, ErrorReport> + Send + 'static,
 ) -> Result<T, ErrorReport> {
-    let settings = StoreSettings::new(app.clone(), state.data_dir.join(pb2b_core::SETTINGS_FILE));
-    let keychain = state.keychain.clone();
-    blocking(move || work(&Profiles::new(&settings, &keychain))).await
+    let folder = state.folder.clone();
+    blocking(move || work(&folder.profiles())).await
 }
 
-/// Makes `profile` (with `key`) the active connection and verifies it with `/me`.
+/// Makes `profile` (with `key`) the active connection: the workspace when `/me` verifies it, else
+/// the profile with the reason (the status request tries again).
 async fn connect(state: &AppState, profile: Profile, key: SecretString) -> Result<(), ErrorReport> {
-    let client = session::client(
-        &profile.base_url,
-        key.clone(),
-        observer(state, &profile.name).await?,
-    )?;
-    let check = match session::verify(&client, &key).await {
-        Ok(check) => Some(check),
-        Err(err) => {
-            tracing::warn!(profile = %profile.name, code = %err.code, request_id = ?err.request_id, "key not verified");
-            None
+    let credentials = Credentials { profile, key };
+    let name = credentials.profile.name.clone();
+    let folder = state.folder.clone();
+    let connection = match Workspace::open(&folder, credentials.clone()).await {
+        Ok(ws) => {
+            tracing::info!(profile = %name, workspace = %ws.id(), base_url = %ws.profile().base_url, key = %ws.profile().key_hint, "connected");
+            Connection::Open(ws)
+        }
+        Err(error) => {
+            tracing::warn!(profile = %name, code = %error.code, request_id = ?error.request_id, "key not verified");
+            Connection::Unverified { credentials, error }
         }
     };
-    tracing::info!(profile = %profile.name, base_url = %profile.base_url, key = %profile.key_hint, "connected");
-    *state.connection.lock().await = Some(Connection {
-        profile,
-        key,
-        client,
-        check,
-    });
+    *state.connection.lock().await = Some(connection);
     Ok(())
 }
 
@@ -127,56 +78,70 @@ async fn ensure_sandbox(state: &AppState) -> Result<(String, SecretString), Erro
 /// Restores the active profile after a start (key from the keychain; the sandbox restarted when
 /// the active profile is the sandbox's), or connects the sandbox when the app was started with
 /// `--sandbox`. Runs once, on the first status request.
-async fn restore<R: Runtime>(app: &AppHandle<R>, state: &AppState) -> Result<(), ErrorReport> {
+async fn restore(state: &AppState) -> Result<(), ErrorReport> {
     let _one_at_a_time = state.restoring.lock().await;
     if state.connection.lock().await.is_some() {
         return Ok(());
     }
-    let active = with_profiles(app, state, |p| p.active()).await?;
+    let active = with_profiles(state, |p| p.active()).await?;
     match active {
-        Some(profile) if profile.sandbox => connect_embedded_sandbox(app, state).await,
+        Some(profile) if profile.sandbox => connect_embedded_sandbox(state).await,
         Some(profile) => {
             let name = profile.name.clone();
-            let key = with_profiles(app, state, move |p| p.key(&name)).await?;
+            let key = with_profiles(state, move |p| p.key(&name)).await?;
             connect(state, profile, key).await
         }
-        None if state.auto_sandbox => connect_embedded_sandbox(app, state).await,
+        None if state.auto_sandbox => connect_embedded_sandbox(state).await,
         None => Ok(()),
     }
 }
 
-async fn connect_embedded_sandbox<R: Runtime>(
-    app: &AppHandle<R>,
-    state: &AppState,
-) -> Result<(), ErrorReport> {
+async fn connect_embedded_sandbox(state: &AppState) -> Result<(), ErrorReport> {
     let (base_url, key) = ensure_sandbox(state).await?;
     let stored = key.clone();
-    let profile = with_profiles(app, state, move |p| {
-        p.save(SANDBOX_PROFILE, &base_url, &stored, true)
+    // The embedded sandbox's profile is the app's own: its base URL changes each start, so it is
+    // replaced without asking.
+    let profile = with_profiles(state, move |p| {
+        p.save(
+            SANDBOX_PROFILE,
+            &base_url,
+            &stored,
+            true,
+            OnExisting::Replace,
+        )
     })
     .await?;
     connect(state, profile, key).await
 }
 
-async fn status<R: Runtime>(
-    app: &AppHandle<R>,
+/// The status the Connect screen shows. The profiles are read from the file every time, so a
+/// profile another process (`pb2b login`) added or forgot shows up at the next request.
+async fn status(
     state: &AppState,
     error: Option<ErrorReport>,
 ) -> Result<ConnectionStatus, ErrorReport> {
-    let settings = with_profiles(app, state, |p| p.load()).await?;
+    let settings = with_profiles(state, |p| p.load()).await?;
     let mut connection = state.connection.lock().await;
     let mut error = error;
-    if let Some(conn) = connection.as_mut() {
-        if conn.check.is_none() {
-            match session::verify(&conn.client, &conn.key).await {
-                Ok(check) => conn.check = Some(check),
-                Err(err) => error = error.or(Some(err)),
+    if let Some(Connection::Unverified { credentials, .. }) = connection.as_ref() {
+        let credentials = credentials.clone();
+        match Workspace::open(&state.folder, credentials.clone()).await {
+            Ok(ws) => *connection = Some(Connection::Open(ws)),
+            Err(err) => {
+                error = error.or(Some(err.clone()));
+                *connection = Some(Connection::Unverified {
+                    credentials,
+                    error: err,
+                });
             }
         }
     }
     Ok(ConnectionStatus {
-        profile: connection.as_ref().map(|c| c.profile.clone()),
-        check: connection.as_ref().and_then(|c| c.check.clone()),
+        profile: connection.as_ref().map(|c| c.profile().clone()),
+        check: match connection.as_ref() {
+            Some(Connection::Open(ws)) => Some(ws.check().clone()),
+            _ => None,
+        },
         error,
         profiles: settings.profiles,
     })
@@ -184,12 +149,11 @@ async fn status<R: Runtime>(
 
 /// The active profile, what its key may do, and every saved profile.
 #[tauri::command]
-pub async fn connection_status<R: Runtime>(
-    app: AppHandle<R>,
+pub async fn connection_status(
     state: State<'_, AppState>,
 ) -> Result<ConnectionStatus, ErrorReport> {
-    let restored = restore(&app, &state).await.err();
-    status(&app, &state, restored).await
+    let restored = restore(&state).await.err();
+    status(&state, restored).await
 }
 
 /// Verifies a key with `/me` without saving anything.
@@ -199,11 +163,17 @@ pub async fn verify_key(
     base_url: String,
     key: SecretString,
 ) -> Result<KeyCheck, ErrorReport> {
-    let client = session::client(
-        &base_url,
-        key.clone(),
-        observer(&state, "(not saved)").await?,
-    )?;
+    let credentials = Credentials {
+        profile: Profile {
+            name: "(not saved)".into(),
+            base_url,
+            key_hint: String::new(),
+            sandbox: false,
+        },
+        key: key.clone(),
+    };
+    let folder = state.folder.clone();
+    let client = blocking(move || folder.client(&credentials)).await?;
     let result = session::verify(&client, &key).await;
     if let Err(err) = &result {
         tracing::info!(code = %err.code, request_id = ?err.request_id, "key verification failed");
@@ -211,99 +181,119 @@ pub async fn verify_key(
     result
 }
 
-/// Verifies the key, then saves the profile (key to the keychain) and makes it active. Saving an
-/// existing name replaces its key: that is key rotation.
+/// Verifies the key, then saves the profile (key to the keychain) and makes it active. A name
+/// that is taken is refused with `profile_exists` unless `replace` is true: the UI asks first
+/// (replacing a profile's key is key rotation).
 #[tauri::command]
-pub async fn save_profile<R: Runtime>(
-    app: AppHandle<R>,
+pub async fn save_profile(
     state: State<'_, AppState>,
     name: String,
     base_url: String,
     key: SecretString,
+    replace: bool,
 ) -> Result<ConnectionStatus, ErrorReport> {
-    let client = session::client(&base_url, key.clone(), observer(&state, &name).await?)?;
+    let existing = if replace {
+        OnExisting::Replace
+    } else {
+        OnExisting::Refuse
+    };
+    let credentials = Credentials {
+        profile: Profile {
+            name: name.clone(),
+            base_url: base_url.clone(),
+            key_hint: String::new(),
+            sandbox: false,
+        },
+        key: key.clone(),
+    };
+    let folder = state.folder.clone();
+    let client = blocking(move || folder.client(&credentials)).await?;
     let check = session::verify(&client, &key).await?;
     let stored = key.clone();
-    let profile = with_profiles(&app, &state, move |p| {
-        p.save(&name, &base_url, &stored, false)
+    let profile = with_profiles(&state, move |p| {
+        p.save(&name, &base_url, &stored, false, existing)
     })
     .await?;
-    tracing::info!(profile = %profile.name, base_url = %profile.base_url, key = %profile.key_hint, "profile saved and connected");
-    let client = session::client(
-        &profile.base_url,
-        key.clone(),
-        observer(&state, &profile.name).await?,
-    )?;
-    *state.connection.lock().await = Some(Connection {
-        profile,
-        key,
+    tracing::info!(profile = %profile.name, base_url = %profile.base_url, key = %profile.key_hint, replaced = replace, "profile saved and connected");
+    let credentials = Credentials { profile, key };
+    let folder = state.folder.clone();
+    let (client, store) = {
+        let credentials = credentials.clone();
+        blocking(move || Ok((folder.client(&credentials)?, folder.store()?))).await?
+    };
+    *state.connection.lock().await = Some(Connection::Open(Workspace::verified(
+        store,
+        credentials,
         client,
-        check: Some(check),
-    });
-    status(&app, &state, None).await
+        check,
+    )));
+    status(&state, None).await
 }
 
 /// "Try the local sandbox": starts the embedded sandbox with its demo data and connects to it.
 #[tauri::command]
-pub async fn connect_sandbox<R: Runtime>(
-    app: AppHandle<R>,
-    state: State<'_, AppState>,
-) -> Result<ConnectionStatus, ErrorReport> {
-    connect_embedded_sandbox(&app, &state).await?;
-    status(&app, &state, None).await
+pub async fn connect_sandbox(state: State<'_, AppState>) -> Result<ConnectionStatus, ErrorReport> {
+    connect_embedded_sandbox(&state).await?;
+    status(&state, None).await
 }
 
 /// Switches to another saved profile.
 #[tauri::command]
-pub async fn activate_profile<R: Runtime>(
-    app: AppHandle<R>,
+pub async fn activate_profile(
     state: State<'_, AppState>,
     name: String,
 ) -> Result<ConnectionStatus, ErrorReport> {
     let wanted = name.clone();
-    let profile = with_profiles(&app, &state, move |p| p.set_active(&wanted)).await?;
+    let profile = with_profiles(&state, move |p| p.set_active(&wanted)).await?;
     if profile.sandbox {
-        connect_embedded_sandbox(&app, &state).await?;
+        connect_embedded_sandbox(&state).await?;
     } else {
-        let key = with_profiles(&app, &state, move |p| p.key(&name)).await?;
+        let key = with_profiles(&state, move |p| p.key(&name)).await?;
         connect(&state, profile, key).await?;
     }
-    status(&app, &state, None).await
+    status(&state, None).await
 }
 
 /// Renames a profile (its keychain entry moves with it).
 #[tauri::command]
-pub async fn rename_profile<R: Runtime>(
-    app: AppHandle<R>,
+pub async fn rename_profile(
     state: State<'_, AppState>,
     from: String,
     to: String,
 ) -> Result<ConnectionStatus, ErrorReport> {
     let old = from.clone();
-    let renamed = with_profiles(&app, &state, move |p| p.rename(&from, &to)).await?;
-    if let Some(conn) = state.connection.lock().await.as_mut() {
-        if conn.profile.name == old {
-            // The request log goes on under the new name from the next connection on.
-            conn.profile = renamed;
-        }
+    let renamed = with_profiles(&state, move |p| p.rename(&from, &to)).await?;
+    let active_renamed = state
+        .connection
+        .lock()
+        .await
+        .as_ref()
+        .is_some_and(|c| c.profile().name == old);
+    if active_renamed {
+        // Reconnect under the new name: the request log and the mirror label follow it.
+        let name = renamed.name.clone();
+        let key = with_profiles(&state, move |p| p.key(&name)).await?;
+        connect(&state, renamed, key).await?;
     }
-    status(&app, &state, None).await
+    status(&state, None).await
 }
 
 /// Forgets a profile: deletes its keychain entry and its settings; disconnects if it was active.
 #[tauri::command]
-pub async fn forget_profile<R: Runtime>(
-    app: AppHandle<R>,
+pub async fn forget_profile(
     state: State<'_, AppState>,
     name: String,
 ) -> Result<ConnectionStatus, ErrorReport> {
     let forgotten = name.clone();
-    with_profiles(&app, &state, move |p| p.forget(&forgotten)).await?;
+    with_profiles(&state, move |p| p.forget(&forgotten)).await?;
     tracing::info!(profile = %name, "profile forgotten");
     let mut connection = state.connection.lock().await;
-    if connection.as_ref().is_some_and(|c| c.profile.name == name) {
+    if connection
+        .as_ref()
+        .is_some_and(|c| c.profile().name == name)
+    {
         *connection = None;
     }
     drop(connection);
-    status(&app, &state, None).await
+    status(&state, None).await
 }

@@ -7,8 +7,7 @@ use tauri::{AppHandle, Emitter, Manager, Runtime, State};
 use tauri_plugin_notification::NotificationExt;
 use tauri_plugin_opener::OpenerExt;
 
-use super::connect::store;
-use super::{blocking, not_connected};
+use super::blocking;
 use crate::state::AppState;
 
 /// Every export event goes to the windows under this name (the Exports screen listens).
@@ -17,13 +16,9 @@ pub const EXPORT_EVENT: &str = "export-event";
 async fn exports_of_active(
     state: &AppState,
 ) -> Result<(Exports, pb2b_core::api::Client), ErrorReport> {
-    let (profile, client) = {
-        let connection = state.connection.lock().await;
-        let conn = connection.as_ref().ok_or_else(not_connected)?;
-        (conn.profile.name.clone(), conn.client.clone())
-    };
-    let store = store(state).await?;
-    let exports = blocking(move || Exports::open(store, &profile)).await?;
+    let ws = state.workspace().await?;
+    let client = ws.client().clone();
+    let exports = blocking(move || ws.exports()).await?;
     Ok((exports, client))
 }
 

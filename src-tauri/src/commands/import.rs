@@ -5,14 +5,13 @@
 use pb2b_core::api::NewLead;
 use pb2b_core::error::{codes, ErrorReport};
 use pb2b_core::import::{
-    self, ImportJob, ImportProgress, ImportSummary, Mapping, Preview, RunOptions,
+    self, ImportJob, ImportProgress, ImportSummary, Imports, Mapping, Preview, RunOptions,
 };
 use pb2b_core::leads::{self, CreatedLead, FieldError, LeadSubmission};
 use tauri::{AppHandle, Emitter, Manager, Runtime, State};
 use tauri_plugin_dialog::DialogExt;
 use tauri_plugin_notification::NotificationExt;
 
-use super::connect::store;
 use super::{active_client, blocking};
 use crate::state::AppState;
 
@@ -70,7 +69,7 @@ pub async fn import_preview(
     path: String,
     mapping: Option<Mapping>,
 ) -> Result<Preview, ErrorReport> {
-    let store = store(&state).await?;
+    let store = state.store().await?;
     blocking(move || {
         import::preview(
             Some(&store),
@@ -82,17 +81,35 @@ pub async fn import_preview(
     .await
 }
 
-/// Every import, newest first (unfinished ones can be resumed).
+/// The open workspace's imports, newest first (unfinished ones can be resumed).
 #[tauri::command]
 pub async fn imports_list(state: State<'_, AppState>) -> Result<Vec<ImportJob>, ErrorReport> {
-    let store = store(&state).await?;
-    blocking(move || import::list_imports(&store)).await
+    let imports = state.workspace().await?.imports();
+    blocking(move || imports.list()).await
+}
+
+/// Imports made by an older version that did not record their workspace: the Import screen asks
+/// whether each is the open workspace's.
+#[tauri::command]
+pub async fn imports_unassigned(state: State<'_, AppState>) -> Result<Vec<ImportJob>, ErrorReport> {
+    let imports = state.workspace().await?.imports();
+    blocking(move || imports.unassigned()).await
+}
+
+/// The user says an unassigned import is the open workspace's (its rows that may have reached
+/// the server are looked up before any is sent again).
+#[tauri::command]
+pub async fn import_assign(
+    state: State<'_, AppState>,
+    id: String,
+) -> Result<ImportJob, ErrorReport> {
+    let imports = state.workspace().await?.imports();
+    blocking(move || imports.assign(&id)).await
 }
 
 fn spawn_run<R: Runtime>(
     app: AppHandle<R>,
-    store: pb2b_core::store::Store,
-    client: pb2b_core::api::Client,
+    imports: Imports,
     id: String,
 ) -> Result<(), ErrorReport> {
     let state = app.state::<AppState>();
@@ -112,15 +129,9 @@ fn spawn_run<R: Runtime>(
         let progress = move |p: &ImportProgress| {
             let _ = emitter.emit(IMPORT_PROGRESS_EVENT, p);
         };
-        let result: Result<ImportSummary, ErrorReport> = import::run(
-            &client,
-            &store,
-            &id,
-            &RunOptions::default(),
-            &progress,
-            &job.token,
-        )
-        .await;
+        let result: Result<ImportSummary, ErrorReport> = imports
+            .run(&id, &RunOptions::default(), &progress, &job.token)
+            .await;
         drop(job);
         let focused = app
             .get_webview_window("main")
@@ -166,12 +177,10 @@ pub async fn import_start<R: Runtime>(
     path: String,
     mapping: Mapping,
 ) -> Result<ImportJob, ErrorReport> {
-    let client = active_client(&state).await?;
-    let store = store(&state).await?;
-    let staging = store.clone();
+    let imports = state.workspace().await?.imports();
+    let staging = imports.clone();
     let job = blocking(move || {
-        import::stage(
-            &staging,
+        staging.stage(
             std::path::Path::new(&path),
             &mapping,
             &|_| {},
@@ -179,20 +188,22 @@ pub async fn import_start<R: Runtime>(
         )
     })
     .await?;
-    spawn_run(app, store, client, job.id.clone())?;
+    spawn_run(app, imports, job.id.clone())?;
     Ok(job)
 }
 
-/// Resumes a paused or interrupted import (rows already sent replay, never duplicate).
+/// Resumes a paused or interrupted import of the open workspace (rows already sent replay,
+/// never duplicate); another workspace's import is refused before anything is sent.
 #[tauri::command]
 pub async fn import_resume<R: Runtime>(
     app: AppHandle<R>,
     state: State<'_, AppState>,
     id: String,
 ) -> Result<(), ErrorReport> {
-    let client = active_client(&state).await?;
-    let store = store(&state).await?;
-    spawn_run(app, store, client, id)
+    let imports = state.workspace().await?.imports();
+    let (check, i) = (imports.clone(), id.clone());
+    blocking(move || check.get(&i)).await?;
+    spawn_run(app, imports, id)
 }
 
 /// Pauses an import: no new rows are sent, those in flight finish; resume continues.
@@ -207,9 +218,10 @@ pub async fn import_cancel(
     state: State<'_, AppState>,
     id: String,
 ) -> Result<ImportJob, ErrorReport> {
+    let imports = state.workspace().await?.imports();
+    imports.get(&id)?;
     state.jobs.cancel(&format!("import:{id}"));
-    let store = store(&state).await?;
-    blocking(move || import::cancel_import(&store, &id)).await
+    blocking(move || imports.cancel(&id)).await
 }
 
 /// Puts the failed rows back to pending and sends them again.
@@ -219,11 +231,10 @@ pub async fn import_retry_failed<R: Runtime>(
     state: State<'_, AppState>,
     id: String,
 ) -> Result<ImportJob, ErrorReport> {
-    let client = active_client(&state).await?;
-    let store = store(&state).await?;
-    let (s, i) = (store.clone(), id.clone());
-    let job = blocking(move || import::retry_failed(&s, &i)).await?;
-    spawn_run(app, store, client, id)?;
+    let imports = state.workspace().await?.imports();
+    let (s, i) = (imports.clone(), id.clone());
+    let job = blocking(move || s.retry_failed(&i)).await?;
+    spawn_run(app, imports, id)?;
     Ok(job)
 }
 
@@ -237,9 +248,11 @@ pub async fn import_results_file<R: Runtime>(
     id: String,
     kind: String,
 ) -> Result<String, ErrorReport> {
-    let store = store(&state).await?;
-    let (s, i) = (store.clone(), id.clone());
-    let job = blocking(move || import::get_import(&s, &i)).await?;
+    let ws = state.workspace().await?;
+    let store = ws.store().clone();
+    let imports = ws.imports();
+    let i = id.clone();
+    let job = blocking(move || imports.get(&i)).await?;
     let stem = std::path::Path::new(&job.file_name)
         .file_stem()
         .and_then(|s| s.to_str())

@@ -39,13 +39,9 @@ pub(crate) fn not_connected() -> ErrorReport {
     )
 }
 
-/// The active connection's client.
+/// The open workspace's client.
 pub(crate) async fn active_client(state: &AppState) -> Result<pb2b_core::api::Client, ErrorReport> {
-    let connection = state.connection.lock().await;
-    connection
-        .as_ref()
-        .map(|c| c.client.clone())
-        .ok_or_else(not_connected)
+    Ok(state.workspace().await?.client().clone())
 }
 
 /// A new file in the user's Downloads folder (the data folder's `exports/` when the platform has
@@ -87,7 +83,7 @@ pub async fn diagnostics<R: tauri::Runtime>(
     let version = app.package_info().version.to_string();
     let data_dir = state.data_dir.clone();
     let base_url = match state.connection.lock().await.as_ref() {
-        Some(connection) => connection.profile.base_url.clone(),
+        Some(connection) => connection.profile().base_url.clone(),
         None => pb2b_core::DEFAULT_BASE_URL.to_owned(),
     };
     let keychain = state.keychain.clone();

@@ -10,8 +10,7 @@ use pb2b_core::sync::{
 use tauri::ipc::Channel;
 use tauri::{AppHandle, Emitter, Manager, Runtime, State};
 
-use super::connect::store;
-use super::{blocking, not_connected};
+use super::blocking;
 use crate::state::AppState;
 
 /// The job id of the active workspace's sync.
@@ -22,30 +21,9 @@ pub const SYNC_FINISHED_EVENT: &str = "sync-finished";
 /// The mirror of the active connection's workspace (one `Mirror` per workspace, kept in state so
 /// its one-run-at-a-time guard is shared), plus the client.
 async fn active_mirror(state: &AppState) -> Result<(Mirror, pb2b_core::api::Client), ErrorReport> {
-    let (workspace, profile, client) = {
-        let connection = state.connection.lock().await;
-        let conn = connection.as_ref().ok_or_else(not_connected)?;
-        let check = conn.check.as_ref().ok_or_else(|| {
-            ErrorReport::local(
-                "not_verified",
-                "The active key could not be verified; see the Connect screen.",
-                true,
-            )
-        })?;
-        (
-            check.me.workspace.id.clone(),
-            conn.profile.name.clone(),
-            conn.client.clone(),
-        )
-    };
-    let mut mirrors = state.mirrors.lock().await;
-    if let Some(mirror) = mirrors.get(&workspace) {
-        return Ok((mirror.clone(), client));
-    }
-    let store = store(state).await?;
-    let (ws, p) = (workspace.clone(), profile.clone());
-    let mirror = blocking(move || Mirror::open(store, &ws, &p)).await?;
-    mirrors.insert(workspace, mirror.clone());
+    let ws = state.workspace().await?;
+    let client = ws.client().clone();
+    let mirror = blocking(move || ws.mirror()).await?;
     Ok((mirror, client))
 }
 

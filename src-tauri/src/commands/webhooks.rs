@@ -6,10 +6,9 @@ use std::time::Duration;
 
 use pb2b_core::error::{codes, ErrorReport};
 use pb2b_core::webhooks::{
-    self, check_signature, check_url, is_sandbox_base_url, new_idempotency_key, DeliveryPage,
-    DeliveryRow, ReceivedDelivery, ReceiverConfig, SecretDialog, SignatureCheck, SignatureVerdict,
-    TestReceiver, UrlCheck, WebhookChanges, WebhookDraft, WebhookEndpoint, WebhookEventInfo,
-    WebhookManager,
+    self, check_signature, check_url, new_idempotency_key, DeliveryPage, DeliveryRow,
+    ReceivedDelivery, ReceiverConfig, SecretDialog, SignatureCheck, SignatureVerdict, TestReceiver,
+    UrlCheck, WebhookChanges, WebhookDraft, WebhookEndpoint, WebhookEventInfo, WebhookManager,
 };
 use tauri::ipc::Channel;
 use tauri::{AppHandle, Runtime, State};
@@ -23,10 +22,8 @@ const CLIPBOARD_SECONDS: u64 = 60;
 async fn client_and_sandbox(
     state: &AppState,
 ) -> Result<(pb2b_core::api::Client, bool), ErrorReport> {
-    let connection = state.connection.lock().await;
-    let conn = connection.as_ref().ok_or_else(super::not_connected)?;
-    let sandbox = conn.profile.sandbox || is_sandbox_base_url(&conn.profile.base_url);
-    Ok((conn.client.clone(), sandbox))
+    let ws = state.workspace().await?;
+    Ok((ws.client().clone(), ws.is_sandbox()))
 }
 
 /// Whether the local test receiver can be used: only while connected to the sandbox (the rule is

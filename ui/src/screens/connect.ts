@@ -117,7 +117,20 @@ export async function renderConnect(root: HTMLElement): Promise<void> {
   );
   saveButton.addEventListener("click", () =>
     void busy(saveButton, async () => {
-      const status = await api.saveProfile(nameInput.value.trim(), baseUrlInput.value.trim(), keyInput.value.trim());
+      const [name, baseUrl, key] = [nameInput.value.trim(), baseUrlInput.value.trim(), keyInput.value.trim()];
+      let status: ConnectionStatus;
+      try {
+        status = await api.saveProfile(name, baseUrl, key, false);
+      } catch (err) {
+        // A taken name: replacing its key is key rotation, so ask before doing it.
+        if ((err as ErrorReport).code !== "profile_exists") throw err;
+        const replace = await confirmDialog(
+          `${(err as ErrorReport).message} Replace the key of “${name}” with this one?`,
+          "Replace key",
+        );
+        if (!replace) return;
+        status = await api.saveProfile(name, baseUrl, key, true);
+      }
       keyInput.value = "";
       clear(resultBox);
       show(status);
@@ -229,5 +242,15 @@ export async function renderConnect(root: HTMLElement): Promise<void> {
     ),
     profilesBox,
   );
+  // Profiles are shared with `pb2b` (a cron job or a terminal may log in or forget one while the
+  // app is open): read them again whenever the window comes back to the front.
+  const onFocus = (): void => {
+    if (!root.isConnected) {
+      window.removeEventListener("focus", onFocus);
+      return;
+    }
+    void refresh();
+  };
+  window.addEventListener("focus", onFocus);
   await refresh();
 }

@@ -11,9 +11,11 @@ use super::mapping::Mapping;
 use super::reader::{FileFormat, ReadStats};
 use crate::error::ErrorReport;
 use crate::store::Store;
+use crate::workspace::Owner;
 
 /// This module's migrations (never edit a shipped entry; append).
-pub const MIGRATIONS: &[&str] = &[r#"
+pub const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE import_jobs (
     id TEXT PRIMARY KEY,
     file_path TEXT NOT NULL,
@@ -50,7 +52,15 @@ CREATE TABLE import_mappings (
     mapping_json TEXT NOT NULL,
     updated_at TEXT NOT NULL
 );
-"#];
+"#,
+    // Every import records who it belongs to (see `crate::workspace::Owner`); NULL for imports
+    // journaled before this version, until `assign_known_owners` or the user assigns them.
+    r#"
+ALTER TABLE import_jobs ADD COLUMN workspace_id TEXT;
+ALTER TABLE import_jobs ADD COLUMN workspace_name TEXT;
+ALTER TABLE import_jobs ADD COLUMN key_prefix TEXT;
+"#,
+];
 
 /// Row states in the journal.
 pub mod state {
@@ -179,6 +189,9 @@ pub struct ImportJob {
     pub counts: RowCounts,
     pub created_at: String,
     pub updated_at: String,
+    /// The workspace and key it was made with; `null` for an import journaled by an older
+    /// version whose workspace could not be worked out (the user is asked).
+    pub owner: Option<Owner>,
 }
 
 /// How many journal rows are in each state.
@@ -243,7 +256,7 @@ pub fn get_import(store: &Store, id: &str) -> Result<ImportJob, ErrorReport> {
     let row = store
         .with_conn(|c| {
             c.query_row(
-                "SELECT id, file_path, file_name, file_size, headers_json, format_json, mapping_json, status, created_at, updated_at FROM import_jobs WHERE id = ?1",
+                "SELECT id, file_path, file_name, file_size, headers_json, format_json, mapping_json, status, created_at, updated_at, workspace_id, workspace_name, key_prefix FROM import_jobs WHERE id = ?1",
                 [id],
                 |r| {
                     Ok((
@@ -257,6 +270,11 @@ pub fn get_import(store: &Store, id: &str) -> Result<ImportJob, ErrorReport> {
                         r.get::<_, String>(7)?,
                         r.get::<_, String>(8)?,
                         r.get::<_, String>(9)?,
+                        (
+                            r.get::<_, Option<String>>(10)?,
+                            r.get::<_, Option<String>>(11)?,
+                            r.get::<_, Option<String>>(12)?,
+                        ),
                     ))
                 },
             )
@@ -282,7 +300,63 @@ pub fn get_import(store: &Store, id: &str) -> Result<ImportJob, ErrorReport> {
         counts: counts(store, id)?,
         created_at: row.8,
         updated_at: row.9,
+        owner: match row.10 {
+            (Some(workspace_id), name, key_prefix) => Some(Owner {
+                workspace_name: name.unwrap_or_else(|| workspace_id.clone()),
+                workspace_id,
+                key_prefix: key_prefix.unwrap_or_default(),
+            }),
+            (None, _, _) => None,
+        },
     })
+}
+
+/// Records who an import belongs to (at staging; when the user assigns an older import; when a
+/// rotated key of the same workspace takes it over).
+pub(crate) fn set_owner(store: &Store, id: &str, owner: &Owner) -> Result<(), ErrorReport> {
+    store
+        .with_conn(|c| {
+            c.execute(
+                "UPDATE import_jobs SET workspace_id = ?2, workspace_name = ?3, key_prefix = ?4 WHERE id = ?1",
+                params![id, owner.workspace_id, owner.workspace_name, owner.key_prefix],
+            )
+        })
+        .map_err(store_err)?;
+    Ok(())
+}
+
+/// Assigns imports journaled before imports recorded their workspace, where the local database
+/// tells: the request log names the profile that sent the import's rows (their Idempotency-Keys
+/// start with `imp-<id>-`), and that profile's mirror names its workspace. The rest stay
+/// unassigned, and the user is asked. Returns how many were assigned.
+pub fn assign_known_owners(store: &Store) -> Result<usize, ErrorReport> {
+    migrate(store)?;
+    store
+        .with_conn(|c| {
+            let has_sync: bool = c.query_row(
+                "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'sync_state')",
+                [],
+                |r| r.get(0),
+            )?;
+            if !has_sync {
+                return Ok(0);
+            }
+            c.execute(
+                "UPDATE import_jobs SET workspace_id = (
+                     SELECT s.mirror FROM request_log r JOIN sync_state s ON s.profile = r.profile
+                     WHERE r.idempotency_key >= 'imp-' || import_jobs.id || '-'
+                       AND r.idempotency_key < 'imp-' || import_jobs.id || '.'
+                     ORDER BY r.id DESC LIMIT 1)
+                 WHERE workspace_id IS NULL",
+                [],
+            )?;
+            c.execute(
+                "UPDATE import_jobs SET workspace_name = workspace_id
+                 WHERE workspace_id IS NOT NULL AND workspace_name IS NULL",
+                [],
+            )
+        })
+        .map_err(store_err)
 }
 
 /// Every import, newest first.

@@ -10,7 +10,7 @@
 //! 2. [`validate_file`]`(path, mapping, progress, cancel)` → [`ValidationSummary`]: a full
 //!    streaming pass (required fields, e-mail syntax, lengths, duplicate e-mails within the
 //!    file), memory bounded by 8 bytes per row. This is `pb2b import --dry-run`.
-//! 3. [`stage`]`(store, path, mapping, progress, cancel)` → [`ImportJob`]: saves the import
+//! 3. [`stage`]`(store, owner, path, mapping, progress, cancel)` → [`ImportJob`]: saves the import
 //!    (its id first), remembers the mapping, and writes every row to the journal as `pending`
 //!    (or `skipped` with `invalid_row` / `duplicate_email`), each with its Idempotency-Key
 //!    `imp-<import id>-<row number>-<hash of the normalised lead>`.
@@ -21,12 +21,18 @@
 //!    with the same key, so the server replays instead of duplicating.
 //! 5. [`cancel_import`], [`retry_failed`], [`write_error_report`], [`write_success_file`],
 //!    [`get_import`], [`list_imports`], [`unfinished_imports`] (offer "Resume" at start-up).
+//!
+//! The app and the CLI do not call these directly: they go through [`Imports`]
+//! (`Workspace::imports()`), which records the workspace with every import, refuses another
+//! workspace's import, and looks rows in flight up on the server before a rotated key (or a
+//! key past the server's 24-hour idempotency window) sends them again.
 
 mod deliver;
 pub mod journal;
 pub mod mapping;
 pub mod reader;
 mod report;
+mod scoped;
 
 use std::path::Path;
 
@@ -45,11 +51,13 @@ pub use journal::{
 pub use mapping::{auto_map, ColumnMapping, ColumnTarget, Mapping};
 pub use reader::{FileFormat, ReadStats, TableReader};
 pub use report::{neutralize, write_error_report, write_success_file};
+pub use scoped::{Imports, UNASSIGNED_JOB};
 
 use crate::api::NewLead;
 use crate::error::{codes, ErrorReport};
 use crate::leads::FieldError;
 use crate::store::Store;
+use crate::workspace::Owner;
 use journal::{state, status, store_err};
 
 /// How much of the file the preview reads at most.
@@ -361,6 +369,7 @@ pub fn row_key(import_id: &str, row_number: u64, payload: &str) -> String {
 /// mapping makes invalid, and later rows repeating an e-mail, are journaled `skipped`.
 pub fn stage(
     store: &Store,
+    owner: &Owner,
     path: &Path,
     mapping: &Mapping,
     progress: &dyn Fn(&ReadProgress),
@@ -382,8 +391,8 @@ pub fn stage(
     store
         .with_conn(|c| {
             c.execute(
-                "INSERT INTO import_jobs (id, file_path, file_name, file_size, headers_json, format_json, mapping_json, status, created_at, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9)",
+                "INSERT INTO import_jobs (id, file_path, file_name, file_size, headers_json, format_json, mapping_json, status, created_at, updated_at, workspace_id, workspace_name, key_prefix)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?10, ?11, ?12)",
                 params![
                     id,
                     abs.to_string_lossy(),
@@ -393,7 +402,10 @@ pub fn stage(
                     serde_json::to_string(r.format()).unwrap_or_default(),
                     serde_json::to_string(mapping).unwrap_or_default(),
                     status::STAGING,
-                    now
+                    now,
+                    owner.workspace_id,
+                    owner.workspace_name,
+                    owner.key_prefix
                 ],
             )
         })

@@ -15,6 +15,7 @@ pub mod secret;
 pub mod session;
 pub mod store;
 pub mod sync;
+pub mod time;
 pub mod webhooks;
 
 /// The version of this crate, shown in Diagnostics next to the app's.

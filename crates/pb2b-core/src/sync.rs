@@ -60,7 +60,6 @@
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Transaction};
@@ -70,7 +69,6 @@ use serde_json::{Map, Value};
 pub use tokio_util::sync::CancellationToken;
 use ts_rs::TS;
 
-use crate::api::observer::format_utc_ms;
 use crate::api::{Client, Lead, ListLeadsQuery};
 use crate::error::{codes, ErrorReport};
 use crate::store::{Store, StoreError};
@@ -179,108 +177,8 @@ pub const MIGRATIONS: &[&str] = &[
     CREATE INDEX sync_leads_created ON sync_leads(mirror, created_at);",
 ];
 
-// ---------------------------------------------------------------------------------------------
-// Timestamps
-
-/// Parses RFC 3339 (`2026-03-10T12:00:00.000Z`, any fraction, `Z` or `±HH:MM`) or a plain date
-/// (`2026-03-10`, midnight UTC) into milliseconds since the Unix epoch. `None` for anything else.
-pub fn parse_timestamp(s: &str) -> Option<i64> {
-    let s = s.trim();
-    if !s.is_ascii() {
-        return None;
-    }
-    let b = s.as_bytes();
-    let num = |r: std::ops::Range<usize>| -> Option<i64> {
-        let part = s.get(r)?;
-        if part.bytes().all(|c| c.is_ascii_digit()) {
-            part.parse().ok()
-        } else {
-            None
-        }
-    };
-    if b.len() < 10 || b[4] != b'-' || b[7] != b'-' {
-        return None;
-    }
-    let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
-    if !(1..=12).contains(&mo) || d < 1 || d > days_in_month(y, mo) {
-        return None;
-    }
-    let days = days_from_civil(y, mo, d);
-    if b.len() == 10 {
-        return Some(days * 86_400_000);
-    }
-    if b.len() < 20 || !matches!(b[10], b'T' | b't' | b' ') || b[13] != b':' || b[16] != b':' {
-        return None;
-    }
-    let (h, mi, sec) = (num(11..13)?, num(14..16)?, num(17..19)?);
-    if h > 23 || mi > 59 || sec > 60 {
-        return None;
-    }
-    let mut i = 19;
-    let mut millis = 0i64;
-    if b[i] == b'.' {
-        i += 1;
-        let start = i;
-        while i < b.len() && b[i].is_ascii_digit() {
-            if i - start < 3 {
-                millis = millis * 10 + i64::from(b[i] - b'0');
-            }
-            i += 1;
-        }
-        if i == start {
-            return None;
-        }
-        for _ in (i - start)..3 {
-            millis *= 10;
-        }
-    }
-    let offset_min = match &s[i..] {
-        "Z" | "z" => 0,
-        rest if rest.len() == 6 && (rest.starts_with('+') || rest.starts_with('-')) => {
-            if rest.as_bytes()[3] != b':' {
-                return None;
-            }
-            let oh = num(i + 1..i + 3)?;
-            let om = num(i + 4..i + 6)?;
-            if oh > 23 || om > 59 {
-                return None;
-            }
-            let m = oh * 60 + om;
-            if rest.starts_with('-') {
-                -m
-            } else {
-                m
-            }
-        }
-        _ => return None,
-    };
-    Some(days * 86_400_000 + ((h * 60 + mi - offset_min) * 60 + sec.min(59)) * 1000 + millis)
-}
-
-/// `2026-03-10T12:00:00.000Z` for milliseconds since the epoch (clamped at the epoch).
-pub fn format_timestamp(ms: i64) -> String {
-    format_utc_ms(Duration::from_millis(ms.max(0) as u64))
-}
-
-fn days_in_month(y: i64, m: i64) -> i64 {
-    match m {
-        2 if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
-}
-
-// Howard Hinnant's days_from_civil.
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = if m > 2 { m - 3 } else { m + 9 };
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
+// Timestamps: the mirror's `updated_at` bounds and watermark are `crate::time`'s.
+pub use crate::time::{format_timestamp, parse_timestamp};
 
 // ---------------------------------------------------------------------------------------------
 // Public types
@@ -1687,49 +1585,9 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    #[test]
-    fn timestamps_parse_and_format() {
-        assert_eq!(parse_timestamp("1970-01-01T00:00:00.000Z"), Some(0));
-        assert_eq!(
-            parse_timestamp("2026-03-10T12:00:00.000Z").map(format_timestamp),
-            Some("2026-03-10T12:00:00.000Z".into())
-        );
-        assert_eq!(
-            parse_timestamp("2026-03-10T14:00:00.5+02:00").map(format_timestamp),
-            Some("2026-03-10T12:00:00.500Z".into())
-        );
-        assert_eq!(
-            parse_timestamp("2026-03-10T12:00:00.123456Z").map(format_timestamp),
-            Some("2026-03-10T12:00:00.123Z".into())
-        );
-        assert_eq!(
-            parse_timestamp("2026-03-10").map(format_timestamp),
-            Some("2026-03-10T00:00:00.000Z".into())
-        );
-        for bad in [
-            "",
-            "yesterday",
-            "2026-02-30",
-            "2026-13-01T00:00:00Z",
-            "2026-03-10T25:00:00Z",
-            "2026-03-10T12:00:00",
-            "2026-03-10T12:00:00.Z",
-            "2026-03-10T12:00:00+0200",
-            "２０２６-03-10",
-        ] {
-            assert_eq!(parse_timestamp(bad), None, "{bad}");
-        }
-    }
-
     proptest! {
         #[test]
-        fn timestamps_round_trip(ms in 0i64..4_102_444_800_000) {
-            prop_assert_eq!(parse_timestamp(&format_timestamp(ms)), Some(ms));
-        }
-
-        #[test]
-        fn parse_never_panics(s in "\\PC{0,40}") {
-            let _ = parse_timestamp(&s);
+        fn fts_query_never_panics(s in "\\PC{0,40}") {
             let _ = fts_query(&s);
         }
     }

@@ -56,7 +56,6 @@
 //! One run at a time per `Mirror` value and its clones (a second gets `sync_running`); keep one
 //! `Mirror` per workspace and clone it. Runs from two processes stay consistent (every write is a
 //! transaction, upserts are idempotent) but waste work.
-
 //!
 //! # Layout
 //!

@@ -10,13 +10,8 @@ use tokio_util::sync::CancellationToken;
 use super::*;
 use crate::api::observer::now_utc_ms;
 use crate::api::{Client, ExportDownload};
+use crate::leads::random_hex;
 use crate::store::Store;
-
-fn random_hex(n: usize) -> String {
-    (0..n)
-        .map(|_| char::from_digit(fastrand::u32(0..16), 16).unwrap_or('0'))
-        .collect()
-}
 
 const COLUMNS: &str = "job_id, profile, idempotency_key, request, export_id, status, row_count,
     byte_size, file_name, server_error, expires_at, dest_dir, local_path, auto_download, polling,
@@ -155,8 +150,8 @@ impl Exports {
     /// Step 1: saves a new job and its Idempotency-Key, before anything is sent.
     pub fn prepare(&self, req: &ExportRequest) -> Result<ExportJob, ErrorReport> {
         req.validate()?;
-        let job_id = format!("job_{}", random_hex(20));
-        let key = format!("export-{}", random_hex(32));
+        let job_id = format!("job_{}", random_hex(10));
+        let key = format!("export-{}", random_hex(16));
         let body = serde_json::to_string(&req.to_api()).map_err(|e| {
             ErrorReport::local(codes::INTERNAL, format!("encoding the request: {e}"), false)
         })?;
@@ -196,7 +191,7 @@ impl Exports {
         if let Some(job) = self.find(export_id)? {
             return Ok(job);
         }
-        let job_id = format!("job_{}", random_hex(20));
+        let job_id = format!("job_{}", random_hex(10));
         let now = now_utc_ms();
         self.store
             .with_conn(|c| {

@@ -53,6 +53,12 @@ pub use download::{sanitize_file_name, CsvRecordCounter};
 pub use jobs::Exports;
 pub use schedule::{PollOptions, PollSchedule};
 
+/// The user's Downloads folder, or `fallback()` when the platform has none: where the app's and
+/// the CLI's exports go unless told otherwise.
+pub fn downloads_dir_or(fallback: impl FnOnce() -> std::path::PathBuf) -> std::path::PathBuf {
+    dirs::download_dir().unwrap_or_else(fallback)
+}
+
 /// The module name in `module_schema`.
 pub const MODULE: &str = "exports";
 

@@ -48,9 +48,9 @@ pub enum ExportsAction {
 }
 
 fn default_dir() -> PathBuf {
-    dirs::download_dir()
-        .or_else(|| std::env::current_dir().ok())
-        .unwrap_or_else(|| PathBuf::from("."))
+    pb2b_core::exports::downloads_dir_or(|| {
+        std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."))
+    })
 }
 
 fn dir_arg(out: &Option<PathBuf>) -> Result<String, ErrorReport> {

@@ -66,7 +66,8 @@ impl LeadSubmission {
     }
 }
 
-/// `n` random bytes as hex (OS randomness, falling back to fastrand if the OS refuses).
+/// `n` random bytes as `2n` lowercase hex digits (OS randomness, falling back to fastrand if the
+/// OS refuses): the one source of the core's random ids and idempotency keys.
 pub(crate) fn random_hex(n: usize) -> String {
     let mut buf = vec![0u8; n];
     if getrandom::fill(&mut buf).is_err() {

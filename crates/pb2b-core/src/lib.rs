@@ -16,6 +16,7 @@ pub mod secret;
 pub mod session;
 pub mod store;
 pub mod sync;
+pub mod time;
 pub mod webhooks;
 pub mod workspace;
 

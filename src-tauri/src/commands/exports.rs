@@ -116,12 +116,7 @@ pub async fn export_start<R: Runtime>(
     fields: Option<Vec<String>>,
 ) -> Result<ExportJob, ErrorReport> {
     let (exports, client) = exports_of_active(&state).await?;
-    let dest_dir = app
-        .path()
-        .download_dir()
-        .unwrap_or_else(|_| state.data_dir.join("exports"))
-        .display()
-        .to_string();
+    let dest_dir = super::downloads_dir(&state).display().to_string();
     let request = ExportRequest {
         updated_after: updated_after.filter(|s| !s.trim().is_empty()),
         fields: fields.filter(|f| !f.is_empty()),

@@ -242,8 +242,7 @@ pub async fn import_retry_failed<R: Runtime>(
 /// request_id; Excel-ready and formula-safe) or the success file (each row's lead id) to the
 /// Downloads folder; returns its path.
 #[tauri::command]
-pub async fn import_results_file<R: Runtime>(
-    app: AppHandle<R>,
+pub async fn import_results_file(
     state: State<'_, AppState>,
     id: String,
     kind: String,
@@ -269,7 +268,7 @@ pub async fn import_results_file<R: Runtime>(
             ))
         }
     };
-    let path = super::new_download_path(&app, &state, &format!("{stem}-{suffix}"), "csv")?;
+    let path = super::new_download_path(&state, &format!("{stem}-{suffix}"), "csv")?;
     blocking(move || {
         write(&store, &id, &path)?;
         Ok(path.display().to_string())

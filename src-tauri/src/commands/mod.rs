@@ -44,20 +44,20 @@ pub(crate) async fn active_client(state: &AppState) -> Result<pb2b_core::api::Cl
     Ok(state.workspace().await?.client().clone())
 }
 
+/// The user's Downloads folder, or the data folder's `exports/` when the platform has none.
+pub(crate) fn downloads_dir(state: &AppState) -> std::path::PathBuf {
+    pb2b_core::exports::downloads_dir_or(|| state.data_dir.join("exports"))
+}
+
 /// A new file in the user's Downloads folder (the data folder's `exports/` when the platform has
 /// none) named `<stem>.<ext>`, or `<stem>-2.<ext>`... so it never overwrites another file. The
 /// folder is created; the file is not.
-pub(crate) fn new_download_path<R: tauri::Runtime>(
-    app: &tauri::AppHandle<R>,
+pub(crate) fn new_download_path(
     state: &AppState,
     stem: &str,
     ext: &str,
 ) -> Result<std::path::PathBuf, ErrorReport> {
-    use tauri::Manager;
-    let dir = app
-        .path()
-        .download_dir()
-        .unwrap_or_else(|_| state.data_dir.join("exports"));
+    let dir = downloads_dir(state);
     std::fs::create_dir_all(&dir).map_err(|err| {
         ErrorReport::local(
             codes::INTERNAL,

@@ -116,8 +116,7 @@ pub struct MirrorExportResult {
 /// Exports the mirror (what `query` matches) as CSV or JSON Lines to the Downloads folder under a
 /// dated name that never overwrites another file.
 #[tauri::command]
-pub async fn mirror_export<R: Runtime>(
-    app: AppHandle<R>,
+pub async fn mirror_export(
     state: State<'_, AppState>,
     format: ExportFormat,
     query: LeadQuery,
@@ -128,7 +127,7 @@ pub async fn mirror_export<R: Runtime>(
         ExportFormat::Csv => "csv",
         ExportFormat::Jsonl => "jsonl",
     };
-    let path = super::new_download_path(&app, &state, &format!("prospectb2b-leads-{stamp}"), ext)?;
+    let path = super::new_download_path(&state, &format!("prospectb2b-leads-{stamp}"), ext)?;
     blocking(move || {
         let count = mirror.export_to_file(format, &query, &path, None)?;
         Ok(MirrorExportResult {

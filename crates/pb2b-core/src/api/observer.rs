@@ -93,56 +93,12 @@ pub fn truncate(s: &str, max: usize) -> String {
     s[..end].to_owned()
 }
 
-/// `2026-03-10T12:00:00.000Z` for a time since the Unix epoch.
-pub fn format_utc_ms(since_epoch: std::time::Duration) -> String {
-    let ms = since_epoch.as_millis() as i64;
-    let days = ms.div_euclid(86_400_000);
-    let rem = ms.rem_euclid(86_400_000);
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
-        rem / 3_600_000,
-        (rem / 60_000) % 60,
-        (rem / 1000) % 60,
-        rem % 1000
-    )
-}
-
-/// The current time as [`format_utc_ms`].
-pub fn now_utc_ms() -> String {
-    format_utc_ms(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default(),
-    )
-}
+// The request log's timestamps; the implementation is `crate::time`'s.
+pub use crate::time::{format_utc_ms, now_utc_ms};
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
-
-    #[test]
-    fn formats_utc_with_milliseconds() {
-        assert_eq!(format_utc_ms(Duration::ZERO), "1970-01-01T00:00:00.000Z");
-        assert_eq!(
-            format_utc_ms(Duration::from_millis(1_773_144_000_123)),
-            "2026-03-10T12:00:00.123Z"
-        );
-        assert_eq!(
-            format_utc_ms(Duration::from_millis(951_782_400_000)),
-            "2000-02-29T00:00:00.000Z"
-        );
-    }
 
     #[test]
     fn excerpts_redact_secrets_and_stay_short() {

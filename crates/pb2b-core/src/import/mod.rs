@@ -43,6 +43,9 @@ use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
 use ts_rs::TS;
 
+/// The old name of [`crate::sync::formula_safe`], the one formula-injection guard of every CSV
+/// the app writes.
+pub use crate::sync::formula_safe as neutralize;
 pub use deliver::{run, ImportProgress, ImportSummary, RunOptions};
 pub use journal::{
     get_import, list_imports, remember_mapping, remembered_mapping, unfinished_imports, ImportJob,
@@ -50,7 +53,7 @@ pub use journal::{
 };
 pub use mapping::{auto_map, ColumnMapping, ColumnTarget, Mapping};
 pub use reader::{FileFormat, ReadStats, TableReader};
-pub use report::{neutralize, write_error_report, write_success_file};
+pub use report::{write_error_report, write_success_file};
 pub use scoped::{Imports, UNASSIGNED_JOB};
 
 use crate::api::NewLead;

@@ -8,15 +8,7 @@ use std::path::Path;
 use super::journal::{get_import, store_err};
 use crate::error::ErrorReport;
 use crate::store::Store;
-
-/// A cell that a spreadsheet would run as a formula (starts with `=`, `+`, `-`, `@`, tab or CR)
-/// gets a leading `'`, so it shows as text.
-pub fn neutralize(cell: &str) -> std::borrow::Cow<'_, str> {
-    match cell.chars().next() {
-        Some('=' | '+' | '-' | '@' | '\t' | '\r') => std::borrow::Cow::Owned(format!("'{cell}")),
-        _ => std::borrow::Cow::Borrowed(cell),
-    }
-}
+use crate::sync::formula_safe;
 
 fn io_err(dest: &Path, e: impl std::fmt::Display) -> ErrorReport {
     ErrorReport::local(
@@ -47,7 +39,7 @@ fn write_rows(
     let mut header: Vec<String> = job
         .headers
         .iter()
-        .map(|h| neutralize(h).into_owned())
+        .map(|h| formula_safe(h).into_owned())
         .collect();
     header.extend(extra_headers.iter().map(|s| s.to_string()));
     w.write_record(&header).map_err(|e| io_err(dest, e))?;
@@ -69,11 +61,11 @@ fn write_rows(
     let mut n = 0;
     for (mut cells, extra) in rows {
         cells.resize(width, String::new());
-        let mut out: Vec<String> = cells.iter().map(|c| neutralize(c).into_owned()).collect();
+        let mut out: Vec<String> = cells.iter().map(|c| formula_safe(c).into_owned()).collect();
         out.extend(
             extra
                 .into_iter()
-                .map(|e| neutralize(&e.unwrap_or_default()).into_owned()),
+                .map(|e| formula_safe(&e.unwrap_or_default()).into_owned()),
         );
         w.write_record(&out).map_err(|e| io_err(dest, e))?;
         n += 1;

@@ -1,0 +1,529 @@
+//! Step 4: the download. Streams the file into a temporary file, checks its size and record
+//! count, and places it under a safe, never-clobbering name.
+
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use tokio::io::{AsyncReadExt, AsyncWrite};
+use tokio_util::sync::CancellationToken;
+
+use rusqlite::params;
+
+use super::*;
+use crate::api::{ApiError, ApiErrorKind, Client, ExportDownload};
+
+/// Makes a server-provided file name safe to create inside the destination folder: no path
+/// separators or parent references, no control or reserved characters, no leading dots or
+/// trailing dots/spaces, not a Windows device name, at most 180 bytes; `fallback` when nothing
+/// is left.
+pub fn sanitize_file_name(name: &str, fallback: &str) -> String {
+    // Only the last path component counts.
+    let base = name.rsplit(['/', '\\']).next().unwrap_or("");
+    let mut out: String = base
+        .chars()
+        .map(|c| {
+            if c.is_control() || matches!(c, ':' | '*' | '?' | '"' | '<' | '>' | '|') {
+                '_'
+            } else {
+                c
+            }
+        })
+        .collect();
+    out = out
+        .trim_start_matches(['.', ' '])
+        .trim_end_matches(['.', ' '])
+        .to_owned();
+    if out.len() > 180 {
+        let mut end = 180;
+        while !out.is_char_boundary(end) {
+            end -= 1;
+        }
+        // Keep the extension when there is a short one.
+        let ext = Path::new(&out)
+            .extension()
+            .and_then(|e| e.to_str())
+            .filter(|e| e.len() <= 10)
+            .map(|e| format!(".{e}"))
+            .unwrap_or_default();
+        let mut cut = end.saturating_sub(ext.len());
+        while !out.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        out = format!("{}{ext}", &out[..cut]);
+    }
+    let stem = out.split('.').next().unwrap_or("").to_ascii_uppercase();
+    let reserved = matches!(stem.as_str(), "CON" | "PRN" | "AUX" | "NUL")
+        || ((stem.starts_with("COM") || stem.starts_with("LPT"))
+            && stem.len() == 4
+            && stem.as_bytes()[3].is_ascii_digit());
+    if reserved {
+        out = format!("_{out}");
+    }
+    if out.is_empty() {
+        let fb = sanitize_file_name_simple(fallback);
+        return if fb.is_empty() {
+            "export.csv".into()
+        } else {
+            fb
+        };
+    }
+    out
+}
+
+fn sanitize_file_name_simple(s: &str) -> String {
+    s.chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        .collect::<String>()
+        .trim_start_matches('.')
+        .to_owned()
+}
+
+/// `name.csv` → `name (n).csv`.
+fn with_suffix(name: &str, n: u32) -> String {
+    match name.rfind('.') {
+        Some(i) if i > 0 => format!("{} ({n}){}", &name[..i], &name[i..]),
+        _ => format!("{name} ({n})"),
+    }
+}
+
+/// Counts CSV records (RFC 4180: quoted fields may hold line breaks) in a byte stream.
+#[derive(Debug, Default, Clone)]
+pub struct CsvRecordCounter {
+    in_quotes: bool,
+    newlines: u64,
+    /// Bytes seen since the last record terminator (outside quotes).
+    pending: bool,
+}
+
+impl CsvRecordCounter {
+    pub fn feed(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            match b {
+                b'"' => {
+                    self.in_quotes = !self.in_quotes;
+                    self.pending = true;
+                }
+                b'\n' if !self.in_quotes => {
+                    self.newlines += 1;
+                    self.pending = false;
+                }
+                b'\r' if !self.in_quotes => {}
+                _ => self.pending = true,
+            }
+        }
+    }
+
+    /// Records seen, the header line included (a last line without a line break counts).
+    pub fn records(&self) -> u64 {
+        self.newlines + u64::from(self.pending)
+    }
+}
+
+/// An `AsyncWrite` that counts CSV records of what passes through.
+struct Counting<W> {
+    inner: W,
+    counter: CsvRecordCounter,
+}
+
+impl<W: AsyncWrite + Unpin> AsyncWrite for Counting<W> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let this = &mut *self;
+        match Pin::new(&mut this.inner).poll_write(cx, buf) {
+            Poll::Ready(Ok(n)) => {
+                this.counter.feed(&buf[..n]);
+                Poll::Ready(Ok(n))
+            }
+            other => other,
+        }
+    }
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+impl Exports {
+    /// Step 4: downloads a completed export into the job's folder (probing for a fresh URL).
+    pub async fn download(
+        &self,
+        client: &Client,
+        id: &str,
+        opts: &PollOptions,
+        cancel: &CancellationToken,
+        on_event: OnEvent<'_>,
+    ) -> Result<ExportJob, ErrorReport> {
+        self.download_with(client, id, None, opts, cancel, on_event)
+            .await
+    }
+
+    /// Step 4 with a probe answer already in hand (its URL is tried first; an expired one is
+    /// re-probed). `dest_dir` of the job must exist or be creatable.
+    pub async fn download_with(
+        &self,
+        client: &Client,
+        id: &str,
+        probe: Option<ExportDownload>,
+        opts: &PollOptions,
+        cancel: &CancellationToken,
+        on_event: OnEvent<'_>,
+    ) -> Result<ExportJob, ErrorReport> {
+        let job = self.get(id)?;
+        let job_id = job.job_id.clone();
+        let Some(export_id) = job.export_id.clone() else {
+            return Err(ErrorReport::local(
+                error_codes::EXPORT_NOT_READY,
+                "The export has not been created on the server yet.",
+                true,
+            ));
+        };
+        let dir = PathBuf::from(&job.dest_dir);
+        tokio::fs::create_dir_all(&dir)
+            .await
+            .map_err(|e| io_error("create the folder", &dir, &e))?;
+        let mut probe = probe.filter(|p| p.download_ready && p.download_url.is_some());
+        let attempts = opts.download_attempts.max(1);
+        let mut attempt = 0u32;
+        loop {
+            attempt += 1;
+            if cancel.is_cancelled() {
+                return Err(cancelled());
+            }
+            let p = match probe.take() {
+                Some(p) => p,
+                None => {
+                    let resp = tokio::select! {
+                        r = client.export_download_probe(&export_id) => r,
+                        _ = cancel.cancelled() => return Err(cancelled()),
+                    };
+                    let resp = match resp {
+                        Ok(r) => r,
+                        Err(err) => {
+                            self.add_request_id(&job_id, err.request_id.as_deref())?;
+                            let report = ErrorReport::from(&err);
+                            self.set_error(&job_id, Some(&report))?;
+                            return Err(report);
+                        }
+                    };
+                    self.apply_probe(&job_id, &resp.data, false)?;
+                    self.add_request_id(&job_id, Some(&resp.request_id))?;
+                    let job = self.get(&job_id)?;
+                    if let Some(err) = Self::terminal_error(&job, Some(resp.request_id.clone())) {
+                        self.set_error(&job_id, Some(&err))?;
+                        self.set_polling(&job_id, PollingState::Done)?;
+                        return Err(err);
+                    }
+                    if !resp.data.download_ready {
+                        return Err(ErrorReport {
+                            code: error_codes::EXPORT_NOT_READY.into(),
+                            message: format!(
+                                "The export is not ready yet (status {}). Wait for it first.",
+                                resp.data.status
+                            ),
+                            request_id: Some(resp.request_id),
+                            retryable: true,
+                        });
+                    }
+                    resp.data
+                }
+            };
+            match self
+                .fetch_file(client, &job_id, &dir, &p, cancel, on_event)
+                .await
+            {
+                Ok(path) => {
+                    let shown = path.to_string_lossy().into_owned();
+                    self.update(&job_id, |c, now| {
+                        c.execute(
+                            "UPDATE export_jobs SET local_path = ?2, polling = 'done',
+                                error_code = NULL, error_message = NULL, error_request_id = NULL,
+                                error_retryable = NULL, updated_at = ?3 WHERE job_id = ?1",
+                            params![job_id, shown, now],
+                        )
+                    })?;
+                    let job = self.get(&job_id)?;
+                    on_event(ExportEvent::Job {
+                        job: Box::new(job.clone()),
+                    });
+                    return Ok(job);
+                }
+                Err(Fetch::Cancelled) => return Err(cancelled()),
+                Err(Fetch::Fatal(report)) => {
+                    self.set_error(&job_id, Some(&report))?;
+                    return Err(report);
+                }
+                Err(Fetch::Retry(report)) => {
+                    self.set_error(&job_id, Some(&report))?;
+                    if attempt >= attempts {
+                        return Err(report);
+                    }
+                    on_event(ExportEvent::LinkRefreshed {
+                        job_id: job_id.clone(),
+                        attempt,
+                        reason: report,
+                    });
+                    // A broken transfer waits a little; an expired link is re-probed at once.
+                    let wait = opts.schedule.backoff(attempt, fastrand::f64());
+                    tokio::select! {
+                        _ = tokio::time::sleep(wait) => {}
+                        _ = cancel.cancelled() => return Err(cancelled()),
+                    }
+                }
+            }
+        }
+    }
+
+    /// Streams one download URL into `.<name>.<job>.part` and renames it into place.
+    async fn fetch_file(
+        &self,
+        client: &Client,
+        job_id: &str,
+        dir: &Path,
+        p: &ExportDownload,
+        cancel: &CancellationToken,
+        on_event: OnEvent<'_>,
+    ) -> Result<PathBuf, Fetch> {
+        let Some(url) = p.download_url.as_deref() else {
+            return Err(Fetch::Retry(ErrorReport::local(
+                error_codes::EXPORT_NOT_READY,
+                "The server gave no download link.",
+                true,
+            )));
+        };
+        let fallback = format!("{}.csv", p.id);
+        let name = sanitize_file_name(p.file_name.as_deref().unwrap_or(&fallback), &fallback);
+        let part = dir.join(format!(".{name}.{job_id}.part"));
+        let file = tokio::fs::File::create(&part)
+            .await
+            .map_err(|e| Fetch::Fatal(io_error("create", &part, &e)))?;
+        let mut out = Counting {
+            inner: tokio::io::BufWriter::with_capacity(256 * 1024, file),
+            counter: CsvRecordCounter::default(),
+        };
+        let mut last_sent = 0u64;
+        let progress = |bytes: u64, total: Option<u64>| {
+            let done = total.is_some_and(|t| bytes >= t);
+            if bytes == 0 || done || bytes - last_sent >= 256 * 1024 {
+                last_sent = bytes;
+                on_event(ExportEvent::Downloading {
+                    job_id: job_id.to_owned(),
+                    bytes,
+                    total,
+                });
+            }
+        };
+        let result = tokio::select! {
+            r = client.download_file(url, &mut out, progress) => Some(r),
+            _ = cancel.cancelled() => None,
+        };
+        let cleanup = || async {
+            let _ = tokio::fs::remove_file(&part).await;
+        };
+        let written = match result {
+            None => {
+                drop(out);
+                cleanup().await;
+                return Err(Fetch::Cancelled);
+            }
+            Some(Err(err)) => {
+                drop(out);
+                cleanup().await;
+                let _ = self.add_request_id(job_id, err.request_id.as_deref());
+                let retry = matches!(
+                    err.kind,
+                    ApiErrorKind::DownloadLinkExpired
+                        | ApiErrorKind::ConnectionLost
+                        | ApiErrorKind::Timeout
+                        | ApiErrorKind::Unreachable
+                        | ApiErrorKind::Server
+                        | ApiErrorKind::RateLimited
+                ) || err.status == Some(409);
+                return Err(if retry {
+                    Fetch::Retry(link_error(&err))
+                } else {
+                    Fetch::Fatal(err.into())
+                });
+            }
+            Some(Ok(n)) => n,
+        };
+        let records = out.counter.records();
+        let file = out.inner.into_inner();
+        if let Err(e) = file.sync_all().await {
+            cleanup().await;
+            return Err(Fetch::Fatal(io_error("write", &part, &e)));
+        }
+        drop(file);
+        let rows = records.saturating_sub(1);
+        let mismatch = if p.byte_size.is_some_and(|b| b >= 0 && b as u64 != written) {
+            Some(format!(
+                "{written} bytes arrived but the server announced {}",
+                p.byte_size.unwrap_or_default()
+            ))
+        } else if p.row_count.is_some_and(|r| r >= 0 && r as u64 != rows) {
+            Some(format!(
+                "the file holds {rows} rows but the server announced {}",
+                p.row_count.unwrap_or_default()
+            ))
+        } else {
+            None
+        };
+        if let Some(what) = mismatch {
+            cleanup().await;
+            return Err(Fetch::Retry(ErrorReport::local(
+                error_codes::DOWNLOAD_MISMATCH,
+                format!("The downloaded file is incomplete: {what}. It was discarded; downloading again."),
+                true,
+            )));
+        }
+        place_file(&part, dir, &name).await.map_err(Fetch::Fatal)
+    }
+}
+
+enum Fetch {
+    Cancelled,
+    /// Worth a fresh probe and another try.
+    Retry(ErrorReport),
+    Fatal(ErrorReport),
+}
+
+fn link_error(err: &ApiError) -> ErrorReport {
+    ErrorReport::from(err)
+}
+
+async fn same_content(a: &Path, b: &Path) -> bool {
+    let (Ok(ma), Ok(mb)) = (tokio::fs::metadata(a).await, tokio::fs::metadata(b).await) else {
+        return false;
+    };
+    if ma.len() != mb.len() || !mb.is_file() {
+        return false;
+    }
+    let (Ok(mut fa), Ok(mut fb)) = (
+        tokio::fs::File::open(a).await,
+        tokio::fs::File::open(b).await,
+    ) else {
+        return false;
+    };
+    let mut ba = vec![0u8; 64 * 1024];
+    let mut bb = vec![0u8; 64 * 1024];
+    loop {
+        let n = match fa.read(&mut ba).await {
+            Ok(n) => n,
+            Err(_) => return false,
+        };
+        if n == 0 {
+            return true;
+        }
+        if fb.read_exact(&mut bb[..n]).await.is_err() || ba[..n] != bb[..n] {
+            return false;
+        }
+    }
+}
+
+/// Moves the finished temp file to `dir/name`, never over a different file: an identical file
+/// already there (a crash after the rename) is kept; otherwise `name (1).csv`, `name (2).csv`...
+async fn place_file(part: &Path, dir: &Path, name: &str) -> Result<PathBuf, ErrorReport> {
+    for n in 0..1000u32 {
+        let candidate = dir.join(if n == 0 {
+            name.to_owned()
+        } else {
+            with_suffix(name, n)
+        });
+        if tokio::fs::symlink_metadata(&candidate).await.is_ok() {
+            if same_content(part, &candidate).await {
+                let _ = tokio::fs::remove_file(part).await;
+                return Ok(candidate);
+            }
+            continue;
+        }
+        // A hard link fails if the name appeared meanwhile (no clobbering); file systems
+        // without hard links fall back to a rename after the existence check above.
+        match tokio::fs::hard_link(part, &candidate).await {
+            Ok(()) => {
+                let _ = tokio::fs::remove_file(part).await;
+                return Ok(candidate);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(_) => {
+                return match tokio::fs::rename(part, &candidate).await {
+                    Ok(()) => Ok(candidate),
+                    Err(e) => Err(io_error("move the file to", &candidate, &e)),
+                };
+            }
+        }
+    }
+    Err(ErrorReport::local(
+        "io_error",
+        format!("Too many files named like {name} in {}.", dir.display()),
+        false,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn sanitized_names_stay_in_the_folder(name in ".{0,300}") {
+            let out = sanitize_file_name(&name, "exp_1.csv");
+            prop_assert!(!out.is_empty());
+            prop_assert!(!out.contains('/') && !out.contains('\\') && !out.contains('\0'));
+            prop_assert!(out != "." && out != ".." && !out.starts_with('.'));
+            prop_assert!(out.len() <= 190);
+            let p = Path::new("/dest").join(&out);
+            prop_assert_eq!(p.parent(), Some(Path::new("/dest")));
+        }
+
+        #[test]
+        fn record_counter_ignores_chunking(cells in proptest::collection::vec("[a-z\",\r\n]{0,8}", 0..20), cut in 0usize..200) {
+            let mut csv = String::from("a,b\r\n");
+            for c in &cells {
+                csv.push('"');
+                csv.push_str(&c.replace('"', "\"\""));
+                csv.push_str("\",x\r\n");
+            }
+            let bytes = csv.as_bytes();
+            let mut whole = CsvRecordCounter::default();
+            whole.feed(bytes);
+            let mut parts = CsvRecordCounter::default();
+            let cut = cut.min(bytes.len());
+            parts.feed(&bytes[..cut]);
+            parts.feed(&bytes[cut..]);
+            prop_assert_eq!(whole.records(), cells.len() as u64 + 1);
+            prop_assert_eq!(parts.records(), whole.records());
+        }
+    }
+
+    #[test]
+    fn traversal_and_reserved_names_are_defused() {
+        assert_eq!(sanitize_file_name("../../etc/passwd", "f.csv"), "passwd");
+        assert_eq!(sanitize_file_name("..\\..\\boot.ini", "f.csv"), "boot.ini");
+        assert_eq!(sanitize_file_name("..", "exp_1.csv"), "exp_1.csv");
+        assert_eq!(sanitize_file_name("", "../x"), "x");
+        assert_eq!(sanitize_file_name("CON.csv", "f.csv"), "_CON.csv");
+        assert_eq!(sanitize_file_name("a:b?.csv", "f.csv"), "a_b_.csv");
+        assert_eq!(sanitize_file_name("leads.csv", "f.csv"), "leads.csv");
+        let long = format!("{}.csv", "é".repeat(200));
+        let out = sanitize_file_name(&long, "f.csv");
+        assert!(out.len() <= 180 && out.ends_with(".csv"), "{out}");
+        assert_eq!(with_suffix("leads.csv", 2), "leads (2).csv");
+        assert_eq!(with_suffix("leads", 1), "leads (1)");
+    }
+
+    #[test]
+    fn record_counter_counts_quoted_line_breaks_once() {
+        let mut c = CsvRecordCounter::default();
+        c.feed(b"id,note\r\n1,\"two\r\nlines\"\r\n2,plain");
+        assert_eq!(c.records(), 3);
+        let mut empty = CsvRecordCounter::default();
+        empty.feed(b"");
+        assert_eq!(empty.records(), 0);
+    }
+}

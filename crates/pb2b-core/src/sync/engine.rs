@@ -1,0 +1,503 @@
+//! The run ([`sync`]): a fetcher task reads pages ahead while the writer upserts them and commits
+//! each group of pages with its checkpoint (see the module docs of `sync`).
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use rusqlite::{params, Transaction};
+
+use super::mirror::lead_values;
+use super::state::{plan_run, record_end, watermark_of};
+use super::{
+    local_err, parse_timestamp, CancellationToken, Mirror, SyncOptions, SyncOutcome, SyncProgress,
+    SyncReport, Watermark, CRASH_HOOK_ENV, LEAD_FIELDS, PAGE_SIZE,
+};
+use crate::api::{Client, Lead, ListLeadsQuery};
+use crate::error::{codes, ErrorReport};
+use crate::store::{Store, StoreError};
+
+#[derive(Debug, Default, Clone, Copy)]
+struct PageCounts {
+    new: u64,
+    updated: u64,
+}
+
+fn crash_hook_page() -> Option<u64> {
+    std::env::var(CRASH_HOOK_ENV)
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+}
+
+/// One statement upserts the whole page from a JSON array of rows: an unchanged lead (same
+/// `updated_at`) is not rewritten. One statement rather than one per lead because every
+/// statement that fires the FTS5 triggers opens a savepoint, and FTS5 flushes its pending terms
+/// as a new segment at each one: per lead, that flushing and the merges it causes were most of
+/// the cost of a first sync.
+static UPSERT_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    let cols = LEAD_FIELDS.join(", ");
+    let values = (0..LEAD_FIELDS.len())
+        .map(|i| format!("value ->> {i}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let set = LEAD_FIELDS[1..]
+        .iter()
+        .map(|c| format!("{c} = excluded.{c}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    // `WHERE true` tells the parser the ON belongs to the upsert, not to a join.
+    format!(
+        "INSERT INTO sync_leads (mirror, {cols}) SELECT ?1, {values} FROM json_each(?2) WHERE true
+         ON CONFLICT (mirror, id) DO UPDATE SET {set}
+         WHERE sync_leads.updated_at IS NOT excluded.updated_at"
+    )
+});
+
+fn page_rows(leads: &[&Lead]) -> rusqlite::Result<String> {
+    let rows: Vec<_> = leads.iter().map(|l| lead_values(l)).collect();
+    serde_json::to_string(&rows).map_err(|e| rusqlite::Error::ToSqlConversionFailure(e.into()))
+}
+
+/// Upserts a page by id; returns its counts (a lead whose stored `updated_at` equals the
+/// incoming one is unchanged and not rewritten).
+fn upsert_page(tx: &Transaction<'_>, key: &str, leads: &[Lead]) -> rusqlite::Result<PageCounts> {
+    let ids = serde_json::Value::from(leads.iter().map(|l| l.id.as_str()).collect::<Vec<_>>());
+    let mut stored: std::collections::HashMap<String, String> = std::collections::HashMap::new();
+    {
+        let mut st = tx.prepare_cached(
+            "SELECT id, updated_at FROM sync_leads
+             WHERE mirror = ?1 AND id IN (SELECT value FROM json_each(?2))",
+        )?;
+        let rows = st.query_map(params![key, ids.to_string()], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+        })?;
+        for row in rows {
+            let (id, updated_at) = row?;
+            stored.insert(id, updated_at);
+        }
+    }
+    let mut counts = PageCounts::default();
+    let mut seen = std::collections::HashSet::new();
+    let mut write: Vec<&Lead> = Vec::with_capacity(leads.len());
+    for lead in leads {
+        // A page never repeats an id; if one did, only its first copy is written.
+        if !seen.insert(lead.id.as_str()) {
+            continue;
+        }
+        match stored.get(&lead.id) {
+            Some(at) if *at == lead.updated_at => continue,
+            Some(_) => counts.updated += 1,
+            None => counts.new += 1,
+        }
+        write.push(lead);
+    }
+    if !write.is_empty() {
+        tx.prepare_cached(&UPSERT_SQL)?
+            .execute(params![key, page_rows(&write)?])?;
+    }
+    Ok(counts)
+}
+
+/// Pages fetched but not yet written, at most; also the most pages one transaction holds.
+const MAX_GROUP: usize = 32;
+
+/// Writes one or more consecutive pages and the checkpoint after the last in one transaction;
+/// the run's last page also closes the run. Returns the group's counts and the watermark after it.
+fn write_pages(
+    store: &Store,
+    key: &str,
+    pages: &[Vec<Lead>],
+    next_cursor: Option<&str>,
+    last_page: bool,
+    crash_at: Option<u64>,
+    finished_at: &str,
+) -> Result<(PageCounts, Option<Watermark>), StoreError> {
+    store.with_conn(|c| {
+        let tx = c.transaction()?;
+        let mut counts = PageCounts::default();
+        let mut best: Option<(i64, &Lead)> = None;
+        // Page by page, in order: a lead edited while the run pages moves behind the cursor and
+        // comes again in a later page with a newer `updated_at`, and must count as updated.
+        for leads in pages {
+            let page = upsert_page(&tx, key, leads)?;
+            counts.new += page.new;
+            counts.updated += page.updated;
+            for lead in leads {
+                if let Some(ms) = parse_timestamp(&lead.updated_at) {
+                    if best.is_none_or(|(b, l)| (ms, lead.id.as_str()) > (b, l.id.as_str())) {
+                        best = Some((ms, lead));
+                    }
+                }
+            }
+        }
+        let n_pages = pages.len() as i64;
+        let n_leads: i64 = pages.iter().map(|p| p.len() as i64).sum();
+        // The crash test hook: die after the N-th page's upserts, before its checkpoint and commit.
+        if let Some(n) = crash_at {
+            let done: i64 = tx.query_row(
+                "SELECT run_pages FROM sync_state WHERE mirror = ?1",
+                [key],
+                |r| r.get(0),
+            )?;
+            if (done + n_pages).max(0) as u64 >= n {
+                std::process::abort();
+            }
+        }
+        if let Some((ms, lead)) = best {
+            let current = watermark_of(&tx, key)?;
+            if current.is_none_or(|(cm, w)| (ms, lead.id.as_str()) > (cm, w.id.as_str())) {
+                tx.execute(
+                    "UPDATE sync_state SET watermark_ms = ?2, watermark_updated_at = ?3,
+                        watermark_id = ?4 WHERE mirror = ?1",
+                    params![key, ms, lead.updated_at, lead.id],
+                )?;
+            }
+        }
+        tx.execute(
+            "UPDATE sync_state SET run_cursor = ?2, run_pages = run_pages + ?3,
+                run_leads = run_leads + ?4, run_new = run_new + ?5,
+                run_updated = run_updated + ?6
+             WHERE mirror = ?1",
+            params![
+                key,
+                next_cursor,
+                n_pages,
+                n_leads,
+                counts.new as i64,
+                counts.updated as i64
+            ],
+        )?;
+        if last_page {
+            tx.execute(
+                "UPDATE sync_state SET run_active = 0, run_cursor = NULL,
+                    last_finished_at = ?2, last_outcome = 'completed', last_mode = run_mode,
+                    last_error = NULL, last_pages = run_pages, last_leads = run_leads,
+                    last_new = run_new, last_updated = run_updated
+                 WHERE mirror = ?1",
+                params![key, finished_at],
+            )?;
+        }
+        let wm = watermark_of(&tx, key)?.map(|(_, w)| w);
+        tx.commit()?;
+        Ok((counts, wm))
+    })
+}
+
+struct RunningGuard(Arc<AtomicBool>);
+
+impl Drop for RunningGuard {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::SeqCst);
+    }
+}
+
+/// What the fetcher hands the writer.
+enum Fetched {
+    /// A page and the cursor after it (`None` on the run's last page).
+    Page(Vec<Lead>, Option<String>),
+    Failed(ErrorReport),
+}
+
+/// Aborts the fetcher when the run ends, however it ends.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Reads the run's pages in order into `pages` until the last page, an error, or the writer
+/// hanging up. A resumed cursor the server no longer accepts restarts the run's query once.
+async fn fetch_pages(
+    client: Client,
+    query: impl Fn(Option<String>) -> ListLeadsQuery,
+    mut cursor: Option<String>,
+    requests: Arc<std::sync::atomic::AtomicU64>,
+    pages: tokio::sync::mpsc::Sender<Fetched>,
+) {
+    let mut cursor_retried = false;
+    loop {
+        requests.fetch_add(1, Ordering::SeqCst);
+        let page = match client.list_leads(&query(cursor.clone())).await {
+            Ok(p) => p,
+            Err(e) if e.code == "invalid_cursor" && cursor.is_some() && !cursor_retried => {
+                cursor_retried = true;
+                cursor = None;
+                continue;
+            }
+            Err(e) => {
+                let _ = pages.send(Fetched::Failed(e.into())).await;
+                return;
+            }
+        };
+        let next = if page.has_more {
+            match page.next_cursor {
+                Some(c) if Some(&c) != cursor.as_ref() => Some(c),
+                _ => {
+                    let e = ErrorReport::local(
+                        "invalid_response",
+                        "The server said more leads follow but gave no new cursor.",
+                        true,
+                    );
+                    let _ = pages.send(Fetched::Failed(e)).await;
+                    return;
+                }
+            }
+        } else {
+            None
+        };
+        let last = next.is_none();
+        if pages
+            .send(Fetched::Page(page.data, next.clone()))
+            .await
+            .is_err()
+            || last
+        {
+            return;
+        }
+        cursor = next;
+    }
+}
+
+fn join_error(e: tokio::task::JoinError) -> ErrorReport {
+    ErrorReport::local(codes::INTERNAL, format!("a sync task failed: {e}"), true)
+}
+
+/// Runs one sync of `mirror` (see the module docs). `progress` is called after every committed
+/// page. Returns the run's report (`outcome` `completed` or `cancelled`), or the error that
+/// stopped it (the status then says `failed` and the next run resumes). Errors: any API error
+/// as an [`ErrorReport`], `invalid_input` for a bad `since`, `sync_running` when this mirror is
+/// already syncing.
+pub async fn sync(
+    client: &Client,
+    mirror: &Mirror,
+    options: &SyncOptions,
+    cancel: &CancellationToken,
+    mut progress: impl FnMut(&SyncProgress) + Send,
+) -> Result<SyncReport, ErrorReport> {
+    if mirror
+        .running
+        .compare_exchange(false, true, Ordering::SeqCst, Ordering::SeqCst)
+        .is_err()
+    {
+        return Err(ErrorReport::local(
+            "sync_running",
+            "A sync of this workspace is already running.",
+            true,
+        ));
+    }
+    let _guard = RunningGuard(mirror.running.clone());
+    let page_size = options.page_size.clamp(1, PAGE_SIZE);
+    let started_at = crate::api::observer::now_utc_ms();
+    let store = mirror.store.clone();
+    let key = mirror.key.clone();
+    let plan = {
+        let (store, key, options, started_at) = (
+            store.clone(),
+            key.clone(),
+            options.clone(),
+            started_at.clone(),
+        );
+        tokio::task::spawn_blocking(move || plan_run(&store, &key, &options, &started_at))
+            .await
+            .map_err(join_error)??
+    };
+    let crash_at = crash_hook_page();
+    let mut state = plan.progress;
+    let requests = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let sent = |r: &Arc<std::sync::atomic::AtomicU64>| r.load(Ordering::SeqCst);
+    let finish = |outcome: SyncOutcome, state: SyncProgress, requests: u64| SyncReport {
+        outcome,
+        mode: plan.mode.clone(),
+        progress: state,
+        requests,
+        started_at: started_at.clone(),
+        finished_at: crate::api::observer::now_utc_ms(),
+    };
+    let fail = |err: ErrorReport| {
+        let at = crate::api::observer::now_utc_ms();
+        record_end(&store, &key, SyncOutcome::Failed, Some(&err), &at);
+        err
+    };
+    let cancelled = |state: SyncProgress, requests: u64| {
+        let report = finish(SyncOutcome::Cancelled, state, requests);
+        record_end(
+            &store,
+            &key,
+            SyncOutcome::Cancelled,
+            None,
+            &report.finished_at,
+        );
+        Ok(report)
+    };
+
+    // The fetcher reads pages ahead while the writer commits them, so the network and SQLite
+    // overlap. When the writer falls behind, the pages waiting (at most MAX_GROUP) are committed
+    // together in one transaction with the checkpoint after the last of them: each page still
+    // commits atomically with a checkpoint that covers it, and a busy mirror pays one commit
+    // (and its random index pages written once) per group instead of per page.
+    let (page_tx, mut page_rx) = tokio::sync::mpsc::channel(MAX_GROUP);
+    let updated_after = plan.updated_after.clone();
+    let _fetcher = AbortOnDrop(tokio::spawn(fetch_pages(
+        client.clone(),
+        move |cursor| ListLeadsQuery {
+            limit: Some(page_size),
+            updated_after: updated_after.clone(),
+            cursor,
+        },
+        plan.cursor,
+        requests.clone(),
+        page_tx,
+    )));
+    loop {
+        let first = tokio::select! {
+            biased;
+            _ = cancel.cancelled() => return cancelled(state, sent(&requests)),
+            m = page_rx.recv() => m,
+        };
+        let mut group = Vec::new();
+        let mut next_cursor = None;
+        let mut last_page = false;
+        let mut failure = None;
+        let mut message = first;
+        loop {
+            match message {
+                Some(Fetched::Page(leads, next)) => {
+                    last_page = next.is_none();
+                    next_cursor = next;
+                    group.push(leads);
+                }
+                Some(Fetched::Failed(e)) => failure = Some(e),
+                None if group.is_empty() => {
+                    failure = Some(ErrorReport::local(
+                        codes::INTERNAL,
+                        "The sync stopped reading pages before the last one.",
+                        true,
+                    ))
+                }
+                None => {}
+            }
+            if last_page || failure.is_some() || group.len() >= MAX_GROUP {
+                break;
+            }
+            match page_rx.try_recv() {
+                Ok(m) => message = Some(m),
+                Err(_) => break,
+            }
+        }
+        if !group.is_empty() {
+            let n_pages = group.len() as u64;
+            let n_leads: u64 = group.iter().map(|p| p.len() as u64).sum();
+            let (store, key, next, at) = (
+                store.clone(),
+                key.clone(),
+                next_cursor.clone(),
+                crate::api::observer::now_utc_ms(),
+            );
+            let write = tokio::task::spawn_blocking(move || {
+                write_pages(
+                    &store,
+                    &key,
+                    &group,
+                    next.as_deref(),
+                    last_page,
+                    crash_at,
+                    &at,
+                )
+            });
+            let (counts, wm) = match write.await {
+                Ok(Ok(v)) => v,
+                Ok(Err(e)) => return Err(fail(local_err(e))),
+                Err(e) => return Err(fail(join_error(e))),
+            };
+            state.pages += n_pages;
+            state.leads += n_leads;
+            state.new += counts.new;
+            state.updated += counts.updated;
+            state.watermark = wm;
+            progress(&state);
+        }
+        if last_page {
+            return Ok(finish(SyncOutcome::Completed, state, sent(&requests)));
+        }
+        if let Some(e) = failure {
+            return Err(fail(e));
+        }
+        if cancel.is_cancelled() {
+            // Cancelled while pages were written: their checkpoint is committed.
+            return cancelled(state, sent(&requests));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sync::LeadQuery;
+
+    fn lead(id: &str, updated_at: &str, title: &str) -> Lead {
+        serde_json::from_value(serde_json::json!({
+            "id": id, "email": format!("{id}@example.com"), "full_name": "Ada Lovelace",
+            "first_name": null, "last_name": null, "phone": null, "job_title": title,
+            "company_name": "Analytical Engines", "company_domain": null, "linkedin_url": null,
+            "status": "new", "source": "api", "custom_fields": {"tier": 1},
+            "created_at": "2026-03-10T12:00:00.000Z", "updated_at": updated_at,
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_group_of_pages_commits_like_its_pages_one_by_one() {
+        let store = Store::open_in_memory().unwrap();
+        let mirror = Mirror::open(store.clone(), "ws_1", "p").unwrap();
+        let t0 = "2026-03-10T12:00:00.000Z";
+        let t1 = "2026-03-10T12:00:05.000Z";
+        // lead_a is edited while the run pages: it comes again, newer, in the next page.
+        let pages = vec![
+            vec![
+                lead("lead_a", t0, "Analyst"),
+                lead("lead_b", t0, "Engineer"),
+            ],
+            vec![lead("lead_a", t1, "Countess")],
+        ];
+        let (counts, wm) =
+            write_pages(&store, &mirror.key, &pages, Some("c3"), false, None, t1).unwrap();
+        assert_eq!((counts.new, counts.updated), (2, 1));
+        let wm = wm.unwrap();
+        assert_eq!((wm.updated_at.as_str(), wm.id.as_str()), (t1, "lead_a"));
+        let a = mirror.get("lead_a").unwrap().unwrap();
+        assert_eq!(a.job_title.as_deref(), Some("Countess"));
+        assert_eq!(a.custom_fields["tier"], 1);
+        let (pages_done, leads_done, cursor): (i64, i64, Option<String>) = store
+            .with_conn(|c| {
+                c.query_row(
+                    "SELECT run_pages, run_leads, run_cursor FROM sync_state WHERE mirror = 'ws_1'",
+                    [],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                )
+            })
+            .unwrap();
+        assert_eq!(
+            (pages_done, leads_done, cursor.as_deref()),
+            (2, 3, Some("c3"))
+        );
+        // Read again unchanged: nothing is rewritten; the search index matches the new title.
+        let again = vec![vec![
+            lead("lead_a", t1, "Countess"),
+            lead("lead_b", t0, "Engineer"),
+        ]];
+        let (counts, _) = write_pages(&store, &mirror.key, &again, None, true, None, t1).unwrap();
+        assert_eq!((counts.new, counts.updated), (0, 0));
+        let q = |text: &str| {
+            mirror
+                .search(&LeadQuery {
+                    query: text.into(),
+                    ..LeadQuery::default()
+                })
+                .unwrap()
+                .total
+        };
+        assert_eq!((q("countess"), q("analyst"), q("engineer")), (1, 0, 1));
+        assert_eq!(mirror.count().unwrap(), 2);
+    }
+}

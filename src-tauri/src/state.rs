@@ -92,9 +92,10 @@ impl AppState {
         match self.connection.lock().await.as_ref() {
             Some(Connection::Open(ws)) => Ok(ws.clone()),
             Some(Connection::Unverified { error, .. }) => Err(ErrorReport {
+                code: pb2b_core::error::Code::NotVerified,
                 message: format!(
-                    "The active key could not be verified: {} See the Connect screen.",
-                    error.message
+                    "The active key could not be verified ({}): {} See the Connect screen.",
+                    error.code, error.message
                 ),
                 ..error.clone()
             }),

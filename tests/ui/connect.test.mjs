@@ -27,6 +27,9 @@ const HANDLERS = (verify) => `() => {
     connection_status: () => status,
     verify_key: ${verify},
     save_profile: (args) => {
+      if (args.name === "Taken" && !args.replace) {
+        throw { code: "profile_exists", message: "A profile named “Taken” already exists (key pb2b_live_zz99…). Replace its key, or choose another name.", request_id: null, retryable: false };
+      }
       const profile = { name: args.name, base_url: args.baseUrl, key_hint: "pb2b_test_ab12…", sandbox: false };
       status = { profile, check: KEY_CHECK(false), error: null, profiles: [profile] };
       return status;
@@ -66,6 +69,29 @@ test("verify shows the workspace, every scope in plain words and what the key ma
   await page.locator("[data-active-profile='Acme live']").waitFor();
   assert.equal(await page.getByLabel("API key").inputValue(), "", "the key leaves the page once saved");
   assert.match(await page.locator("#connection-badge").textContent(), /Acme live/);
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
+test("saving under a taken name asks before replacing that profile's key", async () => {
+  const { page, context, errors } = await openUi(browser, HANDLERS("(args) => KEY_CHECK(false)"), { hash: "#/connect" });
+  await page.getByLabel("API key").fill("pb2b_test_ab12cd34_secretsecret");
+  await page.getByLabel("Profile name").fill("Taken");
+  await page.getByRole("button", { name: "Save and connect" }).click();
+  const dialog = page.getByRole("dialog");
+  await dialog.waitFor();
+  assert.match(await dialog.textContent(), /already exists.*Replace the key of “Taken”/s);
+  // Cancel keeps the old key: nothing more is sent, the key stays in the field.
+  await dialog.getByRole("button", { name: "Cancel" }).click();
+  let saves = (await page.evaluate(() => window.__pb2bCalls)).filter((c) => c.cmd === "save_profile");
+  assert.deepEqual(saves.map((c) => c.args.replace), [false]);
+  assert.equal(await page.getByLabel("API key").inputValue(), "pb2b_test_ab12cd34_secretsecret");
+  // Confirmed, the same key is saved with replace.
+  await page.getByRole("button", { name: "Save and connect" }).click();
+  await page.getByRole("dialog").getByRole("button", { name: "Replace key" }).click();
+  await page.locator("[data-active-profile='Taken']").waitFor();
+  saves = (await page.evaluate(() => window.__pb2bCalls)).filter((c) => c.cmd === "save_profile");
+  assert.deepEqual(saves.map((c) => c.args.replace), [false, false, true]);
   assert.deepEqual(errors, []);
   await context.close();
 });

@@ -159,6 +159,8 @@ pub async fn run(cli: &Cli, env: &Env, action: &ExportsAction) -> Result<(), Err
     let workspace = env.workspace(cli).await?;
     let exports = workspace.exports()?;
     let client: &Client = workspace.client();
+    // Jobs saved by an older version join this workspace when the server says they are its.
+    exports.assign_known(client).await?;
     let opts = PollOptions::default();
     let on = progress(json);
     let end_line = || {

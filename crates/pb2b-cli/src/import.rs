@@ -1,6 +1,7 @@
 //! `pb2b leads create` and `pb2b import FILE`: the core's `leads` and `import` modules from the
 //! command line (imports are journaled in the data folder's database, shared with the app).
 
+use pb2b_core::error::Code;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -217,7 +218,7 @@ pub async fn run_import(cli: &Cli, env: &Env, args: &ImportArgs) -> Result<(), E
             })
             .ok_or_else(|| {
                 ErrorReport::local(
-                    "not_found",
+                    Code::NotFound,
                     format!("No unassigned import of {} to resume.", file.display()),
                     false,
                 )

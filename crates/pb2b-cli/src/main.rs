@@ -172,7 +172,7 @@ fn main() -> ExitCode {
                 ErrorClass::Auth => exit::AUTH,
                 ErrorClass::Network => exit::NETWORK,
                 ErrorClass::Local => exit::LOCAL,
-                ErrorClass::Input if report.code == codes::INVALID_INPUT => exit::USAGE,
+                ErrorClass::Usage => exit::USAGE,
                 ErrorClass::Input | ErrorClass::Server => exit::OTHER,
             })
         }

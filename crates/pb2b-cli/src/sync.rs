@@ -5,6 +5,7 @@
 //! another. It is keyed by the workspace id from `/me`, so `pb2b sync` sends one `/me` and then
 //! the pages. Ctrl-C cancels between pages; the next `pb2b sync` resumes where it stopped.
 
+use pb2b_core::error::Code;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
@@ -185,7 +186,7 @@ pub async fn run_sync(cli: &Cli, env: &Env, args: &SyncArgs) -> Result<(), Error
     print_sync(cli.json, &report, &status);
     if report.outcome == SyncOutcome::Cancelled {
         return Err(ErrorReport::local(
-            "cancelled",
+            Code::Cancelled,
             "The sync was cancelled; run `pb2b sync` again to resume it.",
             true,
         ));

@@ -64,7 +64,12 @@ async fn killed_while_polling_then_resumed_finishes_the_same_export() {
     for _ in 0..400 {
         if db.exists() {
             if let Ok(store) = Store::open(&db) {
-                let jobs = Exports::open(store, "(environment)")
+                let sandbox_workspace = pb2b_core::workspace::Owner {
+                    workspace_id: "ws_sandbox".into(),
+                    workspace_name: "Sandbox workspace".into(),
+                    key_prefix: String::new(),
+                };
+                let jobs = Exports::open(store, sandbox_workspace, "(environment)")
                     .unwrap()
                     .list()
                     .unwrap();

@@ -142,6 +142,42 @@ impl Presence {
     }
 }
 
+/// A lock on a named resource of the database (`sync-<workspace>`: one sync of a mirror at a
+/// time across processes), held until dropped; the OS lets it go if the process dies.
+#[derive(Debug)]
+pub struct NamedLock {
+    _held: File,
+}
+
+impl NamedLock {
+    /// Takes the lock `name` of the database at `db` if it is free; `None` when another process
+    /// holds it. `name` is made of letters, digits, `_` and `-` (others are replaced).
+    pub fn try_take(db: &Path, name: &str) -> std::io::Result<Option<NamedLock>> {
+        let dir = folder(db);
+        std::fs::create_dir_all(&dir)?;
+        let safe: String = name
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(dir.join(format!("{safe}.resource")))?;
+        match file.try_lock() {
+            Ok(()) => Ok(Some(NamedLock { _held: file })),
+            Err(std::fs::TryLockError::WouldBlock) => Ok(None),
+            Err(std::fs::TryLockError::Error(e)) => Err(e),
+        }
+    }
+}
+
 impl Drop for Presence {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.info);

@@ -6,6 +6,7 @@
 //! Every rule about profiles (valid names, valid base URLs, what forgetting removes) lives here,
 //! so the app and the CLI cannot disagree.
 
+use crate::error::Code;
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
@@ -166,7 +167,7 @@ impl JsonFileSettings {
                 }
                 Err(std::fs::TryLockError::WouldBlock) => {
                     return Err(ErrorReport::local(
-                        "settings_busy",
+                        Code::SettingsBusy,
                         format!(
                             "Another program has been changing the profiles in {} for more than {} s; try again, or close the other ProspectB2B app or pb2b command.",
                             self.path.display(),
@@ -199,9 +200,9 @@ fn io_error(path: &std::path::Path, err: &std::io::Error) -> ErrorReport {
 }
 
 /// Error code: the profile named does not exist.
-pub const PROFILE_NOT_FOUND: &str = "profile_not_found";
+pub const PROFILE_NOT_FOUND: Code = Code::ProfileNotFound;
 /// Error code: the chosen name is already taken.
-pub const PROFILE_EXISTS: &str = "profile_exists";
+pub const PROFILE_EXISTS: Code = Code::ProfileExists;
 
 /// Profiles over the profiles file and a key store.
 pub struct Profiles<'a> {

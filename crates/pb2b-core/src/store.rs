@@ -17,6 +17,7 @@
 //! it without `Authorization`), and [`RequestLog`] drops any `Authorization`/`Cookie` header
 //! again before writing, in case another caller ever records an exchange.
 
+use crate::error::Code;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -94,10 +95,10 @@ pub enum StoreError {
     TooNew { found: i64, known: i64 },
     #[error("no logged request with id {0}")]
     NotFound(i64),
-    #[error("the local database {path} stayed locked by another program for {waited_s} s{}; try again when it has finished, or close it", holders_text(.holders))]
+    #[error("The local database {path} stayed locked by another program for {:.1} s{}; try again when it has finished, or close it.", .waited.as_secs_f64(), holders_text(.holders))]
     Busy {
         path: PathBuf,
-        waited_s: u64,
+        waited: std::time::Duration,
         holders: Vec<crate::presence::ProcessInfo>,
     },
 }
@@ -116,8 +117,10 @@ impl From<StoreError> for ErrorReport {
             StoreError::NotFound(_) => {
                 ErrorReport::local(codes::INVALID_INPUT, err.to_string(), false)
             }
-            StoreError::Busy { .. } => ErrorReport::local("database_busy", err.to_string(), true),
-            _ => ErrorReport::local("local_database_error", err.to_string(), false),
+            StoreError::Busy { .. } => {
+                ErrorReport::local(Code::DatabaseBusy, err.to_string(), true)
+            }
+            _ => ErrorReport::local(Code::LocalDatabaseError, err.to_string(), false),
         }
     }
 }
@@ -277,7 +280,7 @@ fn busy_or(err: StoreError, path: Option<&Path>) -> StoreError {
     match (&err, path) {
         (StoreError::Sqlite(e), Some(path)) if is_busy(e) => StoreError::Busy {
             path: path.to_owned(),
-            waited_s: busy_timeout().as_secs(),
+            waited: busy_timeout(),
             holders: crate::presence::Presence::others(path),
         },
         _ => err,

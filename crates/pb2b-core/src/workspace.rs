@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
 use crate::api::{Client, RequestObserver};
-use crate::error::{codes, ErrorReport};
+use crate::error::{codes, Code, ErrorReport};
 use crate::profiles::{JsonFileSettings, Profile, Profiles, PROFILE_NOT_FOUND};
 use crate::secret::{KeyStore, SecretString};
 use crate::session::{self, KeyCheck};
@@ -286,7 +286,7 @@ pub struct Owner {
 }
 
 /// Error code: a job of another workspace was asked to run here.
-pub const WRONG_WORKSPACE: &str = "wrong_workspace";
+pub const WRONG_WORKSPACE: Code = Code::WrongWorkspace;
 
 impl Owner {
     /// Refuses a job recorded under `recorded` when this owner is another workspace; the error
@@ -407,7 +407,11 @@ impl Workspace {
 
     /// This workspace's export jobs.
     pub fn exports(&self) -> Result<crate::exports::Exports, ErrorReport> {
-        crate::exports::Exports::open(self.store().clone(), &self.inner.credentials.profile.name)
+        crate::exports::Exports::open(
+            self.store().clone(),
+            self.owner(),
+            &self.inner.credentials.profile.name,
+        )
     }
 
     /// This workspace's imports.

@@ -277,8 +277,18 @@ async fn the_key_never_leaves_the_authorization_header() {
     drop(observer);
     drop(store);
     let mut files = 0;
-    for entry in std::fs::read_dir(dir.path()).unwrap() {
-        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+    // Every file under the folder, the database's `.processes/` entries included.
+    let mut paths: Vec<std::path::PathBuf> = vec![dir.path().to_owned()];
+    let mut all = Vec::new();
+    while let Some(p) = paths.pop() {
+        if p.is_dir() {
+            paths.extend(std::fs::read_dir(&p).unwrap().map(|e| e.unwrap().path()));
+        } else {
+            all.push(p);
+        }
+    }
+    for path in all {
+        let bytes = std::fs::read(&path).unwrap();
         files += 1;
         for needle in [
             &canary,

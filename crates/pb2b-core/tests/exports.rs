@@ -3,6 +3,7 @@
 
 mod common;
 
+use pb2b_core::error::Code;
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -111,7 +112,7 @@ async fn delayed_export_is_polled_to_completion_and_holds_exactly_the_workspace_
     .await;
     let (c, rec) = client(&sb, &sb.keys.full);
     let dir = tempfile::tempdir().unwrap();
-    let exports = Exports::open(Store::open_in_memory().unwrap(), "p").unwrap();
+    let exports = Exports::open(Store::open_in_memory().unwrap(), owner(), "p").unwrap();
     let events = Arc::new(Events::default());
     let ev = events.clone();
     let on = move |e: ExportEvent| ev.push(e);
@@ -211,7 +212,7 @@ async fn a_create_whose_answer_was_lost_is_replayed_not_duplicated() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("pb2b.sqlite");
     let out = dir.path().join("out");
-    let first = Exports::open(Store::open(&db).unwrap(), "p").unwrap();
+    let first = Exports::open(Store::open(&db).unwrap(), owner(), "p").unwrap();
     let job = first.prepare(&request(&out, &["id", "email"])).unwrap();
     // The process that prepared the job sent the request and died before saving the answer.
     let req = pb2b_core::api::NewExport {
@@ -223,7 +224,7 @@ async fn a_create_whose_answer_was_lost_is_replayed_not_duplicated() {
     drop(first);
 
     // The next start resumes the job with the saved key: the server replays the first answer.
-    let again = Exports::open(Store::open(&db).unwrap(), "p").unwrap();
+    let again = Exports::open(Store::open(&db).unwrap(), owner(), "p").unwrap();
     assert_eq!(again.pending().unwrap().len(), 1);
     let results = again
         .resume_all(
@@ -255,7 +256,7 @@ async fn cancelled_polling_resumes_where_it_stopped_after_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("pb2b.sqlite");
     let out = dir.path().join("out");
-    let exports = Exports::open(Store::open(&db).unwrap(), "p").unwrap();
+    let exports = Exports::open(Store::open(&db).unwrap(), owner(), "p").unwrap();
     let cancel = CancellationToken::new();
     let stop = cancel.clone();
     let on = move |e: ExportEvent| {
@@ -278,7 +279,7 @@ async fn cancelled_polling_resumes_where_it_stopped_after_a_restart() {
     assert!(!saved.status.is_terminal());
     drop(exports);
 
-    let restarted = Exports::open(Store::open(&db).unwrap(), "p").unwrap();
+    let restarted = Exports::open(Store::open(&db).unwrap(), owner(), "p").unwrap();
     let probes = Arc::new(Mutex::new(Vec::new()));
     let p2 = probes.clone();
     let on2 = move |e: ExportEvent| {
@@ -324,7 +325,7 @@ async fn an_expired_download_link_is_reprobed_and_the_download_succeeds() {
     .await;
     let (c, rec) = client(&sb, &sb.keys.full);
     let dir = tempfile::tempdir().unwrap();
-    let exports = Exports::open(Store::open_in_memory().unwrap(), "p").unwrap();
+    let exports = Exports::open(Store::open_in_memory().unwrap(), owner(), "p").unwrap();
     let ignore = pb2b_core::exports::ignore_events;
     let job = exports
         .start(&c, &request(dir.path(), &["id", "email"]), &ignore)
@@ -364,7 +365,7 @@ async fn an_expired_download_link_is_reprobed_and_the_download_succeeds() {
     assert!(download_probes(&rec) >= 1, "a fresh link was asked for");
     assert!(events.all().iter().any(|e| matches!(
         e,
-        ExportEvent::LinkRefreshed { reason, .. } if reason.code == "download_url_expired"
+        ExportEvent::LinkRefreshed { reason, .. } if reason.code == Code::DownloadUrlExpired
     )));
     let text = std::fs::read_to_string(done.local_path.as_deref().unwrap()).unwrap();
     assert_eq!(
@@ -385,7 +386,7 @@ async fn a_failed_export_is_reported_with_its_request_id() {
     .await;
     let (c, _rec) = faulty_client(&sb, &sb.keys.full, "export-fail");
     let dir = tempfile::tempdir().unwrap();
-    let exports = Exports::open(Store::open_in_memory().unwrap(), "p").unwrap();
+    let exports = Exports::open(Store::open_in_memory().unwrap(), owner(), "p").unwrap();
     let ignore = pb2b_core::exports::ignore_events;
     let job = exports
         .start(&c, &request(dir.path(), &["id"]), &ignore)
@@ -427,7 +428,7 @@ async fn polling_honours_retry_after_and_stays_within_its_cap() {
     cfg.retry = RetryPolicy::none();
     let (poller, rec) = client_with(cfg, &sb.keys.full);
     let dir = tempfile::tempdir().unwrap();
-    let exports = Exports::open(Store::open_in_memory().unwrap(), "p").unwrap();
+    let exports = Exports::open(Store::open_in_memory().unwrap(), owner(), "p").unwrap();
     let mut req = request(dir.path(), &["id"]);
     req.auto_download = false;
     let job = exports
@@ -461,7 +462,7 @@ async fn polling_honours_retry_after_and_stays_within_its_cap() {
     for e in &all {
         match e {
             ExportEvent::Probed { error, .. } => {
-                last_probe_was_429 = error.as_ref().is_some_and(|e| e.code == "rate_limited");
+                last_probe_was_429 = error.as_ref().is_some_and(|e| e.code == Code::RateLimited);
             }
             ExportEvent::Waiting {
                 delay_ms,
@@ -501,7 +502,7 @@ async fn an_existing_different_file_is_never_overwritten() {
     .await;
     let (c, _) = client(&sb, &sb.keys.full);
     let dir = tempfile::tempdir().unwrap();
-    let exports = Exports::open(Store::open_in_memory().unwrap(), "p").unwrap();
+    let exports = Exports::open(Store::open_in_memory().unwrap(), owner(), "p").unwrap();
     let ignore = pb2b_core::exports::ignore_events;
     let job = exports
         .start(&c, &request(dir.path(), &["id"]), &ignore)
@@ -532,4 +533,13 @@ async fn an_existing_different_file_is_never_overwritten() {
         error_codes::JOB_NOT_FOUND
     );
     sb.shutdown().await;
+}
+
+/// The workspace these jobs belong to (the in-process sandbox's).
+fn owner() -> pb2b_core::workspace::Owner {
+    pb2b_core::workspace::Owner {
+        workspace_id: "ws_sandbox".into(),
+        workspace_name: "Sandbox workspace".into(),
+        key_prefix: "pb2b_test_tests".into(),
+    }
 }

@@ -307,7 +307,7 @@ async fn a_failed_sync_is_reported_in_the_status_and_a_second_run_is_refused_mea
     let status = m.status().unwrap();
     assert_eq!(status.last_outcome, Some(SyncOutcome::Failed));
     assert_eq!(
-        status.last_error.map(|e| e.code),
+        status.last_error.map(|e| e.code.to_string()),
         Some("insufficient_scope".into())
     );
     assert!(!status.running);

@@ -196,10 +196,15 @@ async fn signing_secrets_reach_no_log_database_trace_or_settings() {
     store
         .with_conn(|c| c.execute_batch("PRAGMA wal_checkpoint(FULL);"))
         .ok();
+    // Every file under the folder, the database's `.processes/` entries included.
     let mut files = Vec::new();
-    for entry in std::fs::read_dir(dir.path()).unwrap() {
-        let p = entry.unwrap().path();
-        files.push((p.display().to_string(), std::fs::read(&p).unwrap()));
+    let mut todo = vec![dir.path().to_owned()];
+    while let Some(p) = todo.pop() {
+        if p.is_dir() {
+            todo.extend(std::fs::read_dir(&p).unwrap().map(|e| e.unwrap().path()));
+        } else {
+            files.push((p.display().to_string(), std::fs::read(&p).unwrap()));
+        }
     }
     assert!(files
         .iter()

@@ -1,5 +1,6 @@
 //! The Activity screen: the request log, filtered, and a redacted support bundle of one exchange.
 
+use pb2b_core::error::Code;
 use pb2b_core::error::ErrorReport;
 use pb2b_core::store::{LogFilter, LoggedRequest, RequestLog, DEFAULT_RETENTION};
 use tauri::{AppHandle, Runtime, State};
@@ -9,7 +10,7 @@ use crate::state::AppState;
 
 fn store_error(err: impl std::fmt::Display) -> ErrorReport {
     ErrorReport::local(
-        "store_error",
+        Code::StoreError,
         format!("The request log could not be read: {err}"),
         true,
     )

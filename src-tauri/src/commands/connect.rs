@@ -1,6 +1,7 @@
 //! Connect a workspace: verify a key, save it as a profile (key to the keychain, the rest to the
 //! settings store), switch, rename, forget, and "Try the local sandbox".
 
+use pb2b_core::error::Code;
 use pb2b_core::error::{codes, ErrorReport};
 use pb2b_core::profiles::{OnExisting, Profile};
 use pb2b_core::secret::SecretString;
@@ -58,7 +59,7 @@ async fn ensure_sandbox(state: &AppState) -> Result<(String, SecretString), Erro
         })?;
         let started = pb2b_sandbox::start(config).await.map_err(|err| {
             ErrorReport::local(
-                "sandbox_failed",
+                Code::SandboxFailed,
                 format!("The local sandbox could not start: {err}"),
                 true,
             )

@@ -1,6 +1,7 @@
 //! Exports: start one, watch it become ready (polling with backoff, resumed after a restart),
 //! download it with a progress bar, notify, open it or show it in its folder.
 
+use pb2b_core::error::Code;
 use pb2b_core::error::{codes, ErrorReport};
 use pb2b_core::exports::{ExportEvent, ExportJob, ExportRequest, Exports, PollOptions};
 use tauri::{AppHandle, Emitter, Manager, Runtime, State};
@@ -65,7 +66,7 @@ fn spawn_run<R: Runtime>(
                         .show();
                 }
             }
-            Err(err) if err.code == "cancelled" => {}
+            Err(err) if err.code == Code::Cancelled => {}
             Err(err) => {
                 tracing::warn!(job = %job_id, code = %err.code, request_id = ?err.request_id, "export failed");
                 let _ = app
@@ -82,7 +83,7 @@ fn spawn_run<R: Runtime>(
     });
 }
 
-/// The active profile's export jobs, newest first. The first call after a start resumes polling
+/// The open workspace's export jobs, newest first. The first call after a start resumes polling
 /// of every job that was still being polled when the app stopped.
 #[tauri::command]
 pub async fn exports_list<R: Runtime>(
@@ -90,6 +91,8 @@ pub async fn exports_list<R: Runtime>(
     state: State<'_, AppState>,
 ) -> Result<Vec<ExportJob>, ErrorReport> {
     let (exports, client) = exports_of_active(&state).await?;
+    // Jobs saved by an older version join this workspace when the server says they are its.
+    exports.assign_known(&client).await?;
     let ex = exports.clone();
     let jobs = blocking(move || ex.list()).await?;
     if !state

@@ -3,6 +3,7 @@
 //! journal, delivery with progress, pause/resume/cancel, results files, retry failed rows.
 
 use pb2b_core::api::NewLead;
+use pb2b_core::error::Code;
 use pb2b_core::error::{codes, ErrorReport};
 use pb2b_core::import::{
     self, ImportJob, ImportProgress, ImportSummary, Imports, Mapping, Preview, RunOptions,
@@ -115,7 +116,7 @@ fn spawn_run<R: Runtime>(
     let state = app.state::<AppState>();
     if state.jobs.is_running(&format!("import:{id}")) {
         return Err(ErrorReport::local(
-            "import_running",
+            Code::ImportRunning,
             "This import is already running.",
             true,
         ));

@@ -9,6 +9,7 @@ pub mod sync;
 pub mod webhooks;
 
 use pb2b_core::diagnostics::Diagnostics;
+use pb2b_core::error::Code;
 use pb2b_core::error::{codes, ErrorReport};
 use tauri::State;
 
@@ -33,7 +34,7 @@ pub(crate) async fn blocking<T: Send + 'static>(
 /// The error every command that needs a connection answers without one.
 pub(crate) fn not_connected() -> ErrorReport {
     ErrorReport::local(
-        "not_connected",
+        Code::NotConnected,
         "Connect a workspace first (Connect screen).",
         false,
     )

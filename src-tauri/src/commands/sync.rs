@@ -2,6 +2,7 @@
 //! Leads table's search, one lead's detail, and exporting the mirror.
 
 use pb2b_core::api::Lead;
+use pb2b_core::error::Code;
 use pb2b_core::error::{codes, ErrorReport};
 use pb2b_core::sync::{
     self, ExportFormat, LeadPage, LeadQuery, Mirror, SyncOptions, SyncProgress, SyncReport,
@@ -39,7 +40,7 @@ pub async fn run_sync<R: Runtime>(
     let job = state
         .jobs
         .start(SYNC_JOB)
-        .ok_or_else(|| ErrorReport::local("sync_running", "A sync is already running.", true))?;
+        .ok_or_else(|| ErrorReport::local(Code::SyncRunning, "A sync is already running.", true))?;
     let result = sync::sync(&client, &mirror, &options, &job.token, |p| {
         if let Some(channel) = &on_progress {
             let _ = channel.send(p.clone());
@@ -77,7 +78,7 @@ pub async fn sync_now<R: Runtime>(
 pub async fn sync_status(state: State<'_, AppState>) -> Result<Option<SyncStatus>, ErrorReport> {
     match active_mirror(&state).await {
         Ok((mirror, _)) => blocking(move || mirror.status().map(Some)).await,
-        Err(err) if err.code == "not_connected" || err.code == "not_verified" => Ok(None),
+        Err(err) if err.code == Code::NotConnected || err.code == Code::NotVerified => Ok(None),
         Err(err) => Err(err),
     }
 }
@@ -170,19 +171,27 @@ pub async fn sync_interval(state: State<'_, AppState>) -> Result<u32, ErrorRepor
 
 /// The background loop of the automatic sync: every minute, syncs when the interval has passed
 /// since the last run started. Skips quietly when not connected or a sync is running.
+/// `PB2B_SYNC_EVERY_SECONDS=N` replaces the chosen interval with N seconds (end-to-end tests run
+/// the automatic sync beside `pb2b` processes for a minute; minutes would not show anything).
 pub fn spawn_interval_loop<R: Runtime>(app: AppHandle<R>) {
+    let every_seconds = std::env::var("PB2B_SYNC_EVERY_SECONDS")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+        .filter(|s| *s > 0);
+    let tick = std::time::Duration::from_secs(every_seconds.unwrap_or(60).min(60));
     tauri::async_runtime::spawn(async move {
         let mut last = std::time::Instant::now();
         loop {
-            tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+            tokio::time::sleep(tick).await;
             let state = app.state::<AppState>();
-            let minutes = *state.sync_interval.lock().await;
-            if minutes == 0
-                || last.elapsed() < std::time::Duration::from_secs(u64::from(minutes) * 60)
-            {
+            let interval = match every_seconds {
+                Some(s) => s,
+                None => u64::from(*state.sync_interval.lock().await) * 60,
+            };
+            if interval == 0 || last.elapsed() < std::time::Duration::from_secs(interval) {
                 continue;
             }
-            if state.connection.lock().await.is_none() || state.jobs.is_running(SYNC_JOB) {
+            if state.workspace().await.is_err() || state.jobs.is_running(SYNC_JOB) {
                 continue;
             }
             last = std::time::Instant::now();

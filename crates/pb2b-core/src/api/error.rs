@@ -278,7 +278,7 @@ impl From<ApiError> for ErrorReport {
     fn from(err: ApiError) -> Self {
         ErrorReport {
             message: err.user_message(),
-            code: err.code,
+            code: crate::error::Code::from_wire(&err.code),
             request_id: err.request_id,
             retryable: err.retryable,
         }

@@ -1,6 +1,7 @@
 //! Step 4: the download. Streams the file into a temporary file, checks its size and record
 //! count, and places it under a safe, never-clobbering name.
 
+use crate::error::Code;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -458,7 +459,7 @@ async fn place_file(part: &Path, dir: &Path, name: &str) -> Result<PathBuf, Erro
         }
     }
     Err(ErrorReport::local(
-        "io_error",
+        Code::IoError,
         format!("Too many files named like {name} in {}.", dir.display()),
         false,
     ))

@@ -12,6 +12,7 @@ use crate::api::observer::now_utc_ms;
 use crate::api::{Client, ExportDownload};
 use crate::leads::random_hex;
 use crate::store::Store;
+use crate::workspace::Owner;
 
 const COLUMNS: &str = "job_id, profile, idempotency_key, request, export_id, status, row_count,
     byte_size, file_name, server_error, expires_at, dest_dir, local_path, auto_download, polling,
@@ -46,7 +47,7 @@ fn job_from_row(r: &Row<'_>) -> rusqlite::Result<ExportJob> {
         request_ids: serde_json::from_str(&ids).unwrap_or_default(),
         error: match error_code {
             Some(code) => Some(ErrorReport {
-                code,
+                code: crate::error::Code::from_wire(&code),
                 message: r.get::<_, Option<String>>(19)?.unwrap_or_default(),
                 request_id: r.get(20)?,
                 retryable: r.get::<_, Option<i64>>(21)?.unwrap_or(0) != 0,
@@ -58,22 +59,29 @@ fn job_from_row(r: &Row<'_>) -> rusqlite::Result<ExportJob> {
     })
 }
 
-/// The export jobs of one profile, in the local database. Cheap to clone.
+/// The export jobs of one workspace, in the local database. Cheap to clone.
+///
+/// Every job records its workspace and the key prefix that made it; lists show only this
+/// workspace's jobs, and a job of another workspace is refused with `wrong_workspace` (naming both)
+/// wherever it is named.
 #[derive(Debug, Clone)]
 pub struct Exports {
     store: Store,
     profile: String,
+    owner: Owner,
 }
 
 impl Exports {
-    /// Opens (migrating if needed) the jobs of `profile`.
-    pub fn open(store: Store, profile: &str) -> Result<Self, ErrorReport> {
+    /// Opens (migrating if needed) the jobs of `owner`'s workspace; `profile` labels the jobs made
+    /// here.
+    pub fn open(store: Store, owner: Owner, profile: &str) -> Result<Self, ErrorReport> {
         store
             .migrate_module(MODULE, MIGRATIONS)
             .map_err(store_err)?;
         Ok(Exports {
             store,
             profile: profile.to_owned(),
+            owner,
         })
     }
 
@@ -81,35 +89,67 @@ impl Exports {
         &self.profile
     }
 
-    /// Every job of the profile, newest first.
+    /// Who the jobs made here belong to.
+    pub fn owner(&self) -> &Owner {
+        &self.owner
+    }
+
+    /// Every job of the workspace, newest first.
     pub fn list(&self) -> Result<Vec<ExportJob>, ErrorReport> {
         self.store
             .with_conn(|c| {
                 let mut st = c.prepare(&format!(
-                    "SELECT {COLUMNS} FROM export_jobs WHERE profile = ?1
+                    "SELECT {COLUMNS} FROM export_jobs WHERE workspace_id = ?1
                      ORDER BY created_at DESC, rowid DESC"
                 ))?;
-                let rows = st.query_map([&self.profile], job_from_row)?;
+                let rows = st.query_map([&self.owner.workspace_id], job_from_row)?;
                 rows.collect()
             })
             .map_err(store_err)
     }
 
-    /// A job by its local id (`job_...`) or its export id (`exp_...`).
+    /// A job of this workspace by its local id (`job_...`) or its export id (`exp_...`); a job
+    /// of another workspace is refused with `wrong_workspace`.
     pub fn find(&self, id: &str) -> Result<Option<ExportJob>, ErrorReport> {
-        self.store
+        let found = self
+            .store
             .with_conn(|c| {
                 c.query_row(
                     &format!(
-                        "SELECT {COLUMNS} FROM export_jobs
-                         WHERE profile = ?1 AND (job_id = ?2 OR export_id = ?2)"
+                        "SELECT {COLUMNS}, workspace_id, workspace_name, key_prefix FROM export_jobs
+                         WHERE (job_id = ?1 OR export_id = ?1)
+                         ORDER BY workspace_id = ?2 DESC LIMIT 1"
                     ),
-                    params![self.profile, id.trim()],
-                    job_from_row,
+                    params![id.trim(), self.owner.workspace_id],
+                    |r| {
+                        Ok((
+                            job_from_row(r)?,
+                            r.get::<_, Option<String>>(24)?,
+                            r.get::<_, Option<String>>(25)?,
+                            r.get::<_, Option<String>>(26)?,
+                        ))
+                    },
                 )
                 .optional()
             })
-            .map_err(store_err)
+            .map_err(store_err)?;
+        match found {
+            None => Ok(None),
+            Some((job, Some(ws), _, _)) if ws == self.owner.workspace_id => Ok(Some(job)),
+            Some((job, Some(ws), name, prefix)) => {
+                let recorded = Owner {
+                    workspace_name: name.unwrap_or_else(|| ws.clone()),
+                    workspace_id: ws,
+                    key_prefix: prefix.unwrap_or_default(),
+                };
+                self.owner
+                    .check(&recorded, &format!("Export job {}", job.job_id))?;
+                Ok(None)
+            }
+            // Saved by an older version, its workspace not known yet: not this workspace's
+            // until `assign_known` says so.
+            Some((_, None, _, _)) => Ok(None),
+        }
     }
 
     /// A job by its local id or export id, or `export_job_not_found`.
@@ -117,20 +157,68 @@ impl Exports {
         self.find(id)?.ok_or_else(|| {
             ErrorReport::local(
                 error_codes::JOB_NOT_FOUND,
-                format!("There is no export job “{}” in this profile.", id.trim()),
+                format!(
+                    "There is no export job “{}” in workspace “{}”.",
+                    id.trim(),
+                    self.owner.workspace_name
+                ),
                 false,
             )
         })
     }
 
+    /// Assigns jobs saved by older versions (no workspace recorded) where it can be known: a job
+    /// the server knows under this workspace's key (`GET /exports/{id}` answers; another
+    /// workspace's export is a 404) is this workspace's, and so is a job of this profile that
+    /// never reached the server. The rest stay unlisted. Returns how many were assigned.
+    pub async fn assign_known(&self, client: &Client) -> Result<usize, ErrorReport> {
+        let legacy: Vec<(String, Option<String>, String)> = self
+            .store
+            .with_conn(|c| {
+                let mut st = c.prepare(
+                    "SELECT job_id, export_id, profile FROM export_jobs WHERE workspace_id IS NULL",
+                )?;
+                let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+                rows.collect()
+            })
+            .map_err(store_err)?;
+        let mut assigned = 0;
+        for (job_id, export_id, profile) in legacy {
+            let mine = match &export_id {
+                Some(export_id) => client.get_export(export_id).await.is_ok(),
+                None => profile == self.profile,
+            };
+            if mine {
+                self.store
+                    .with_conn(|c| {
+                        c.execute(
+                            "UPDATE export_jobs SET workspace_id = ?2, workspace_name = ?3, key_prefix = ?4
+                             WHERE job_id = ?1 AND workspace_id IS NULL",
+                            params![
+                                job_id,
+                                self.owner.workspace_id,
+                                self.owner.workspace_name,
+                                ""
+                            ],
+                        )
+                    })
+                    .map_err(store_err)?;
+                assigned += 1;
+            }
+        }
+        Ok(assigned)
+    }
+
     /// Removes a job from the list (the downloaded file stays on disk; a running poller for it
-    /// should be cancelled first). Removing an unknown job is not an error.
+    /// should be cancelled first). Removing an unknown job is not an error; another workspace's
+    /// job is refused.
     pub fn remove(&self, id: &str) -> Result<(), ErrorReport> {
+        self.find(id)?;
         self.store
             .with_conn(|c| {
                 c.execute(
-                    "DELETE FROM export_jobs WHERE profile = ?1 AND (job_id = ?2 OR export_id = ?2)",
-                    params![self.profile, id.trim()],
+                    "DELETE FROM export_jobs WHERE workspace_id = ?1 AND (job_id = ?2 OR export_id = ?2)",
+                    params![self.owner.workspace_id, id.trim()],
                 )
             })
             .map_err(store_err)?;
@@ -160,8 +248,9 @@ impl Exports {
             .with_conn(|c| {
                 c.execute(
                     "INSERT INTO export_jobs (job_id, profile, idempotency_key, request, status,
-                        dest_dir, auto_download, polling, created_at, updated_at)
-                     VALUES (?1, ?2, ?3, ?4, 'creating', ?5, ?6, 'active', ?7, ?7)",
+                        dest_dir, auto_download, polling, created_at, updated_at,
+                        workspace_id, workspace_name, key_prefix)
+                     VALUES (?1, ?2, ?3, ?4, 'creating', ?5, ?6, 'active', ?7, ?7, ?8, ?9, ?10)",
                     params![
                         job_id,
                         self.profile,
@@ -169,7 +258,10 @@ impl Exports {
                         body,
                         req.dest_dir.trim(),
                         req.auto_download,
-                        now
+                        now,
+                        self.owner.workspace_id,
+                        self.owner.workspace_name,
+                        self.owner.key_prefix
                     ],
                 )
             })
@@ -197,9 +289,19 @@ impl Exports {
             .with_conn(|c| {
                 c.execute(
                     "INSERT INTO export_jobs (job_id, profile, idempotency_key, request, export_id,
-                        status, dest_dir, auto_download, polling, created_at, updated_at)
-                     VALUES (?1, ?2, '', '{}', ?3, 'queued', ?4, 1, 'active', ?5, ?5)",
-                    params![job_id, self.profile, export_id, dest_dir.trim(), now],
+                        status, dest_dir, auto_download, polling, created_at, updated_at,
+                        workspace_id, workspace_name, key_prefix)
+                     VALUES (?1, ?2, '', '{}', ?3, 'queued', ?4, 1, 'active', ?5, ?5, ?6, ?7, ?8)",
+                    params![
+                        job_id,
+                        self.profile,
+                        export_id,
+                        dest_dir.trim(),
+                        now,
+                        self.owner.workspace_id,
+                        self.owner.workspace_name,
+                        self.owner.key_prefix
+                    ],
                 )
             })
             .map_err(store_err)?;
@@ -689,11 +791,21 @@ impl Exports {
 mod tests {
     use super::*;
 
+    fn owner(ws: &str) -> Owner {
+        Owner {
+            workspace_id: format!("ws_{ws}"),
+            workspace_name: format!("Workspace {ws}"),
+            key_prefix: format!("pb2b_test_{ws}"),
+        }
+    }
+
     #[test]
-    fn jobs_are_saved_before_sending_and_scoped_per_profile() {
+    fn jobs_are_saved_before_sending_and_scoped_per_workspace() {
         let store = Store::open_in_memory().unwrap();
-        let a = Exports::open(store.clone(), "a").unwrap();
-        let b = Exports::open(store, "b").unwrap();
+        let a = Exports::open(store.clone(), owner("a"), "a").unwrap();
+        let b = Exports::open(store.clone(), owner("b"), "b").unwrap();
+        // Another profile of workspace a (a rotated key) sees a's jobs.
+        let a2 = Exports::open(store, owner("a"), "a, new key").unwrap();
         let req = ExportRequest {
             updated_after: Some("2026-01-01T00:00:00.000Z".into()),
             fields: Some(vec!["id".into(), "email".into()]),
@@ -709,8 +821,18 @@ mod tests {
         );
         assert_eq!(job.updated_after, req.updated_after);
         assert_eq!(a.list().unwrap().len(), 1);
+        assert_eq!(a2.list().unwrap().len(), 1);
         assert!(b.list().unwrap().is_empty());
-        assert!(b.find(&job.job_id).unwrap().is_none());
+        // Named from workspace b, a's job is refused with both workspaces named.
+        let refused = b.find(&job.job_id).unwrap_err();
+        assert_eq!(refused.code, crate::error::Code::WrongWorkspace);
+        for name in ["ws_a", "Workspace a", "ws_b", "Workspace b"] {
+            assert!(refused.message.contains(name), "{}", refused.message);
+        }
+        assert_eq!(
+            b.remove(&job.job_id).unwrap_err().code,
+            crate::error::Code::WrongWorkspace
+        );
         assert_eq!(a.pending().unwrap().len(), 1);
         assert_eq!(
             a.stop_polling(&job.job_id).unwrap().polling,

@@ -37,6 +37,7 @@
 //! - `download`: [`Exports::download`], streaming and checking the file, [`CsvRecordCounter`],
 //!   safe file names ([`sanitize_file_name`]).
 
+use crate::error::Code;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
@@ -63,7 +64,8 @@ pub fn downloads_dir_or(fallback: impl FnOnce() -> std::path::PathBuf) -> std::p
 pub const MODULE: &str = "exports";
 
 /// This module's migrations (index `i` upgrades from version `i`).
-pub const MIGRATIONS: &[&str] = &["CREATE TABLE export_jobs (
+pub const MIGRATIONS: &[&str] = &[
+    "CREATE TABLE export_jobs (
         job_id TEXT PRIMARY KEY,
         profile TEXT NOT NULL,
         idempotency_key TEXT NOT NULL,
@@ -90,22 +92,29 @@ pub const MIGRATIONS: &[&str] = &["CREATE TABLE export_jobs (
         updated_at TEXT NOT NULL
     );
     CREATE INDEX export_jobs_profile ON export_jobs(profile, created_at);
-    CREATE UNIQUE INDEX export_jobs_export ON export_jobs(profile, export_id);"];
+    CREATE UNIQUE INDEX export_jobs_export ON export_jobs(profile, export_id);",
+    // Every job records who it belongs to (`crate::workspace::Owner`); NULL for jobs saved by
+    // older versions until `Exports::assign_known` finds their workspace.
+    "ALTER TABLE export_jobs ADD COLUMN workspace_id TEXT;
+    ALTER TABLE export_jobs ADD COLUMN workspace_name TEXT;
+    ALTER TABLE export_jobs ADD COLUMN key_prefix TEXT;
+    CREATE INDEX export_jobs_workspace ON export_jobs(workspace_id, created_at);",
+];
 
 /// Error codes this module produces (besides the API's own).
 pub mod error_codes {
     /// The server reported the export job as failed.
-    pub const EXPORT_FAILED: &str = "export_failed";
+    pub const EXPORT_FAILED: crate::error::Code = crate::error::Code::ExportFailed;
     /// The export file's lifetime ended before it was downloaded.
-    pub const EXPORT_EXPIRED: &str = "export_expired";
+    pub const EXPORT_EXPIRED: crate::error::Code = crate::error::Code::ExportExpired;
     /// The export is not ready for download yet.
-    pub const EXPORT_NOT_READY: &str = "export_not_ready";
+    pub const EXPORT_NOT_READY: crate::error::Code = crate::error::Code::ExportNotReady;
     /// The downloaded file does not match the announced `byte_size` or `row_count`.
-    pub const DOWNLOAD_MISMATCH: &str = "download_mismatch";
+    pub const DOWNLOAD_MISMATCH: crate::error::Code = crate::error::Code::DownloadMismatch;
     /// The call was cancelled; the job stays resumable.
-    pub const CANCELLED: &str = "cancelled";
+    pub const CANCELLED: crate::error::Code = crate::error::Code::Cancelled;
     /// No job with this id (local job id or export id) in this profile.
-    pub const JOB_NOT_FOUND: &str = "export_job_not_found";
+    pub const JOB_NOT_FOUND: crate::error::Code = crate::error::Code::ExportJobNotFound;
 }
 
 /// Most request_ids kept per job (the first, the create call, and the latest ones).
@@ -341,7 +350,7 @@ fn cancelled() -> ErrorReport {
 
 fn io_error(what: &str, path: &Path, err: &std::io::Error) -> ErrorReport {
     ErrorReport::local(
-        "io_error",
+        Code::IoError,
         format!("Could not {what} {}: {err}", path.display()),
         false,
     )

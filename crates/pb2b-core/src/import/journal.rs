@@ -2,6 +2,7 @@
 //! [`Store::migrate_module`]): one row per import, one row per file row with its state, and the
 //! remembered mappings per header set.
 
+use crate::error::Code;
 use rusqlite::{params, OptionalExtension};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -84,7 +85,7 @@ pub mod status {
 
 pub(crate) fn store_err(e: impl std::fmt::Display) -> ErrorReport {
     ErrorReport::local(
-        "store_error",
+        Code::StoreError,
         format!("The local database failed: {e}"),
         true,
     )
@@ -283,7 +284,7 @@ pub fn get_import(store: &Store, id: &str) -> Result<ImportJob, ErrorReport> {
         .map_err(store_err)?
         .ok_or_else(|| {
             ErrorReport::local(
-                "not_found",
+                Code::NotFound,
                 format!("There is no import {id} in the local journal."),
                 false,
             )

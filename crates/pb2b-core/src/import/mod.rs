@@ -34,6 +34,7 @@ pub mod reader;
 mod report;
 mod scoped;
 
+use crate::error::Code;
 use std::path::Path;
 
 use csv::ByteRecord;
@@ -201,18 +202,18 @@ pub fn preview(
 ) -> Result<Preview, ErrorReport> {
     let file_size = std::fs::metadata(path).map(|m| m.len()).map_err(|e| {
         ErrorReport::local(
-            "io_error",
+            Code::IoError,
             format!("Could not read {}: {e}", path.display()),
             false,
         )
     })?;
     let format = reader::detect_format(path)?;
     let file = std::fs::File::open(path)
-        .map_err(|e| ErrorReport::local("io_error", e.to_string(), false))?;
+        .map_err(|e| ErrorReport::local(Code::IoError, e.to_string(), false))?;
     let complete = file_size <= PREVIEW_BYTES;
     let head = std::io::Read::take(file, PREVIEW_BYTES);
     let mut r = TableReader::from_reader(Box::new(head), format.clone(), Some(file_size))
-        .map_err(|e| ErrorReport::local("io_error", e.to_string(), false))?;
+        .map_err(|e| ErrorReport::local(Code::IoError, e.to_string(), false))?;
     let headers = r.headers().to_vec();
     let (mapping, remembered) = match mapping {
         Some(m) => (m.clone(), false),
@@ -470,7 +471,7 @@ fn stage_rows(
     while let Some(info) = r.read_row(&mut rec)? {
         if cancel.is_cancelled() {
             return Err(ErrorReport::local(
-                "cancelled",
+                Code::Cancelled,
                 "The import was cancelled before it started.",
                 false,
             ));

@@ -2,6 +2,7 @@
 //! Windows-1252 when the bytes are not UTF-8), delimiter sniffing among `,` `;` tab `|`, RFC 4180
 //! quoting (the `csv` crate), blank lines and ragged rows counted instead of failing.
 
+use crate::error::Code;
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
@@ -63,7 +64,7 @@ pub struct ReadStats {
 
 fn io_error(path: &Path, e: impl std::fmt::Display) -> ErrorReport {
     ErrorReport::local(
-        "io_error",
+        Code::IoError,
         format!("Could not read {}: {e}", path.display()),
         false,
     )
@@ -388,9 +389,9 @@ impl TableReader {
     /// Reads the next data row into `rec`; `None` at the end. Never fails on content, only on a
     /// read error of the source.
     pub fn read_row(&mut self, rec: &mut ByteRecord) -> Result<Option<RowInfo>, ErrorReport> {
-        let line = self
-            .next_nonblank(rec)
-            .map_err(|e| ErrorReport::local("io_error", format!("Could not read: {e}"), false))?;
+        let line = self.next_nonblank(rec).map_err(|e| {
+            ErrorReport::local(Code::IoError, format!("Could not read: {e}"), false)
+        })?;
         Ok(line.map(|line| {
             self.stats.rows += 1;
             let ragged = rec.len() != self.headers.len();

@@ -2,6 +2,7 @@
 //! `error_message`, `request_id`) and the success file (plus `row_number`, `lead_id`). Both are
 //! UTF-8 with a BOM so Excel opens them, and safe against formula injection.
 
+use crate::error::Code;
 use std::io::Write;
 use std::path::Path;
 
@@ -12,7 +13,7 @@ use crate::sync::formula_safe;
 
 fn io_err(dest: &Path, e: impl std::fmt::Display) -> ErrorReport {
     ErrorReport::local(
-        "io_error",
+        Code::IoError,
         format!("Could not write {}: {e}", dest.display()),
         true,
     )

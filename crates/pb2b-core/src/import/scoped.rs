@@ -12,6 +12,7 @@
 //! Why the lookup: Idempotency-Keys are scoped per API key and kept 24 hours, so the same key
 //! sent under a new API key (or after the window) would create the lead a second time.
 
+use crate::error::Code;
 use std::collections::HashMap;
 use std::path::Path;
 
@@ -28,7 +29,7 @@ use crate::store::Store;
 use crate::workspace::Owner;
 
 /// Error code: an import made before imports recorded their workspace; the user must say whose.
-pub const UNASSIGNED_JOB: &str = "unassigned_job";
+pub const UNASSIGNED_JOB: Code = Code::UnassignedJob;
 
 /// How long the server keeps an Idempotency-Key (published: at least 24 hours); an import older
 /// than this (less a margin for clocks) looks its rows in flight up before sending them again.
@@ -173,7 +174,7 @@ impl Imports {
                 Ok(other.clone())
             }
             None => Err(ErrorReport::local(
-                "not_found",
+                Code::NotFound,
                 format!(
                     "No unfinished import of {} to resume in “{}”.",
                     path.display(),
@@ -272,7 +273,7 @@ async fn reconcile(
     loop {
         if cancel.is_cancelled() {
             return Err(ErrorReport::local(
-                "cancelled",
+                Code::Cancelled,
                 "The import was paused while its rows in flight were being looked up; nothing was sent.",
                 true,
             ));

@@ -1,6 +1,7 @@
 //! The run ([`sync`]): a fetcher task reads pages ahead while the writer upserts them and commits
 //! each group of pages with its checkpoint (see the module docs of `sync`).
 
+use crate::error::Code;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
@@ -220,7 +221,11 @@ async fn fetch_pages(
         requests.fetch_add(1, Ordering::SeqCst);
         let page = match client.list_leads(&query(cursor.clone())).await {
             Ok(p) => p,
-            Err(e) if e.code == "invalid_cursor" && cursor.is_some() && !cursor_retried => {
+            Err(e)
+                if e.code == Code::InvalidCursor.as_str()
+                    && cursor.is_some()
+                    && !cursor_retried =>
+            {
                 cursor_retried = true;
                 cursor = None;
                 continue;
@@ -235,7 +240,7 @@ async fn fetch_pages(
                 Some(c) if Some(&c) != cursor.as_ref() => Some(c),
                 _ => {
                     let e = ErrorReport::local(
-                        "invalid_response",
+                        Code::InvalidResponse,
                         "The server said more leads follow but gave no new cursor.",
                         true,
                     );
@@ -263,6 +268,61 @@ fn join_error(e: tokio::task::JoinError) -> ErrorReport {
     ErrorReport::local(codes::INTERNAL, format!("a sync task failed: {e}"), true)
 }
 
+/// How long a sync waits for another process's sync of the same mirror before it gives up.
+const WAIT_FOR_OTHER_SYNC: std::time::Duration = std::time::Duration::from_secs(15 * 60);
+
+/// Waits (cancellably, at most [`WAIT_FOR_OTHER_SYNC`]) until no other process syncs this mirror,
+/// and holds that until dropped. Nothing to wait for with an in-memory store.
+async fn one_process_at_a_time(
+    store: &crate::store::Store,
+    mirror: &str,
+    cancel: &CancellationToken,
+) -> Result<Option<crate::presence::NamedLock>, ErrorReport> {
+    let Some(path) = store.path().map(ToOwned::to_owned) else {
+        return Ok(None);
+    };
+    let name = format!("sync-{mirror}");
+    let deadline = std::time::Instant::now() + WAIT_FOR_OTHER_SYNC;
+    loop {
+        match crate::presence::NamedLock::try_take(&path, &name) {
+            Ok(Some(lock)) => return Ok(Some(lock)),
+            Ok(None) => {}
+            Err(e) => {
+                return Err(ErrorReport::local(
+                    Code::IoError,
+                    format!("Could not coordinate with other syncs: {e}"),
+                    true,
+                ))
+            }
+        }
+        if std::time::Instant::now() > deadline {
+            let others: Vec<String> = crate::presence::Presence::others(&path)
+                .iter()
+                .map(ToString::to_string)
+                .collect();
+            return Err(ErrorReport::local(
+                Code::SyncRunning,
+                format!(
+                    "Another program has been syncing this workspace for more than {} minutes ({}); try again when it has finished.",
+                    WAIT_FOR_OTHER_SYNC.as_secs() / 60,
+                    others.join(", ")
+                ),
+                true,
+            ));
+        }
+        tokio::select! {
+            _ = cancel.cancelled() => {
+                return Err(ErrorReport::local(
+                    Code::Cancelled,
+                    "The sync was cancelled while it waited for another program's sync.",
+                    true,
+                ))
+            }
+            _ = tokio::time::sleep(std::time::Duration::from_millis(100)) => {}
+        }
+    }
+}
+
 /// Runs one sync of `mirror` (see the module docs). `progress` is called after every committed
 /// page. Returns the run's report (`outcome` `completed` or `cancelled`), or the error that
 /// stopped it (the status then says `failed` and the next run resumes). Errors: any API error
@@ -281,12 +341,15 @@ pub async fn sync(
         .is_err()
     {
         return Err(ErrorReport::local(
-            "sync_running",
+            Code::SyncRunning,
             "A sync of this workspace is already running.",
             true,
         ));
     }
     let _guard = RunningGuard(mirror.running.clone());
+    // One sync of a mirror at a time across processes too (the app's interval and a cron job's
+    // `pb2b sync`): the second waits for the first, then reads what changed since.
+    let _one_process = one_process_at_a_time(&mirror.store, &mirror.key, cancel).await?;
     let page_size = options.page_size.clamp(1, PAGE_SIZE);
     let started_at = crate::api::observer::now_utc_ms();
     let store = mirror.store.clone();

@@ -1,6 +1,7 @@
 //! The mirror: [`Mirror`], its queries, search, counts and export, and the lead columns shared
 //! with the engine's page upsert.
 
+use crate::error::Code;
 use std::io::Write;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -303,7 +304,7 @@ impl Mirror {
         out: &mut impl Write,
         cancel: Option<&CancellationToken>,
     ) -> Result<u64, ErrorReport> {
-        let io = |e: std::io::Error| ErrorReport::local("io_error", e.to_string(), false);
+        let io = |e: std::io::Error| ErrorReport::local(Code::IoError, e.to_string(), false);
         let w = build_where(&self.key, query)?;
         let sql = format!(
             "SELECT l.rid, {} FROM sync_leads l WHERE {} AND l.rid > ? ORDER BY l.rid LIMIT 1000",
@@ -320,7 +321,7 @@ impl Mirror {
         loop {
             if cancel.is_some_and(CancellationToken::is_cancelled) {
                 return Err(ErrorReport::local(
-                    "cancelled",
+                    Code::Cancelled,
                     "The export was cancelled.",
                     true,
                 ));
@@ -372,7 +373,7 @@ impl Mirror {
         cancel: Option<&CancellationToken>,
     ) -> Result<u64, ErrorReport> {
         let io = |e: std::io::Error| {
-            ErrorReport::local("io_error", format!("{}: {e}", path.display()), false)
+            ErrorReport::local(Code::IoError, format!("{}: {e}", path.display()), false)
         };
         let tmp = path.with_extension(format!(
             "{}.partial",

@@ -101,7 +101,7 @@ impl Mirror {
 fn parse_error(s: &str) -> Option<ErrorReport> {
     let v: Value = serde_json::from_str(s).ok()?;
     Some(ErrorReport {
-        code: v.get("code")?.as_str()?.to_owned(),
+        code: crate::error::Code::from_wire(v.get("code")?.as_str()?),
         message: v.get("message")?.as_str()?.to_owned(),
         request_id: v
             .get("request_id")

@@ -321,7 +321,7 @@ pub fn new_idempotency_key(action: &str) -> String {
 
 fn secret_of(w: &mut Webhook, request_id: &str) -> Result<SecretString, ErrorReport> {
     w.signing_secret.take().ok_or_else(|| ErrorReport {
-        code: "invalid_response".into(),
+        code: crate::error::Code::InvalidResponse,
         message: "The API did not return the signing secret it shows once; rotate the secret to get a new one.".into(),
         request_id: Some(request_id.to_owned()),
         retryable: false,

@@ -62,13 +62,14 @@ pub enum VerdictKind {
 
 impl VerdictKind {
     /// A stable error code for the CLI (`signature_mismatch`, ...).
-    pub fn code(self) -> &'static str {
+    pub fn code(self) -> crate::error::Code {
+        use crate::error::Code;
         match self {
-            VerdictKind::Valid => "signature_valid",
-            VerdictKind::Mismatch => "signature_mismatch",
-            VerdictKind::OutsideTolerance => "signature_timestamp_outside_tolerance",
-            VerdictKind::Malformed => "signature_malformed",
-            VerdictKind::NoSecret => "signature_no_secret",
+            VerdictKind::Valid => Code::SignatureValid,
+            VerdictKind::Mismatch => Code::SignatureMismatch,
+            VerdictKind::OutsideTolerance => Code::SignatureTimestampOutsideTolerance,
+            VerdictKind::Malformed => Code::SignatureMalformed,
+            VerdictKind::NoSecret => Code::SignatureNoSecret,
         }
     }
 }

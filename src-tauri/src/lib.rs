@@ -3,6 +3,7 @@
 //! inputs, calls the core, and maps the result onto the one IPC error shape.
 
 pub mod commands;
+pub mod ipc;
 pub mod jobs;
 pub mod logging;
 pub mod settings;
@@ -27,63 +28,8 @@ pub fn builder<R: tauri::Runtime>() -> tauri::Builder<R> {
             init(app.handle(), auto_sandbox);
             Ok(())
         })
-        .invoke_handler(tauri::generate_handler![
-            commands::diagnostics,
-            commands::cancel_job,
-            commands::connect::connection_status,
-            commands::connect::verify_key,
-            commands::connect::save_profile,
-            commands::connect::connect_sandbox,
-            commands::connect::activate_profile,
-            commands::connect::rename_profile,
-            commands::connect::forget_profile,
-            commands::activity::activity,
-            commands::activity::support_bundle,
-            commands::sync::sync_now,
-            commands::sync::sync_status,
-            commands::sync::leads_search,
-            commands::sync::lead_detail,
-            commands::sync::mirror_export,
-            commands::sync::set_sync_interval,
-            commands::sync::sync_interval,
-            commands::exports::exports_list,
-            commands::exports::export_start,
-            commands::exports::export_resume,
-            commands::exports::export_stop_polling,
-            commands::exports::export_remove,
-            commands::exports::export_open,
-            commands::exports::export_reveal,
-            commands::webhooks::webhook_events,
-            commands::webhooks::webhook_check_url,
-            commands::webhooks::webhooks_list,
-            commands::webhooks::webhook_create,
-            commands::webhooks::webhook_rotate,
-            commands::webhooks::webhook_save_secret,
-            commands::webhooks::webhook_copy_secret,
-            commands::webhooks::webhook_dismiss_secret,
-            commands::webhooks::webhook_update,
-            commands::webhooks::webhook_delete,
-            commands::webhooks::webhook_deliveries,
-            commands::webhooks::webhook_retry_delivery,
-            commands::webhooks::webhook_check_signature,
-            commands::webhooks::receiver_start,
-            commands::webhooks::receiver_stop,
-            commands::webhooks::receiver_available,
-            commands::import::lead_validate,
-            commands::import::lead_submission,
-            commands::import::lead_create,
-            commands::import::import_pick_file,
-            commands::import::import_preview,
-            commands::import::imports_list,
-            commands::import::imports_unassigned,
-            commands::import::import_assign,
-            commands::import::import_start,
-            commands::import::import_resume,
-            commands::import::import_pause,
-            commands::import::import_cancel,
-            commands::import::import_retry_failed,
-            commands::import::import_results_file,
-        ])
+        // Every command is listed once, with its signature, in `ipc::commands!`.
+        .invoke_handler(ipc::commands!(ipc::invoke_handler))
 }
 
 /// Puts the app's state in place and starts the file logs, in the platform's folders. Runs in

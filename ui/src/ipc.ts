@@ -1,41 +1,23 @@
 // The one door to the Rust side. Every command's error arrives as an ErrorReport
 // ({code, message, request_id, retryable}); anything else (a missing command, a broken bridge)
-// is normalised into the same shape so screens handle one type.
-import { Channel, invoke } from "@tauri-apps/api/core";
+// is normalised into the same shape so screens handle one type. The calls themselves (command
+// names, argument names and types) are generated from src-tauri/src/ipc.rs into
+// bindings/commands.ts: renaming a command or changing an argument fails the type check here.
+import { Channel } from "@tauri-apps/api/core";
+import * as commands from "./bindings/commands";
 import type { ErrorReport } from "./bindings/ErrorReport";
-import type { Diagnostics } from "./bindings/Diagnostics";
-import type { ConnectionStatus } from "./bindings/ConnectionStatus";
-import type { KeyCheck } from "./bindings/KeyCheck";
-import type { LoggedRequest } from "./bindings/LoggedRequest";
-import type { LogFilter } from "./bindings/LogFilter";
-import type { Lead } from "./bindings/Lead";
-import type { LeadPage } from "./bindings/LeadPage";
-import type { LeadQuery } from "./bindings/LeadQuery";
 import type { ExportFormat } from "./bindings/MirrorExportFormat";
+import type { LeadQuery } from "./bindings/LeadQuery";
 import type { SyncOptions } from "./bindings/SyncOptions";
 import type { SyncProgress } from "./bindings/SyncProgress";
-import type { SyncReport } from "./bindings/SyncReport";
-import type { SyncStatus } from "./bindings/SyncStatus";
-import type { MirrorExportResult } from "./bindings/MirrorExportResult";
-import type { ExportJob } from "./bindings/ExportJob";
-import type { WebhookEventInfo } from "./bindings/WebhookEventInfo";
-import type { UrlCheck } from "./bindings/UrlCheck";
-import type { WebhookEndpoint } from "./bindings/WebhookEndpoint";
+import type { ReceivedDelivery } from "./bindings/ReceivedDelivery";
+import type { LogFilter } from "./bindings/LogFilter";
 import type { WebhookDraft } from "./bindings/WebhookDraft";
 import type { WebhookChanges } from "./bindings/WebhookChanges";
-import type { SecretDialog } from "./bindings/SecretDialog";
-import type { DeliveryPage } from "./bindings/DeliveryPage";
-import type { DeliveryRow } from "./bindings/DeliveryRow";
 import type { SignatureCheck } from "./bindings/SignatureCheck";
-import type { SignatureVerdict } from "./bindings/SignatureVerdict";
-import type { ReceivedDelivery } from "./bindings/ReceivedDelivery";
 import type { NewLead } from "./bindings/NewLead";
-import type { FieldError } from "./bindings/FieldError";
 import type { LeadSubmission } from "./bindings/LeadSubmission";
-import type { CreatedLead } from "./bindings/CreatedLead";
-import type { Preview } from "./bindings/Preview";
 import type { Mapping } from "./bindings/Mapping";
-import type { ImportJob } from "./bindings/ImportJob";
 
 export function isErrorReport(value: unknown): value is ErrorReport {
   return (
@@ -63,77 +45,82 @@ export function toErrorReport(value: unknown): ErrorReport {
   };
 }
 
-async function call<T>(command: string, args?: Record<string, unknown>): Promise<T> {
+async function call<T>(run: () => Promise<T>): Promise<T> {
   try {
-    return await invoke<T>(command, args);
+    return await run();
   } catch (err) {
     throw toErrorReport(err);
   }
 }
 
 export const api = {
-  diagnostics: () => call<Diagnostics>("diagnostics"),
-  connectionStatus: () => call<ConnectionStatus>("connection_status"),
-  verifyKey: (baseUrl: string, key: string) => call<KeyCheck>("verify_key", { baseUrl, key }),
+  diagnostics: () => call(() => commands.diagnostics()),
+  connectionStatus: () => call(() => commands.connectionStatus()),
+  verifyKey: (baseUrl: string, key: string) => call(() => commands.verifyKey(baseUrl, key)),
   saveProfile: (name: string, baseUrl: string, key: string, replace: boolean) =>
-    call<ConnectionStatus>("save_profile", { name, baseUrl, key, replace }),
-  connectSandbox: () => call<ConnectionStatus>("connect_sandbox"),
-  activateProfile: (name: string) => call<ConnectionStatus>("activate_profile", { name }),
-  renameProfile: (from: string, to: string) => call<ConnectionStatus>("rename_profile", { from, to }),
-  forgetProfile: (name: string) => call<ConnectionStatus>("forget_profile", { name }),
-  activity: (filter: LogFilter) => call<LoggedRequest[]>("activity", { filter }),
-  supportBundle: (id: number) => call<string>("support_bundle", { id }),
-  cancelJob: (id: string) => call<boolean>("cancel_job", { id }),
+    call(() => commands.saveProfile(name, baseUrl, key, replace)),
+  connectSandbox: () => call(() => commands.connectSandbox()),
+  activateProfile: (name: string) => call(() => commands.activateProfile(name)),
+  renameProfile: (from: string, to: string) => call(() => commands.renameProfile(from, to)),
+  forgetProfile: (name: string) => call(() => commands.forgetProfile(name)),
+  activity: (filter: LogFilter) => call(() => commands.activity(filter)),
+  supportBundle: (id: number) => call(() => commands.supportBundle(id)),
+  cancelJob: (id: string) => call(() => commands.cancelJob(id)),
   syncNow: (options: SyncOptions, onProgress: (p: SyncProgress) => void) => {
     const channel = new Channel<SyncProgress>();
     channel.onmessage = onProgress;
-    return call<SyncReport>("sync_now", { options, onProgress: channel });
+    return call(() => commands.syncNow(options, channel));
   },
-  syncStatus: () => call<SyncStatus | null>("sync_status"),
-  syncInterval: () => call<number>("sync_interval"),
-  setSyncInterval: (minutes: number) => call<number>("set_sync_interval", { minutes }),
-  leadsSearch: (query: LeadQuery) => call<LeadPage>("leads_search", { query }),
-  leadDetail: (id: string) => call<Lead | null>("lead_detail", { id }),
-  exportsList: () => call<ExportJob[]>("exports_list"),
+  syncStatus: () => call(() => commands.syncStatus()),
+  syncInterval: () => call(() => commands.syncInterval()),
+  setSyncInterval: (minutes: number) => call(() => commands.setSyncInterval(minutes)),
+  leadsSearch: (query: LeadQuery) => call(() => commands.leadsSearch(query)),
+  leadDetail: (id: string) => call(() => commands.leadDetail(id)),
+  exportsList: () => call(() => commands.exportsList()),
   exportStart: (updatedAfter: string | null, fields: string[] | null) =>
-    call<ExportJob>("export_start", { updatedAfter, fields }),
-  exportResume: (id: string) => call<void>("export_resume", { id }),
-  exportStopPolling: (id: string) => call<ExportJob>("export_stop_polling", { id }),
-  exportRemove: (id: string) => call<void>("export_remove", { id }),
-  exportOpen: (id: string) => call<void>("export_open", { id }),
-  exportReveal: (id: string) => call<void>("export_reveal", { id }),
-  webhookEvents: () => call<WebhookEventInfo[]>("webhook_events"),
-  webhookCheckUrl: (url: string) => call<UrlCheck>("webhook_check_url", { url }),
-  webhooksList: () => call<WebhookEndpoint[]>("webhooks_list"),
-  webhookCreate: (draft: WebhookDraft) => call<SecretDialog>("webhook_create", { draft }),
-  webhookRotate: (id: string) => call<SecretDialog>("webhook_rotate", { id }),
-  webhookSaveSecret: () => call<void>("webhook_save_secret"),
-  webhookCopySecret: () => call<number>("webhook_copy_secret"),
-  webhookDismissSecret: () => call<void>("webhook_dismiss_secret"),
-  webhookUpdate: (id: string, changes: WebhookChanges) => call<WebhookEndpoint>("webhook_update", { id, changes }),
-  webhookDelete: (id: string) => call<void>("webhook_delete", { id }),
-  webhookDeliveries: (id: string) => call<DeliveryPage>("webhook_deliveries", { id, cursor: null }),
-  webhookRetryDelivery: (id: string, deliveryId: string) => call<DeliveryRow>("webhook_retry_delivery", { id, deliveryId }),
-  webhookCheckSignature: (check: SignatureCheck) => call<SignatureVerdict>("webhook_check_signature", { check }),
+    call(() => commands.exportStart(updatedAfter, fields)),
+  exportResume: (id: string) => call(() => commands.exportResume(id)),
+  exportStopPolling: (id: string) => call(() => commands.exportStopPolling(id)),
+  exportRemove: (id: string) => call(() => commands.exportRemove(id)),
+  exportOpen: (id: string) => call(() => commands.exportOpen(id)),
+  exportReveal: (id: string) => call(() => commands.exportReveal(id)),
+  webhookEvents: () => call(() => commands.webhookEvents()),
+  webhookCheckUrl: (url: string) => call(() => commands.webhookCheckUrl(url)),
+  webhooksList: () => call(() => commands.webhooksList()),
+  webhookCreate: (draft: WebhookDraft) => call(() => commands.webhookCreate(draft)),
+  webhookRotate: (id: string) => call(() => commands.webhookRotate(id)),
+  webhookSaveSecret: () => call(() => commands.webhookSaveSecret()),
+  webhookCopySecret: () => call(() => commands.webhookCopySecret()),
+  webhookDismissSecret: () => call(() => commands.webhookDismissSecret()),
+  webhookUpdate: (id: string, changes: WebhookChanges) =>
+    call(() => commands.webhookUpdate(id, changes)),
+  webhookDelete: (id: string) => call(() => commands.webhookDelete(id)),
+  webhookDeliveries: (id: string) => call(() => commands.webhookDeliveries(id, null)),
+  webhookRetryDelivery: (id: string, deliveryId: string) => call(() => commands.webhookRetryDelivery(id, deliveryId)),
+  webhookCheckSignature: (check: SignatureCheck) =>
+    call(() => commands.webhookCheckSignature(check)),
   receiverStart: (events: string[], onDelivery: (d: ReceivedDelivery) => void) => {
     const channel = new Channel<ReceivedDelivery>();
     channel.onmessage = onDelivery;
-    return call<SecretDialog>("receiver_start", { events, onDelivery: channel });
+    return call(() => commands.receiverStart(events, channel));
   },
-  receiverStop: () => call<void>("receiver_stop"),
-  receiverAvailable: () => call<boolean>("receiver_available"),
-  leadValidate: (lead: NewLead) => call<FieldError[]>("lead_validate", { lead }),
-  leadSubmission: (lead: NewLead) => call<LeadSubmission>("lead_submission", { lead }),
-  leadCreate: (submission: LeadSubmission) => call<CreatedLead>("lead_create", { submission }),
-  importPickFile: () => call<string | null>("import_pick_file"),
-  importPreview: (path: string, mapping: Mapping | null) => call<Preview>("import_preview", { path, mapping }),
-  importsList: () => call<ImportJob[]>("imports_list"),
-  importStart: (path: string, mapping: Mapping) => call<ImportJob>("import_start", { path, mapping }),
-  importResume: (id: string) => call<void>("import_resume", { id }),
-  importPause: (id: string) => call<boolean>("import_pause", { id }),
-  importCancel: (id: string) => call<ImportJob>("import_cancel", { id }),
-  importRetryFailed: (id: string) => call<ImportJob>("import_retry_failed", { id }),
-  importResultsFile: (id: string, kind: "errors" | "success") => call<string>("import_results_file", { id, kind }),
-  mirrorExport: (format: ExportFormat, query: LeadQuery) =>
-    call<MirrorExportResult>("mirror_export", { format, query }),
+  receiverStop: () => call(() => commands.receiverStop()),
+  receiverAvailable: () => call(() => commands.receiverAvailable()),
+  leadValidate: (lead: NewLead) => call(() => commands.leadValidate(lead)),
+  leadSubmission: (lead: NewLead) => call(() => commands.leadSubmission(lead)),
+  leadCreate: (submission: LeadSubmission) => call(() => commands.leadCreate(submission)),
+  importPickFile: () => call(() => commands.importPickFile()),
+  importPreview: (path: string, mapping: Mapping | null) =>
+    call(() => commands.importPreview(path, mapping)),
+  importsList: () => call(() => commands.importsList()),
+  importsUnassigned: () => call(() => commands.importsUnassigned()),
+  importAssign: (id: string) => call(() => commands.importAssign(id)),
+  importStart: (path: string, mapping: Mapping) =>
+    call(() => commands.importStart(path, mapping)),
+  importResume: (id: string) => call(() => commands.importResume(id)),
+  importPause: (id: string) => call(() => commands.importPause(id)),
+  importCancel: (id: string) => call(() => commands.importCancel(id)),
+  importRetryFailed: (id: string) => call(() => commands.importRetryFailed(id)),
+  importResultsFile: (id: string, kind: "errors" | "success") => call(() => commands.importResultsFile(id, kind)),
+  mirrorExport: (format: ExportFormat, query: LeadQuery) => call(() => commands.mirrorExport(format, query)),
 };

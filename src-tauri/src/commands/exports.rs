@@ -4,15 +4,13 @@
 use pb2b_core::error::Code;
 use pb2b_core::error::{codes, ErrorReport};
 use pb2b_core::exports::{ExportEvent, ExportJob, ExportRequest, Exports, PollOptions};
-use tauri::{AppHandle, Emitter, Manager, Runtime, State};
+use tauri::{AppHandle, Manager, Runtime, State};
 use tauri_plugin_notification::NotificationExt;
 use tauri_plugin_opener::OpenerExt;
 
 use super::blocking;
+use crate::ipc::AppEvent;
 use crate::state::AppState;
-
-/// Every export event goes to the windows under this name (the Exports screen listens).
-pub const EXPORT_EVENT: &str = "export-event";
 
 async fn exports_of_active(
     state: &AppState,
@@ -37,7 +35,7 @@ fn spawn_run<R: Runtime>(
         };
         let emitter = app.clone();
         let on_event = move |event: ExportEvent| {
-            let _ = emitter.emit(EXPORT_EVENT, &event);
+            let _ = AppEvent::Export(&event).emit(&emitter);
         };
         let result = exports
             .run(
@@ -78,7 +76,7 @@ fn spawn_run<R: Runtime>(
             }
         }
         if let Ok(job) = exports.get(&job_id) {
-            let _ = app.emit(EXPORT_EVENT, &ExportEvent::Job { job: Box::new(job) });
+            let _ = AppEvent::Export(&ExportEvent::Job { job: Box::new(job) }).emit(&app);
         }
     });
 }

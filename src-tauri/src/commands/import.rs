@@ -9,17 +9,13 @@ use pb2b_core::import::{
     self, ImportJob, ImportProgress, ImportSummary, Imports, Mapping, Preview, RunOptions,
 };
 use pb2b_core::leads::{self, CreatedLead, FieldError, LeadSubmission};
-use tauri::{AppHandle, Emitter, Manager, Runtime, State};
+use tauri::{AppHandle, Manager, Runtime, State};
 use tauri_plugin_dialog::DialogExt;
 use tauri_plugin_notification::NotificationExt;
 
 use super::{active_client, blocking};
+use crate::ipc::{AppEvent, ImportFinished};
 use crate::state::AppState;
-
-/// Import progress goes to the windows under this name.
-pub const IMPORT_PROGRESS_EVENT: &str = "import-progress";
-/// Sent when an import run ends (summary or error).
-pub const IMPORT_FINISHED_EVENT: &str = "import-finished";
 
 /// Field errors of a lead as typed (the core checks again when it is sent).
 #[tauri::command]
@@ -128,7 +124,7 @@ fn spawn_run<R: Runtime>(
         };
         let emitter = app.clone();
         let progress = move |p: &ImportProgress| {
-            let _ = emitter.emit(IMPORT_PROGRESS_EVENT, p);
+            let _ = AppEvent::ImportProgress(p).emit(&emitter);
         };
         let result: Result<ImportSummary, ErrorReport> = imports
             .run(&id, &RunOptions::default(), &progress, &job.token)
@@ -152,17 +148,18 @@ fn spawn_run<R: Runtime>(
                         ))
                         .show();
                 }
-                let _ = app.emit(
-                    IMPORT_FINISHED_EVENT,
-                    serde_json::json!({ "summary": summary }),
-                );
+                let _ = AppEvent::ImportFinished(&ImportFinished::Summary {
+                    summary: summary.clone(),
+                })
+                .emit(&app);
             }
             Err(err) => {
                 tracing::warn!(import = %id, code = %err.code, request_id = ?err.request_id, "import run failed");
-                let _ = app.emit(
-                    IMPORT_FINISHED_EVENT,
-                    serde_json::json!({ "import_id": id, "error": err }),
-                );
+                let _ = AppEvent::ImportFinished(&ImportFinished::Failed {
+                    import_id: id.clone(),
+                    error: err.clone(),
+                })
+                .emit(&app);
             }
         }
     });
@@ -170,7 +167,7 @@ fn spawn_run<R: Runtime>(
 }
 
 /// Stages the file into the journal with `mapping` (its import id saved before any request),
-/// then delivers it in the background; progress arrives as `import-progress` events.
+/// then delivers it in the background; progress arrives as [`AppEvent::ImportProgress`] events.
 #[tauri::command]
 pub async fn import_start<R: Runtime>(
     app: AppHandle<R>,

@@ -9,15 +9,14 @@ use pb2b_core::sync::{
     SyncStatus,
 };
 use tauri::ipc::Channel;
-use tauri::{AppHandle, Emitter, Manager, Runtime, State};
+use tauri::{AppHandle, Manager, Runtime, State};
 
 use super::blocking;
+use crate::ipc::{AppEvent, SyncFinished};
 use crate::state::AppState;
 
 /// The job id of the active workspace's sync.
 const SYNC_JOB: &str = "sync";
-/// Event sent when a sync (started by hand or by the interval) ends: its report or error.
-pub const SYNC_FINISHED_EVENT: &str = "sync-finished";
 
 /// The mirror of the active connection's workspace (one `Mirror` per workspace, kept in state so
 /// its one-run-at-a-time guard is shared), plus the client.
@@ -29,7 +28,7 @@ async fn active_mirror(state: &AppState) -> Result<(Mirror, pb2b_core::api::Clie
 }
 
 /// Runs one sync of the active workspace; progress goes to `on_progress` when given, and the end
-/// to every window as [`SYNC_FINISHED_EVENT`].
+/// to every window as [`AppEvent::SyncFinished`].
 pub async fn run_sync<R: Runtime>(
     app: &AppHandle<R>,
     options: SyncOptions,
@@ -51,11 +50,11 @@ pub async fn run_sync<R: Runtime>(
     match &result {
         Ok(report) => {
             tracing::info!(outcome = ?report.outcome, leads = report.progress.leads, new = report.progress.new, updated = report.progress.updated, "sync ended");
-            let _ = app.emit(SYNC_FINISHED_EVENT, serde_json::json!({ "report": report }));
+            let _ = AppEvent::SyncFinished(&SyncFinished::Report(report.clone())).emit(app);
         }
         Err(err) => {
             tracing::warn!(code = %err.code, request_id = ?err.request_id, "sync failed");
-            let _ = app.emit(SYNC_FINISHED_EVENT, serde_json::json!({ "error": err }));
+            let _ = AppEvent::SyncFinished(&SyncFinished::Error(err.clone())).emit(app);
         }
     }
     result

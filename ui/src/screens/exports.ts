@@ -1,13 +1,12 @@
 // Exports: start a server-side export, watch it become ready (the app polls with backoff and
 // resumes after a restart), download it with a progress bar, then open it or show it in its
 // folder. Each job keeps its request_ids for support.
-import { listen } from "@tauri-apps/api/event";
+import { on } from "../bindings/events";
 import { api } from "../ipc";
 import { clear, copyText, h, toast } from "../dom";
 import { confirmDialog, errorPanel, gatedButton } from "../components";
 import { can } from "../state";
 import type { ErrorReport } from "../bindings/ErrorReport";
-import type { ExportEvent } from "../bindings/ExportEvent";
 import type { ExportJob } from "../bindings/ExportJob";
 
 const FIELDS = ["id", "email", "full_name", "first_name", "last_name", "company_name", "company_domain", "job_title", "phone", "linkedin_url", "status", "source", "created_at", "updated_at"];
@@ -116,8 +115,7 @@ export async function renderExports(root: HTMLElement): Promise<void> {
     list,
   );
 
-  const unlisten = await listen<ExportEvent>("export-event", (event) => {
-    const e = event.payload;
+  const unlisten = await on("export-event", (e) => {
     if (e.kind === "job") {
       waits.delete(e.job.job_id);
       upsert(e.job);

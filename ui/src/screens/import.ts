@@ -2,7 +2,7 @@
 // one) to see its mapping and counts before anything is sent, then import it with progress,
 // pause/resume/cancel, and results files. Rows already sent are never sent twice, even after a
 // crash: the core's journal and per-row Idempotency-Keys see to that.
-import { listen } from "@tauri-apps/api/event";
+import { on } from "../bindings/events";
 import { getCurrentWebview } from "@tauri-apps/api/webview";
 import { api } from "../ipc";
 import { clear, h, toast } from "../dom";
@@ -250,10 +250,10 @@ export async function renderImport(root: HTMLElement): Promise<void> {
   );
 
   const unlisteners = [
-    await listen<ImportProgress>("import-progress", (e) => {
-      if (e.payload.import_id === current) showRun(e.payload.import_id, e.payload);
+    await on("import-progress", (p) => {
+      if (p.import_id === current) showRun(p.import_id, p);
     }),
-    await listen("import-finished", () => {
+    await on("import-finished", () => {
       line.textContent += " — finished";
       line.setAttribute("data-import-finished", "true");
       void history();

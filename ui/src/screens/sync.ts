@@ -1,6 +1,6 @@
 // Sync: mirror the workspace's leads locally. Sync now (with progress and cancel), full resync,
 // re-sync from a date, the automatic interval, and the last run's outcome and watermark.
-import { listen } from "@tauri-apps/api/event";
+import { on } from "../bindings/events";
 import { api } from "../ipc";
 import { clear, h } from "../dom";
 import { errorPanel, fact } from "../components";
@@ -125,7 +125,7 @@ export async function renderSync(root: HTMLElement): Promise<void> {
     // shown as Off
   }
   // A background (interval) sync updates the status when it ends.
-  const unlisten = await listen("sync-finished", () => void refresh());
+  const unlisten = await on("sync-finished", () => void refresh());
   const observer = new MutationObserver(() => {
     if (!root.contains(statusBox)) {
       unlisten();

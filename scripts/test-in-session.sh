@@ -25,6 +25,6 @@ log "UI tests (node --test, playwright-core + chromium, IPC mocked)"
 npm run -s test:ui
 
 log "Building the app binary for end-to-end tests"
-cargo build --locked -p prospectb2b-desktop -p pb2b-sandbox --bins
+cargo build --locked -p prospectb2b-desktop -p pb2b-sandbox -p pb2b-cli --bins
 log "End-to-end tests (tauri-driver + WebKitWebDriver under Xvfb)"
 xvfb-run -a -s "-screen 0 1280x800x24" npm run -s test:e2e

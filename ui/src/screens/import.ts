@@ -7,7 +7,7 @@ import { getCurrentWebview } from "@tauri-apps/api/webview";
 import { api } from "../ipc";
 import { clear, h, toast } from "../dom";
 import { confirmDialog, errorPanel, gatedButton } from "../components";
-import { can } from "../state";
+import { can, connection } from "../state";
 import type { ColumnTarget } from "../bindings/ColumnTarget";
 import type { ErrorReport } from "../bindings/ErrorReport";
 import type { ImportJob } from "../bindings/ImportJob";
@@ -229,11 +229,46 @@ export async function renderImport(root: HTMLElement): Promise<void> {
     }
   }
 
+  /// An import made by an older version, which did not record its workspace: the user says
+  /// whether it is the open workspace's (the core then looks its rows in flight up on the server
+  /// before sending anything again).
+  function unassignedCard(job: ImportJob): HTMLElement {
+    const c = job.counts;
+    const workspace = connection()?.check?.me.workspace.name ?? "this workspace";
+    return h("li", { class: "card", "data-unassigned-import": job.id },
+      h("div", { class: "row" }, h("strong", {}, job.file_name),
+        h("span", { class: "muted" }, `${c.created} created · ${c.pending + c.in_flight} not sent · ${c.failed} failed · ${job.created_at}`)),
+      h("div", { class: "row" },
+        h("button", {
+          type: "button",
+          onclick: async () => {
+            const ok = await confirmDialog(
+              `Was ${job.file_name} imported into “${workspace}”? Only say yes if it was: its remaining rows will be sent to this workspace.`,
+              `Yes, it belongs to ${workspace}`,
+            );
+            if (!ok) return;
+            try {
+              await api.importAssign(job.id);
+              await history();
+            } catch (err) {
+              historyBox.append(errorPanel(err as ErrorReport));
+            }
+          },
+        }, `Belongs to ${workspace}…`)));
+  }
+
   async function history(): Promise<void> {
     try {
-      const jobs = await api.importsList();
+      const [jobs, unassigned] = await Promise.all([api.importsList(), api.importsUnassigned()]);
       clear(historyBox);
       if (jobs.length) historyBox.append(h("h2", {}, "Imports"), h("ul", { class: "profiles", "aria-label": "Imports" }, ...jobs.map(jobCard)));
+      if (unassigned.length) {
+        historyBox.append(
+          h("h2", {}, "Imports from an older version"),
+          h("p", { class: "muted" }, "These imports were made before imports recorded their workspace. Tell which belong to the open workspace; the others stay untouched until you open theirs."),
+          h("ul", { class: "profiles", "aria-label": "Imports from an older version" }, ...unassigned.map(unassignedCard)),
+        );
+      }
     } catch (err) {
       historyBox.append(errorPanel(err as ErrorReport));
     }

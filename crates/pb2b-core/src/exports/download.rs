@@ -222,7 +222,7 @@ impl Exports {
                     }
                     if !resp.data.download_ready {
                         return Err(ErrorReport {
-                            code: error_codes::EXPORT_NOT_READY.into(),
+                            code: error_codes::EXPORT_NOT_READY,
                             message: format!(
                                 "The export is not ready yet (status {}). Wait for it first.",
                                 resp.data.status

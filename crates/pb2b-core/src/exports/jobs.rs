@@ -566,7 +566,7 @@ impl Exports {
     ) -> Option<ErrorReport> {
         match job.status {
             ExportStatus::Failed => Some(ErrorReport {
-                code: error_codes::EXPORT_FAILED.into(),
+                code: error_codes::EXPORT_FAILED,
                 message: format!(
                     "The export failed on the server: {}. Start a new export; if it fails again, contact ProspectB2B support with the request ID.",
                     job.server_error.as_deref().unwrap_or("no reason given")
@@ -575,7 +575,7 @@ impl Exports {
                 retryable: false,
             }),
             ExportStatus::Expired => Some(ErrorReport {
-                code: error_codes::EXPORT_EXPIRED.into(),
+                code: error_codes::EXPORT_EXPIRED,
                 message: "The export file expired before it was downloaded. Start a new export."
                     .into(),
                 request_id,

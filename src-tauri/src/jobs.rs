@@ -1,12 +1,25 @@
-//! Long work (sync, import, export polling) runs as a job: a cancellation token registered under
-//! an id the UI holds, and progress sent over a Tauri channel the UI passed in. Cancelling is
-//! cooperative: the core checks the token between units of work and leaves its SQLite state
-//! consistent, so a cancelled or killed job can be resumed.
+//! Long work (sync, import, export polling) is a `pb2b_core::jobs::Job` of the open workspace,
+//! and every one runs through [`run`] (or [`spawn`]): a cancellation token registered under the
+//! job's key (`sync`, `import:<id>`, `export:<id>`) that `cancel_job` reaches, its typed progress
+//! forwarded as the app's events, its end announced. Cancelling is cooperative: the core checks
+//! the token between units of work and leaves its SQLite state consistent, so a cancelled or
+//! killed job can be resumed.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 
+use pb2b_core::error::{Code, ErrorReport};
+use pb2b_core::exports::ExportEvent;
+use pb2b_core::jobs::{Job, JobEvent, JobOutcome};
+use pb2b_core::sync::SyncProgress;
+use pb2b_core::workspace::Workspace;
+use tauri::ipc::Channel;
+use tauri::{AppHandle, Manager, Runtime};
+use tauri_plugin_notification::NotificationExt;
 use tokio_util::sync::CancellationToken;
+
+use crate::ipc::{AppEvent, ImportFinished, SyncFinished};
+use crate::state::AppState;
 
 /// The running jobs, by id.
 #[derive(Debug, Default)]
@@ -63,6 +76,145 @@ impl Jobs {
     /// Whether job `id` runs.
     pub fn is_running(&self, id: &str) -> bool {
         self.lock().contains_key(id)
+    }
+}
+
+/// Runs `job` of the workspace `ws`: registered under [`Job::key`] (one at a time;
+/// `cancel_job(key)` reaches it), its progress forwarded as the app's typed events (a sync
+/// started by hand also to its `sync_progress` channel), its end announced (event, log line,
+/// notification when the window is not in front). Every long job of the app runs here.
+pub async fn run<R: Runtime>(
+    app: &AppHandle<R>,
+    ws: &Workspace,
+    job: &Job,
+    sync_progress: Option<Channel<SyncProgress>>,
+) -> Result<JobOutcome, ErrorReport> {
+    let state = app.state::<AppState>();
+    let guard = state
+        .jobs
+        .start(&job.key())
+        .ok_or_else(|| already_running(job))?;
+    let emitter = app.clone();
+    let on_event = move |event: JobEvent| match &event {
+        JobEvent::Sync(p) => {
+            if let Some(channel) = &sync_progress {
+                let _ = channel.send(p.clone());
+            }
+        }
+        JobEvent::Import(p) => {
+            let _ = AppEvent::ImportProgress(p).emit(&emitter);
+        }
+        JobEvent::Export(e) => {
+            let _ = AppEvent::Export(e).emit(&emitter);
+        }
+    };
+    let result = ws.run_job(job, &guard.token, &on_event).await;
+    drop(guard);
+    finished(app, ws, job, &result);
+    result
+}
+
+/// [`run`] in the background; refused at once when the same job already runs.
+pub fn spawn<R: Runtime>(app: &AppHandle<R>, ws: Workspace, job: Job) -> Result<(), ErrorReport> {
+    if app.state::<AppState>().jobs.is_running(&job.key()) {
+        return Err(already_running(&job));
+    }
+    let app = app.clone();
+    tauri::async_runtime::spawn(async move {
+        let _ = run(&app, &ws, &job, None).await;
+    });
+    Ok(())
+}
+
+fn already_running(job: &Job) -> ErrorReport {
+    match job {
+        Job::Sync(_) => ErrorReport::local(Code::SyncRunning, "A sync is already running.", true),
+        Job::Import { .. } => {
+            ErrorReport::local(Code::ImportRunning, "This import is already running.", true)
+        }
+        Job::Export { .. } => ErrorReport::local(
+            Code::Cancelled,
+            "This export is already being watched.",
+            true,
+        ),
+    }
+}
+
+/// Announces the end of a job: the event its screen listens to, a log line, a notification.
+fn finished<R: Runtime>(
+    app: &AppHandle<R>,
+    ws: &Workspace,
+    job: &Job,
+    result: &Result<JobOutcome, ErrorReport>,
+) {
+    let focused = app
+        .get_webview_window("main")
+        .and_then(|w| w.is_focused().ok())
+        .unwrap_or(true);
+    let notify = |title: &str, body: String| {
+        let _ = app.notification().builder().title(title).body(body).show();
+    };
+    match (job, result) {
+        (Job::Sync(_), Ok(JobOutcome::Sync(report))) => {
+            tracing::info!(outcome = ?report.outcome, leads = report.progress.leads, new = report.progress.new, updated = report.progress.updated, "sync ended");
+            let _ = AppEvent::SyncFinished(&SyncFinished::Report(report.clone())).emit(app);
+        }
+        (Job::Sync(_), Err(err)) => {
+            tracing::warn!(code = %err.code, request_id = ?err.request_id, "sync failed");
+            let _ = AppEvent::SyncFinished(&SyncFinished::Error(err.clone())).emit(app);
+        }
+        (Job::Import { id, .. }, Ok(JobOutcome::Import(summary))) => {
+            tracing::info!(import = %id, status = %summary.status, created = summary.counts.created, failed = summary.counts.failed, "import run ended");
+            if !focused && summary.status == "completed" {
+                notify(
+                    "Import finished",
+                    format!(
+                        "{} leads created, {} failed",
+                        summary.counts.created, summary.counts.failed
+                    ),
+                );
+            }
+            let _ = AppEvent::ImportFinished(&ImportFinished::Summary {
+                summary: summary.clone(),
+            })
+            .emit(app);
+        }
+        (Job::Import { id, .. }, Err(err)) => {
+            tracing::warn!(import = %id, code = %err.code, request_id = ?err.request_id, "import run failed");
+            let _ = AppEvent::ImportFinished(&ImportFinished::Failed {
+                import_id: id.clone(),
+                error: err.clone(),
+            })
+            .emit(app);
+        }
+        (Job::Export { id }, outcome) => {
+            match outcome {
+                Ok(JobOutcome::Export(done)) => {
+                    tracing::info!(job = %done.job_id, export = ?done.export_id, status = done.status.as_str(), "export finished");
+                    if let Some(path) = &done.local_path {
+                        notify(
+                            "Export ready",
+                            format!(
+                                "{} ({} rows) is in {}",
+                                done.file_name.clone().unwrap_or_default(),
+                                done.row_count.unwrap_or_default(),
+                                path
+                            ),
+                        );
+                    }
+                }
+                Err(err) if err.code == Code::Cancelled => {}
+                Err(err) => {
+                    tracing::warn!(job = %id, code = %err.code, request_id = ?err.request_id, "export failed");
+                    notify("Export failed", err.message.clone());
+                }
+                Ok(_) => {}
+            }
+            if let Ok(job) = ws.exports().and_then(|e| e.get(id)) {
+                let _ = AppEvent::Export(&ExportEvent::Job { job: Box::new(job) }).emit(app);
+            }
+        }
+        (_, Ok(_)) => {}
     }
 }
 

@@ -2,6 +2,7 @@
 //! command line (imports are journaled in the data folder's database, shared with the app).
 
 use pb2b_core::error::Code;
+use pb2b_core::jobs::{Job, JobEvent, JobOutcome};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -281,7 +282,31 @@ pub async fn run_import(cli: &Cli, env: &Env, args: &ImportArgs) -> Result<(), E
         max_concurrency: args.concurrency.max(1),
         ..RunOptions::default()
     };
-    let summary = imports.run(&job.id, &opts, &progress, &cancel).await?;
+    let on_event = |event: JobEvent| {
+        if let JobEvent::Import(p) = event {
+            progress(&p);
+        }
+    };
+    let summary = match workspace
+        .run_job(
+            &Job::Import {
+                id: job.id.clone(),
+                options: opts,
+            },
+            &cancel,
+            &on_event,
+        )
+        .await?
+    {
+        JobOutcome::Import(summary) => summary,
+        _ => {
+            return Err(ErrorReport::local(
+                Code::Internal,
+                "An import ended with another job's outcome.",
+                false,
+            ))
+        }
+    };
     let c = &summary.counts;
     let errors = if c.failed + c.skipped > 0 {
         let p = sibling(file, "errors");

@@ -6,6 +6,7 @@
 //! the pages. Ctrl-C cancels between pages; the next `pb2b sync` resumes where it stopped.
 
 use pb2b_core::error::Code;
+use pb2b_core::jobs::{Job, JobEvent, JobOutcome};
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
@@ -145,7 +146,6 @@ pub async fn run_sync(cli: &Cli, env: &Env, args: &SyncArgs) -> Result<(), Error
     let folder = other.as_ref().unwrap_or(&env.folder);
     let workspace = Workspace::open(folder, env.credentials(cli)?).await?;
     let mirror = workspace.mirror()?;
-    let client = workspace.client();
     let mode = match (&args.since, args.full) {
         (Some(since), _) => SyncMode::Since {
             since: since.clone(),
@@ -168,15 +168,25 @@ pub async fn run_sync(cli: &Cli, env: &Env, args: &SyncArgs) -> Result<(), Error
         })
     };
     let live = !cli.json && std::io::stderr().is_terminal();
-    let result = sync::sync(client, &mirror, &options, &cancel, |p| {
-        if live {
+    let on_event = |event: JobEvent| {
+        if let (true, JobEvent::Sync(p)) = (live, event) {
             eprint!(
                 "\r{} pages, {} leads ({} new, {} updated)   ",
                 p.pages, p.leads, p.new, p.updated
             );
         }
-    })
-    .await;
+    };
+    let result = workspace
+        .run_job(&Job::Sync(options), &cancel, &on_event)
+        .await
+        .and_then(|outcome| match outcome {
+            JobOutcome::Sync(report) => Ok(report),
+            _ => Err(ErrorReport::local(
+                Code::Internal,
+                "A sync ended with another job's outcome.",
+                false,
+            )),
+        });
     on_ctrl_c.abort();
     if live {
         eprintln!();

@@ -121,15 +121,15 @@ codes! {
     /// A downloaded file's size or row count did not match what the server announced.
     DownloadMismatch = "download_mismatch", Server;
     /// A webhook signature check: valid (used as the verdict, never an error).
-    SignatureValid = "signature_valid", Usage;
+    SignatureValid = "signature_valid", Input;
     /// A webhook signature does not match the body and secret.
-    SignatureMismatch = "signature_mismatch", Usage;
+    SignatureMismatch = "signature_mismatch", Input;
     /// A webhook signature's timestamp is outside the tolerance.
-    SignatureTimestampOutsideTolerance = "signature_timestamp_outside_tolerance", Usage;
+    SignatureTimestampOutsideTolerance = "signature_timestamp_outside_tolerance", Input;
     /// A webhook signature header is malformed.
-    SignatureMalformed = "signature_malformed", Usage;
+    SignatureMalformed = "signature_malformed", Input;
     /// No signing secret to check a signature with.
-    SignatureNoSecret = "signature_no_secret", Usage;
+    SignatureNoSecret = "signature_no_secret", Input;
 
     // Produced by the client for exchanges that got no usable answer.
     /// The host could not be reached.

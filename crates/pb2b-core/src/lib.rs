@@ -8,6 +8,7 @@ pub mod diagnostics;
 pub mod error;
 pub mod exports;
 pub mod import;
+pub mod jobs;
 pub mod leads;
 pub mod presence;
 pub mod profiles;

@@ -1,15 +1,15 @@
 //! Exports: start one, watch it become ready (polling with backoff, resumed after a restart),
 //! download it with a progress bar, notify, open it or show it in its folder.
 
-use pb2b_core::error::Code;
 use pb2b_core::error::{codes, ErrorReport};
-use pb2b_core::exports::{ExportEvent, ExportJob, ExportRequest, Exports, PollOptions};
-use tauri::{AppHandle, Manager, Runtime, State};
-use tauri_plugin_notification::NotificationExt;
+use pb2b_core::exports::{ExportJob, ExportRequest, Exports};
+use tauri::{AppHandle, Runtime, State};
 use tauri_plugin_opener::OpenerExt;
 
+use pb2b_core::jobs::Job;
+use pb2b_core::workspace::Workspace;
+
 use super::blocking;
-use crate::ipc::AppEvent;
 use crate::state::AppState;
 
 async fn exports_of_active(
@@ -21,64 +21,10 @@ async fn exports_of_active(
     Ok((exports, client))
 }
 
-/// Polls (and downloads) one job on a background task, as a cancellable job `export:<job_id>`.
-fn spawn_run<R: Runtime>(
-    app: AppHandle<R>,
-    exports: Exports,
-    client: pb2b_core::api::Client,
-    job_id: String,
-) {
-    tauri::async_runtime::spawn(async move {
-        let state = app.state::<AppState>();
-        let Some(job) = state.jobs.start(&format!("export:{job_id}")) else {
-            return;
-        };
-        let emitter = app.clone();
-        let on_event = move |event: ExportEvent| {
-            let _ = AppEvent::Export(&event).emit(&emitter);
-        };
-        let result = exports
-            .run(
-                &client,
-                &job_id,
-                &PollOptions::default(),
-                &job.token,
-                &on_event,
-            )
-            .await;
-        drop(job);
-        match result {
-            Ok(done) => {
-                tracing::info!(job = %done.job_id, export = ?done.export_id, status = done.status.as_str(), "export finished");
-                if let Some(path) = &done.local_path {
-                    let _ = app
-                        .notification()
-                        .builder()
-                        .title("Export ready")
-                        .body(format!(
-                            "{} ({} rows) is in {}",
-                            done.file_name.clone().unwrap_or_default(),
-                            done.row_count.unwrap_or_default(),
-                            path
-                        ))
-                        .show();
-                }
-            }
-            Err(err) if err.code == Code::Cancelled => {}
-            Err(err) => {
-                tracing::warn!(job = %job_id, code = %err.code, request_id = ?err.request_id, "export failed");
-                let _ = app
-                    .notification()
-                    .builder()
-                    .title("Export failed")
-                    .body(err.message.clone())
-                    .show();
-            }
-        }
-        if let Ok(job) = exports.get(&job_id) {
-            let _ = AppEvent::Export(&ExportEvent::Job { job: Box::new(job) }).emit(&app);
-        }
-    });
+/// Polls (and downloads) one job in the background, as the job `export:<job_id>`; a job that
+/// is already being polled is left alone.
+fn watch<R: Runtime>(app: &AppHandle<R>, ws: &Workspace, job_id: String) {
+    let _ = crate::jobs::spawn(app, ws.clone(), Job::Export { id: job_id });
 }
 
 /// The open workspace's export jobs, newest first. The first call after a start resumes polling
@@ -98,10 +44,9 @@ pub async fn exports_list<R: Runtime>(
         .swap(true, std::sync::atomic::Ordering::SeqCst)
     {
         let ex = exports.clone();
+        let ws = state.workspace().await?;
         for job in blocking(move || ex.pending()).await? {
-            if !state.jobs.is_running(&format!("export:{}", job.job_id)) {
-                spawn_run(app.clone(), exports.clone(), client.clone(), job.job_id);
-            }
+            watch(&app, &ws, job.job_id);
         }
     }
     Ok(jobs)
@@ -116,7 +61,7 @@ pub async fn export_start<R: Runtime>(
     updated_after: Option<String>,
     fields: Option<Vec<String>>,
 ) -> Result<ExportJob, ErrorReport> {
-    let (exports, client) = exports_of_active(&state).await?;
+    let (exports, _) = exports_of_active(&state).await?;
     let dest_dir = super::downloads_dir(&state).display().to_string();
     let request = ExportRequest {
         updated_after: updated_after.filter(|s| !s.trim().is_empty()),
@@ -126,7 +71,7 @@ pub async fn export_start<R: Runtime>(
     };
     let ex = exports.clone();
     let job = blocking(move || ex.prepare(&request)).await?;
-    spawn_run(app, exports, client, job.job_id.clone());
+    watch(&app, &state.workspace().await?, job.job_id.clone());
     Ok(job)
 }
 
@@ -137,9 +82,12 @@ pub async fn export_resume<R: Runtime>(
     state: State<'_, AppState>,
     id: String,
 ) -> Result<(), ErrorReport> {
-    let (exports, client) = exports_of_active(&state).await?;
-    spawn_run(app, exports, client, id);
-    Ok(())
+    let ws = state.workspace().await?;
+    let exports = ws.exports()?;
+    let i = id.clone();
+    // Another workspace's job is refused here, before anything is sent.
+    blocking(move || exports.get(&i)).await?;
+    crate::jobs::spawn(&app, ws, Job::Export { id })
 }
 
 /// Stops polling a job (it is not resumed at the next start).

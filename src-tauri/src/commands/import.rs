@@ -3,18 +3,14 @@
 //! journal, delivery with progress, pause/resume/cancel, results files, retry failed rows.
 
 use pb2b_core::api::NewLead;
-use pb2b_core::error::Code;
 use pb2b_core::error::{codes, ErrorReport};
-use pb2b_core::import::{
-    self, ImportJob, ImportProgress, ImportSummary, Imports, Mapping, Preview, RunOptions,
-};
+use pb2b_core::import::{self, ImportJob, Mapping, Preview, RunOptions};
+use pb2b_core::jobs::Job;
 use pb2b_core::leads::{self, CreatedLead, FieldError, LeadSubmission};
-use tauri::{AppHandle, Manager, Runtime, State};
+use tauri::{AppHandle, Runtime, State};
 use tauri_plugin_dialog::DialogExt;
-use tauri_plugin_notification::NotificationExt;
 
 use super::{active_client, blocking};
-use crate::ipc::{AppEvent, ImportFinished};
 use crate::state::AppState;
 
 /// Field errors of a lead as typed (the core checks again when it is sent).
@@ -104,68 +100,6 @@ pub async fn import_assign(
     blocking(move || imports.assign(&id)).await
 }
 
-fn spawn_run<R: Runtime>(
-    app: AppHandle<R>,
-    imports: Imports,
-    id: String,
-) -> Result<(), ErrorReport> {
-    let state = app.state::<AppState>();
-    if state.jobs.is_running(&format!("import:{id}")) {
-        return Err(ErrorReport::local(
-            Code::ImportRunning,
-            "This import is already running.",
-            true,
-        ));
-    }
-    tauri::async_runtime::spawn(async move {
-        let state = app.state::<AppState>();
-        let Some(job) = state.jobs.start(&format!("import:{id}")) else {
-            return;
-        };
-        let emitter = app.clone();
-        let progress = move |p: &ImportProgress| {
-            let _ = AppEvent::ImportProgress(p).emit(&emitter);
-        };
-        let result: Result<ImportSummary, ErrorReport> = imports
-            .run(&id, &RunOptions::default(), &progress, &job.token)
-            .await;
-        drop(job);
-        let focused = app
-            .get_webview_window("main")
-            .and_then(|w| w.is_focused().ok())
-            .unwrap_or(true);
-        match &result {
-            Ok(summary) => {
-                tracing::info!(import = %id, status = %summary.status, created = summary.counts.created, failed = summary.counts.failed, "import run ended");
-                if !focused && summary.status == "completed" {
-                    let _ = app
-                        .notification()
-                        .builder()
-                        .title("Import finished")
-                        .body(format!(
-                            "{} leads created, {} failed",
-                            summary.counts.created, summary.counts.failed
-                        ))
-                        .show();
-                }
-                let _ = AppEvent::ImportFinished(&ImportFinished::Summary {
-                    summary: summary.clone(),
-                })
-                .emit(&app);
-            }
-            Err(err) => {
-                tracing::warn!(import = %id, code = %err.code, request_id = ?err.request_id, "import run failed");
-                let _ = AppEvent::ImportFinished(&ImportFinished::Failed {
-                    import_id: id.clone(),
-                    error: err.clone(),
-                })
-                .emit(&app);
-            }
-        }
-    });
-    Ok(())
-}
-
 /// Stages the file into the journal with `mapping` (its import id saved before any request),
 /// then delivers it in the background; progress arrives as [`AppEvent::ImportProgress`] events.
 #[tauri::command]
@@ -175,8 +109,8 @@ pub async fn import_start<R: Runtime>(
     path: String,
     mapping: Mapping,
 ) -> Result<ImportJob, ErrorReport> {
-    let imports = state.workspace().await?.imports();
-    let staging = imports.clone();
+    let ws = state.workspace().await?;
+    let staging = ws.imports();
     let job = blocking(move || {
         staging.stage(
             std::path::Path::new(&path),
@@ -186,8 +120,16 @@ pub async fn import_start<R: Runtime>(
         )
     })
     .await?;
-    spawn_run(app, imports, job.id.clone())?;
+    crate::jobs::spawn(&app, ws, import_job(&job.id))?;
     Ok(job)
+}
+
+/// The job that sends an import's pending rows.
+fn import_job(id: &str) -> Job {
+    Job::Import {
+        id: id.to_owned(),
+        options: RunOptions::default(),
+    }
 }
 
 /// Resumes a paused or interrupted import of the open workspace (rows already sent replay,
@@ -198,10 +140,10 @@ pub async fn import_resume<R: Runtime>(
     state: State<'_, AppState>,
     id: String,
 ) -> Result<(), ErrorReport> {
-    let imports = state.workspace().await?.imports();
-    let (check, i) = (imports.clone(), id.clone());
+    let ws = state.workspace().await?;
+    let (check, i) = (ws.imports(), id.clone());
     blocking(move || check.get(&i)).await?;
-    spawn_run(app, imports, id)
+    crate::jobs::spawn(&app, ws, import_job(&id))
 }
 
 /// Pauses an import: no new rows are sent, those in flight finish; resume continues.
@@ -229,10 +171,10 @@ pub async fn import_retry_failed<R: Runtime>(
     state: State<'_, AppState>,
     id: String,
 ) -> Result<ImportJob, ErrorReport> {
-    let imports = state.workspace().await?.imports();
-    let (s, i) = (imports.clone(), id.clone());
+    let ws = state.workspace().await?;
+    let (s, i) = (ws.imports(), id.clone());
     let job = blocking(move || s.retry_failed(&i)).await?;
-    spawn_run(app, imports, id)?;
+    crate::jobs::spawn(&app, ws, import_job(&id))?;
     Ok(job)
 }
 

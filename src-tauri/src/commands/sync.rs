@@ -11,8 +11,9 @@ use pb2b_core::sync::{
 use tauri::ipc::Channel;
 use tauri::{AppHandle, Manager, Runtime, State};
 
+use pb2b_core::jobs::{Job, JobOutcome};
+
 use super::blocking;
-use crate::ipc::{AppEvent, SyncFinished};
 use crate::state::AppState;
 
 /// The job id of the active workspace's sync.
@@ -34,30 +35,15 @@ pub async fn run_sync<R: Runtime>(
     options: SyncOptions,
     on_progress: Option<Channel<SyncProgress>>,
 ) -> Result<SyncReport, ErrorReport> {
-    let state = app.state::<AppState>();
-    let (mirror, client) = active_mirror(&state).await?;
-    let job = state
-        .jobs
-        .start(SYNC_JOB)
-        .ok_or_else(|| ErrorReport::local(Code::SyncRunning, "A sync is already running.", true))?;
-    let result = sync::sync(&client, &mirror, &options, &job.token, |p| {
-        if let Some(channel) = &on_progress {
-            let _ = channel.send(p.clone());
-        }
-    })
-    .await;
-    drop(job);
-    match &result {
-        Ok(report) => {
-            tracing::info!(outcome = ?report.outcome, leads = report.progress.leads, new = report.progress.new, updated = report.progress.updated, "sync ended");
-            let _ = AppEvent::SyncFinished(&SyncFinished::Report(report.clone())).emit(app);
-        }
-        Err(err) => {
-            tracing::warn!(code = %err.code, request_id = ?err.request_id, "sync failed");
-            let _ = AppEvent::SyncFinished(&SyncFinished::Error(err.clone())).emit(app);
-        }
+    let ws = app.state::<AppState>().workspace().await?;
+    match crate::jobs::run(app, &ws, &Job::Sync(options), on_progress).await? {
+        JobOutcome::Sync(report) => Ok(report),
+        _ => Err(ErrorReport::local(
+            Code::Internal,
+            "A sync ended with another job's outcome.",
+            false,
+        )),
     }
-    result
 }
 
 /// "Sync now" (or a full resync, or "re-sync from date") with progress; cancel with

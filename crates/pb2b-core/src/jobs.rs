@@ -1,0 +1,102 @@
+//! One shape for long work: a sync of the mirror, an import run, an export's polling and
+//! download are each a [`Job`] that a [`crate::workspace::Workspace`] runs with
+//! [`Workspace::run_job`](crate::workspace::Workspace::run_job), reporting one typed
+//! [`JobEvent`] stream and ending with one [`JobOutcome`].
+//!
+//! | property | how every job has it |
+//! | --- | --- |
+//! | scoped | it runs under the workspace that runs it; a job of another workspace is refused before anything is sent |
+//! | progress | `on_event` gets a [`JobEvent`] after every unit of work (a page, a batch of rows, a probe) |
+//! | cancel | the token is checked between units of work; cancelled work resumes where it stopped |
+//! | killed | its state is committed in SQLite with each unit, so a killed process loses nothing |
+//! | one at a time | [`Job::key`] names it (`sync`, `import:<id>`, `export:<id>`): a front end runs one job per key |
+//!
+//! The app spawns every job through one function (`src-tauri/src/jobs.rs`), the CLI awaits it.
+
+use serde::Serialize;
+use tokio_util::sync::CancellationToken;
+use ts_rs::TS;
+
+use crate::error::ErrorReport;
+use crate::exports::{ExportEvent, ExportJob, PollOptions};
+use crate::import::{ImportProgress, ImportSummary, RunOptions};
+use crate::sync::{SyncOptions, SyncProgress, SyncReport};
+use crate::workspace::Workspace;
+
+/// A unit of long work of one workspace.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Job {
+    /// A sync of the workspace's mirror.
+    Sync(SyncOptions),
+    /// Sending the pending rows of an import (a new one, a resumed one, failed rows retried).
+    Import { id: String, options: RunOptions },
+    /// Submitting, polling and downloading an export job.
+    Export { id: String },
+}
+
+impl Job {
+    /// The name a front end runs at most one of at a time (and cancels by).
+    pub fn key(&self) -> String {
+        match self {
+            Job::Sync(_) => "sync".to_owned(),
+            Job::Import { id, .. } => format!("import:{id}"),
+            Job::Export { id } => format!("export:{id}"),
+        }
+    }
+}
+
+/// Progress of a running job.
+#[derive(Debug, Clone, PartialEq, Serialize, TS)]
+#[serde(tag = "job", content = "progress", rename_all = "snake_case")]
+#[ts(export_to = "JobEvent.ts")]
+pub enum JobEvent {
+    Sync(SyncProgress),
+    Import(ImportProgress),
+    Export(ExportEvent),
+}
+
+/// How a job ended when it did not fail (a cancelled job ends here too: its outcome says so).
+#[derive(Debug, Clone, PartialEq, Serialize, TS)]
+#[serde(tag = "job", content = "outcome", rename_all = "snake_case")]
+#[ts(export_to = "JobOutcome.ts")]
+pub enum JobOutcome {
+    Sync(SyncReport),
+    Import(ImportSummary),
+    Export(Box<ExportJob>),
+}
+
+impl Workspace {
+    /// Runs `job` under this workspace (see the module docs).
+    pub async fn run_job(
+        &self,
+        job: &Job,
+        cancel: &CancellationToken,
+        on_event: &(dyn Fn(JobEvent) + Send + Sync),
+    ) -> Result<JobOutcome, ErrorReport> {
+        match job {
+            Job::Sync(options) => {
+                let mirror = self.mirror()?;
+                crate::sync::sync(self.client(), &mirror, options, cancel, |p| {
+                    on_event(JobEvent::Sync(p.clone()))
+                })
+                .await
+                .map(JobOutcome::Sync)
+            }
+            Job::Import { id, options } => {
+                let progress = |p: &ImportProgress| on_event(JobEvent::Import(p.clone()));
+                self.imports()
+                    .run(id, options, &progress, cancel)
+                    .await
+                    .map(JobOutcome::Import)
+            }
+            Job::Export { id } => {
+                let exports = self.exports()?;
+                let events = |e: ExportEvent| on_event(JobEvent::Export(e));
+                exports
+                    .run(self.client(), id, &PollOptions::default(), cancel, &events)
+                    .await
+                    .map(|j| JobOutcome::Export(Box::new(j)))
+            }
+        }
+    }
+}

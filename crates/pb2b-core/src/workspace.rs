@@ -425,9 +425,9 @@ impl Workspace {
         if let Some(m) = self.inner.mirror.get() {
             return Ok(m.clone());
         }
-        let m = Mirror::open(
+        let m = Mirror::open_for(
             self.inner.store.clone(),
-            self.id(),
+            &self.owner(),
             &self.inner.credentials.profile.name,
         )?;
         Ok(self.inner.mirror.get_or_init(|| m).clone())

@@ -111,6 +111,25 @@ impl Mirror {
     /// Opens (creating the tables if needed) the mirror of workspace `workspace_id`, labelled with
     /// `profile` (the profile name, for [`Mirror::for_profile`]).
     pub fn open(store: Store, workspace_id: &str, profile: &str) -> Result<Self, ErrorReport> {
+        Self::open_with_key(store, workspace_id, profile, None)
+    }
+
+    /// [`Mirror::open`] for a workspace verified with `/me`, recording the key prefix it was
+    /// opened with (the mirror belongs to the workspace; the prefix says which key last wrote it).
+    pub fn open_for(
+        store: Store,
+        owner: &crate::workspace::Owner,
+        profile: &str,
+    ) -> Result<Self, ErrorReport> {
+        Self::open_with_key(store, &owner.workspace_id, profile, Some(&owner.key_prefix))
+    }
+
+    fn open_with_key(
+        store: Store,
+        workspace_id: &str,
+        profile: &str,
+        key_prefix: Option<&str>,
+    ) -> Result<Self, ErrorReport> {
         let key = workspace_id.trim();
         if key.is_empty() {
             return Err(invalid("the mirror needs a workspace id"));
@@ -120,11 +139,21 @@ impl Mirror {
             .map_err(local_err)?;
         store
             .with_conn(|c| {
-                c.execute(
-                    "INSERT INTO sync_state (mirror, profile) VALUES (?1, ?2)
-                     ON CONFLICT(mirror) DO UPDATE SET profile = excluded.profile",
-                    params![key, profile],
-                )
+                let tx = c.transaction()?;
+                tx.execute(
+                    "INSERT INTO sync_state (mirror, profile, key_prefix) VALUES (?1, ?2, ?3)
+                     ON CONFLICT(mirror) DO UPDATE SET profile = excluded.profile,
+                         key_prefix = coalesce(excluded.key_prefix, key_prefix)",
+                    params![key, profile, key_prefix],
+                )?;
+                tx.execute(
+                    "INSERT INTO sync_profiles (profile, mirror, key_prefix, opened_at)
+                     VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT(profile) DO UPDATE SET mirror = excluded.mirror,
+                         key_prefix = excluded.key_prefix, opened_at = excluded.opened_at",
+                    params![profile, key, key_prefix, crate::time::now_utc_ms()],
+                )?;
+                tx.commit()
             })
             .map_err(local_err)?;
         Ok(Mirror {
@@ -142,8 +171,7 @@ impl Mirror {
         let key: Option<String> = store
             .with_conn(|c| {
                 c.query_row(
-                    "SELECT mirror FROM sync_state WHERE profile = ?1
-                     ORDER BY last_started_at IS NULL, last_started_at DESC LIMIT 1",
+                    "SELECT mirror FROM sync_profiles WHERE profile = ?1",
                     [profile],
                     |r| r.get(0),
                 )
@@ -514,6 +542,39 @@ mod tests {
         fn fts_query_never_panics(s in "\\PC{0,40}") {
             let _ = fts_query(&s);
         }
+    }
+
+    #[test]
+    fn each_profile_finds_the_mirror_it_opened_last_whoever_opened_it_since() {
+        let store = Store::open_in_memory().unwrap();
+        let owner = |ws: &str| crate::workspace::Owner {
+            workspace_id: ws.into(),
+            workspace_name: ws.into(),
+            key_prefix: format!("pb2b_test_{ws}"),
+        };
+        Mirror::open_for(store.clone(), &owner("ws_a"), "(environment)").unwrap();
+        Mirror::open_for(store.clone(), &owner("ws_b"), "Client B").unwrap();
+        // The app opens the cron job's mirror under its own profile name.
+        Mirror::open_for(store.clone(), &owner("ws_a"), "Agency").unwrap();
+        let of = |p: &str| {
+            Mirror::for_profile(store.clone(), p)
+                .unwrap()
+                .map(|m| m.workspace_id().to_owned())
+        };
+        assert_eq!(of("(environment)").as_deref(), Some("ws_a"));
+        assert_eq!(of("Agency").as_deref(), Some("ws_a"));
+        assert_eq!(of("Client B").as_deref(), Some("ws_b"));
+        assert_eq!(of("nobody"), None);
+        let prefix: Option<String> = store
+            .with_conn(|c| {
+                c.query_row(
+                    "SELECT key_prefix FROM sync_state WHERE mirror = 'ws_a'",
+                    [],
+                    |r| r.get(0),
+                )
+            })
+            .unwrap();
+        assert_eq!(prefix.as_deref(), Some("pb2b_test_ws_a"));
     }
 
     #[test]

@@ -181,6 +181,19 @@ pub const MIGRATIONS: &[&str] = &[
     DROP INDEX sync_leads_created;
     CREATE INDEX sync_leads_updated ON sync_leads(mirror, updated_at);
     CREATE INDEX sync_leads_created ON sync_leads(mirror, created_at);",
+    // Which mirror each profile opened last (for offline reading), kept apart from the mirror's
+    // own row, which every process opening the mirror relabels; and the key prefix a mirror was
+    // last opened with.
+    "CREATE TABLE sync_profiles (
+        profile TEXT PRIMARY KEY,
+        mirror TEXT NOT NULL,
+        key_prefix TEXT,
+        opened_at TEXT NOT NULL
+    );
+    ALTER TABLE sync_state ADD COLUMN key_prefix TEXT;
+    INSERT OR IGNORE INTO sync_profiles (profile, mirror, opened_at)
+        SELECT profile, mirror, coalesce(last_started_at, '') FROM sync_state
+        WHERE profile IS NOT NULL ORDER BY last_started_at;",
 ];
 
 // Timestamps: the mirror's `updated_at` bounds and watermark are `crate::time`'s.

@@ -1,10 +1,10 @@
 // End-to-end: the boundaries a user crosses every day, with the real app window, real `pb2b`
 // processes on the same data folder, and three pb2b-sandbox processes (three workspaces).
+// - The app's automatic sync beside `pb2b sync`, `pb2b import` and `pb2b leads list --local`
+//   on the same data folder for 60 s, from an empty folder: no failure, mirror equal to server.
 // - `pb2b login` while the app is open, then settings changed in the app: both profiles remain.
 // - An import paused under workspace C and resumed (the app's Resume command) under workspace B:
 //   refused, naming both, and nothing reaches B; resumed under C: one lead per row.
-// - The app's automatic sync beside `pb2b sync`, `pb2b import` and `pb2b leads list --local`
-//   on the same data folder for 60 s, from an empty folder: no failure, mirror equal to server.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
@@ -93,8 +93,57 @@ function profilesOnDisk() {
   return settings.profiles.profiles.map((p) => p.name).sort();
 }
 
-test("pb2b login while the app is open, then settings changed in the app: both profiles remain", async () => {
+test("the app's automatic sync beside pb2b processes for 60 s: no failure, mirror equal to the server", async () => {
+  // A fresh data folder: the app's first sync, its migrations and the processes' race from the
+  // first second.
   await saveProfile(a, "Agency");
+  const env = { PB2B_API_KEY: a.keys.full, PB2B_BASE_URL: a.base_url };
+  const until = Date.now() + 60_000;
+  const runs = [];
+  const loop = async (name, args) => {
+    for (let round = 0; Date.now() < until; round++) {
+      const extra = typeof args === "function" ? args(round) : args;
+      const r = await pb2b(extra, env);
+      runs.push({ name, ...r });
+    }
+  };
+  await Promise.all([
+    loop("sync", ["sync", "--json"]),
+    loop("import", (round) => {
+      const file = join(home, `side-${round}.csv`);
+      const lines = ["Name,Email,Company"];
+      for (let i = 0; i < 40; i++) lines.push(`Side ${round}-${i},side-${round}-${i}@example.com,Org`);
+      writeFileSync(file, lines.join("\n") + "\n");
+      return ["import", "--json", file];
+    }),
+    (async () => {
+      // Reading the mirror needs one sync first.
+      await new Promise((r) => setTimeout(r, 3000));
+      await loop("leads list --local", ["leads", "list", "--local", "--json"]);
+    })(),
+  ]);
+  const failed = runs.filter((r) => r.code !== 0);
+  assert.ok(runs.length >= 10, `${runs.length} runs`);
+  assert.deepEqual(failed.map((r) => `${r.name}: ${r.stdout} ${r.stderr}`), [], `${failed.length} of ${runs.length} failed`);
+
+  // The app synced on its own all along, and none of its runs failed.
+  const logDir = join(dataDir, "logs");
+  const log = readdirSync(logDir).map((f) => readFileSync(join(logDir, f), "utf8")).join("");
+  const ended = log.split("\n").filter((l) => l.includes("sync ended")).length;
+  const failedInApp = log.split("\n").filter((l) => l.includes("sync failed"));
+  assert.ok(ended >= 60 / EVERY / 3, `${ended} automatic syncs in the app`);
+  assert.deepEqual(failedInApp, []);
+
+  // One more sync from each side: the mirror equals the server.
+  const last = await pb2b(["sync", "--json"], env);
+  assert.equal(last.code, 0, last.stderr);
+  const server = await leadCount(a);
+  assert.equal(JSON.parse(last.stdout).status.total_leads, server);
+  const status = await invoke("sync_status", {});
+  assert.equal(status.ok?.total_leads, server, JSON.stringify(status));
+});
+
+test("pb2b login while the app is open, then settings changed in the app: both profiles remain", async () => {
   const login = await pb2b(
     ["login", "--name", "From the terminal", "--base-url", a.base_url, "--key-env", "E2E_KEY", "--json"],
     { E2E_KEY: a.keys.full_2 },
@@ -175,51 +224,3 @@ test("an import paused in workspace C is refused in workspace B and finishes in 
   assert.equal(await leadCount(b), 0);
 });
 
-test("the app's automatic sync beside pb2b processes for 60 s: no failure, mirror equal to the server", async () => {
-  const activated = await invoke("activate_profile", { name: "Agency (renamed)" });
-  assert.ok(activated.ok, JSON.stringify(activated.err));
-  const env = { PB2B_API_KEY: a.keys.full, PB2B_BASE_URL: a.base_url };
-  const until = Date.now() + 60_000;
-  const runs = [];
-  const loop = async (name, args) => {
-    for (let round = 0; Date.now() < until; round++) {
-      const extra = typeof args === "function" ? args(round) : args;
-      const r = await pb2b(extra, env);
-      runs.push({ name, ...r });
-    }
-  };
-  await Promise.all([
-    loop("sync", ["sync", "--json"]),
-    loop("import", (round) => {
-      const file = join(home, `side-${round}.csv`);
-      const lines = ["Name,Email,Company"];
-      for (let i = 0; i < 40; i++) lines.push(`Side ${round}-${i},side-${round}-${i}@example.com,Org`);
-      writeFileSync(file, lines.join("\n") + "\n");
-      return ["import", "--json", file];
-    }),
-    (async () => {
-      // Reading the mirror needs one sync first.
-      await new Promise((r) => setTimeout(r, 3000));
-      await loop("leads list --local", ["leads", "list", "--local", "--json"]);
-    })(),
-  ]);
-  const failed = runs.filter((r) => r.code !== 0);
-  assert.ok(runs.length >= 10, `${runs.length} runs`);
-  assert.deepEqual(failed.map((r) => `${r.name}: ${r.stdout} ${r.stderr}`), [], `${failed.length} of ${runs.length} failed`);
-
-  // The app synced on its own all along, and none of its runs failed.
-  const logDir = join(dataDir, "logs");
-  const log = readdirSync(logDir).map((f) => readFileSync(join(logDir, f), "utf8")).join("");
-  const ended = log.split("\n").filter((l) => l.includes("sync ended")).length;
-  const failedInApp = log.split("\n").filter((l) => l.includes("sync failed"));
-  assert.ok(ended >= 60 / EVERY / 3, `${ended} automatic syncs in the app`);
-  assert.deepEqual(failedInApp, []);
-
-  // One more sync from each side: the mirror equals the server.
-  const last = await pb2b(["sync", "--json"], env);
-  assert.equal(last.code, 0, last.stderr);
-  const server = await leadCount(a);
-  assert.equal(JSON.parse(last.stdout).status.total_leads, server);
-  const status = await invoke("sync_status", {});
-  assert.equal(status.ok?.total_leads, server, JSON.stringify(status));
-});

@@ -150,9 +150,7 @@ pub struct NamedLock {
 }
 
 impl NamedLock {
-    /// Takes the lock `name` of the database at `db` if it is free; `None` when another process
-    /// holds it. `name` is made of letters, digits, `_` and `-` (others are replaced).
-    pub fn try_take(db: &Path, name: &str) -> std::io::Result<Option<NamedLock>> {
+    fn open(db: &Path, name: &str) -> std::io::Result<File> {
         let dir = folder(db);
         std::fs::create_dir_all(&dir)?;
         let safe: String = name
@@ -165,16 +163,42 @@ impl NamedLock {
                 }
             })
             .collect();
-        let file = OpenOptions::new()
+        OpenOptions::new()
             .create(true)
             .truncate(false)
             .write(true)
-            .open(dir.join(format!("{safe}.resource")))?;
+            .open(dir.join(format!("{safe}.resource")))
+    }
+
+    /// Takes the lock `name` of the database at `db` if it is free; `None` when another process
+    /// holds it. `name` is made of letters, digits, `_` and `-` (others are replaced).
+    pub fn try_take(db: &Path, name: &str) -> std::io::Result<Option<NamedLock>> {
+        let file = Self::open(db, name)?;
         match file.try_lock() {
             Ok(()) => Ok(Some(NamedLock { _held: file })),
             Err(std::fs::TryLockError::WouldBlock) => Ok(None),
             Err(std::fs::TryLockError::Error(e)) => Err(e),
         }
+    }
+
+    /// Waits for the lock `name` on a thread of its own; the receiver resolves when it is held.
+    /// The OS hands a released lock to a process already waiting for it, so a waiter is served
+    /// before a process that only starts asking later (a cron job's next `pb2b sync` does not
+    /// starve the app). Dropping the receiver first gives the lock back as soon as the thread
+    /// gets it.
+    pub fn take(
+        db: &Path,
+        name: &str,
+    ) -> std::io::Result<tokio::sync::oneshot::Receiver<NamedLock>> {
+        let file = Self::open(db, name)?;
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        std::thread::spawn(move || {
+            if file.lock().is_ok() {
+                // Nobody waits any more: the lock is released as the refused value drops.
+                let _ = tx.send(NamedLock { _held: file });
+            }
+        });
+        Ok(rx)
     }
 }
 
@@ -211,6 +235,25 @@ mod tests {
         assert!(Presence::others(&db).is_empty(), "own process excluded");
         drop(a);
         assert_eq!(std::fs::read_dir(folder(&db)).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn a_named_lock_is_held_until_dropped_and_a_waiter_gets_it_then() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("pb2b.sqlite");
+        let held = NamedLock::try_take(&db, "sync-ws_a")
+            .unwrap()
+            .expect("free");
+        assert!(NamedLock::try_take(&db, "sync-ws_a").unwrap().is_none());
+        assert!(NamedLock::try_take(&db, "sync-ws_b").unwrap().is_some());
+        let mut waiting = NamedLock::take(&db, "sync-ws_a").unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        assert!(waiting.try_recv().is_err(), "still held");
+        drop(held);
+        let got = waiting.blocking_recv().expect("handed over");
+        assert!(NamedLock::try_take(&db, "sync-ws_a").unwrap().is_none());
+        drop(got);
+        assert!(NamedLock::try_take(&db, "sync-ws_a").unwrap().is_some());
     }
 
     #[test]

@@ -282,25 +282,30 @@ async fn one_process_at_a_time(
         return Ok(None);
     };
     let name = format!("sync-{mirror}");
-    let deadline = std::time::Instant::now() + WAIT_FOR_OTHER_SYNC;
-    loop {
-        match crate::presence::NamedLock::try_take(&path, &name) {
-            Ok(Some(lock)) => return Ok(Some(lock)),
-            Ok(None) => {}
-            Err(e) => {
-                return Err(ErrorReport::local(
-                    Code::IoError,
-                    format!("Could not coordinate with other syncs: {e}"),
-                    true,
-                ))
-            }
-        }
-        if std::time::Instant::now() > deadline {
+    let io = |e: std::io::Error| {
+        ErrorReport::local(
+            Code::IoError,
+            format!("Could not coordinate with other syncs: {e}"),
+            true,
+        )
+    };
+    if let Some(lock) = crate::presence::NamedLock::try_take(&path, &name).map_err(io)? {
+        return Ok(Some(lock));
+    }
+    let waiting = crate::presence::NamedLock::take(&path, &name).map_err(io)?;
+    tokio::select! {
+        lock = waiting => lock.map(Some).map_err(|_| io(std::io::Error::other("the lock could not be taken"))),
+        _ = cancel.cancelled() => Err(ErrorReport::local(
+            Code::Cancelled,
+            "The sync was cancelled while it waited for another program's sync.",
+            true,
+        )),
+        _ = tokio::time::sleep(WAIT_FOR_OTHER_SYNC) => {
             let others: Vec<String> = crate::presence::Presence::others(&path)
                 .iter()
                 .map(ToString::to_string)
                 .collect();
-            return Err(ErrorReport::local(
+            Err(ErrorReport::local(
                 Code::SyncRunning,
                 format!(
                     "Another program has been syncing this workspace for more than {} minutes ({}); try again when it has finished.",
@@ -308,17 +313,7 @@ async fn one_process_at_a_time(
                     others.join(", ")
                 ),
                 true,
-            ));
-        }
-        tokio::select! {
-            _ = cancel.cancelled() => {
-                return Err(ErrorReport::local(
-                    Code::Cancelled,
-                    "The sync was cancelled while it waited for another program's sync.",
-                    true,
-                ))
-            }
-            _ = tokio::time::sleep(std::time::Duration::from_millis(100)) => {}
+            ))
         }
     }
 }

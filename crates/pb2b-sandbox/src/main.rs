@@ -87,37 +87,39 @@ fn main() -> std::process::ExitCode {
                 return std::process::ExitCode::FAILURE;
             }
         };
+        // Listen for SIGTERM before saying we are up: whoever reads the line may stop us at once.
+        let stop = wait_for_signal();
         let line = serde_json::json!({"base_url": sandbox.base_url, "keys": sandbox.keys});
         let mut out = std::io::stdout().lock();
         if writeln!(out, "{line}").and_then(|_| out.flush()).is_err() {
             eprintln!("pb2b-sandbox: cannot write to stdout");
         }
         drop(out);
-        wait_for_signal().await;
+        stop.await;
         tracing::info!("shutting down");
         sandbox.shutdown().await;
         std::process::ExitCode::SUCCESS
     })
 }
 
-async fn wait_for_signal() {
+/// Installs the SIGTERM and Ctrl-C handlers now (not at the first poll) and resolves when one
+/// of them fires.
+fn wait_for_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
-    {
+    let term = {
         use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {},
-                    _ = term.recv() => {},
-                }
+        signal(SignalKind::terminate()).ok()
+    };
+    let ctrl_c = tokio::signal::ctrl_c();
+    async move {
+        #[cfg(unix)]
+        if let Some(mut term) = term {
+            tokio::select! {
+                _ = ctrl_c => {},
+                _ = term.recv() => {},
             }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
+            return;
         }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
+        let _ = ctrl_c.await;
     }
 }

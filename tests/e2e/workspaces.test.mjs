@@ -20,7 +20,7 @@ const EVERY = 4;
 
 let a; // the agency's own workspace, for the side-by-side run
 let b; // client B
-let c; // client C, rate limited so an import can be paused mid-way
+let c; // client C, answering slowly so an import can be paused mid-way
 let driver;
 let app;
 const home = tempDir("pb2b-e2e-workspaces-");
@@ -30,7 +30,7 @@ const dataDir = join(dataHome, "com.prospectb2b.desktop");
 before(async () => {
   a = await startSandbox(["--no-demo", "--workspace", "agency"]);
   b = await startSandbox(["--no-demo", "--workspace", "clientb"]);
-  c = await startSandbox(["--no-demo", "--workspace", "clientc", "--rate-limit-per-minute", "240"]);
+  c = await startSandbox(["--no-demo", "--workspace", "clientc", "--latency-ms", "200"]);
   const res = await fetch(`${admin(a)}/leads/bulk`, {
     method: "POST",
     headers: { "content-type": "application/json" },
@@ -176,7 +176,7 @@ test("pb2b login while the app is open, then settings changed in the app: both p
 
 test("an import paused in workspace C is refused in workspace B and finishes in C", async () => {
   await saveProfile(c, "Client C");
-  const rows = 120;
+  const rows = 200;
   const file = join(home, "client-c.csv");
   const lines = ["Name,Email,Company"];
   for (let i = 0; i < rows; i++) lines.push(`Person ${i},c-${i}@example.com,Org ${i}`);
@@ -184,7 +184,7 @@ test("an import paused in workspace C is refused in workspace B and finishes in 
   await app.exec(`location.hash = ${JSON.stringify(`#/import?file=${file}`)}`);
   await app.find("#import-start");
   await app.click("#import-start");
-  // 240 requests a minute: pause once a few rows are in.
+  // 200 ms a request: pause once a few rows are in.
   for (let i = 0; i < 200 && (await leadCount(c)) < 5; i++) await new Promise((r) => setTimeout(r, 100));
   const jobs = await invoke("imports_list", {});
   const id = jobs.ok[0].id;

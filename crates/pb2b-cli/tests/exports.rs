@@ -1,29 +1,18 @@
 //! `pb2b exports` as a real process against the in-process sandbox: killed (SIGKILL) while it
 //! polls, started again, it finishes the same job without creating a second export.
 
+mod common;
+
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
+
+use common::{output, pb2b};
 
 use pb2b_core::exports::{ExportStatus, Exports};
 use pb2b_core::store::Store;
-use pb2b_sandbox::{Sandbox, SandboxConfig};
+use pb2b_sandbox::SandboxConfig;
 use serde_json::Value;
-
-fn pb2b(sb: &Sandbox, data: &Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_pb2b"));
-    cmd.env("PB2B_API_KEY", &sb.keys.full)
-        .env("PB2B_BASE_URL", &sb.base_url)
-        .env("PB2B_DATA_DIR", data)
-        .stdin(Stdio::null());
-    cmd
-}
-
-async fn output(mut cmd: Command) -> Output {
-    tokio::task::spawn_blocking(move || cmd.output().expect("pb2b runs"))
-        .await
-        .unwrap()
-}
 
 async fn server_exports(admin_url: &str) -> u64 {
     let v: Value = reqwest::get(format!("{admin_url}/state"))

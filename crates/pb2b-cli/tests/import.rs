@@ -2,27 +2,14 @@
 //! a retried submission makes one lead; --dry-run sends nothing; an import killed with SIGKILL
 //! is finished by `--resume` with exactly one lead per row.
 
-use std::path::Path;
-use std::process::{Command, Output, Stdio};
+mod common;
+
+use std::process::Stdio;
 use std::time::Duration;
 
-use pb2b_sandbox::{Sandbox, SandboxConfig};
+use common::{json, output, pb2b};
+use pb2b_sandbox::SandboxConfig;
 use serde_json::Value;
-
-fn pb2b(sb: &Sandbox, data: &Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_pb2b"));
-    cmd.env("PB2B_API_KEY", &sb.keys.full)
-        .env("PB2B_BASE_URL", &sb.base_url)
-        .env("PB2B_DATA_DIR", data)
-        .stdin(Stdio::null());
-    cmd
-}
-
-async fn output(mut cmd: Command) -> Output {
-    tokio::task::spawn_blocking(move || cmd.output().expect("pb2b runs"))
-        .await
-        .unwrap()
-}
 
 async fn leads(admin_url: &str) -> u64 {
     let v: Value = reqwest::get(format!("{admin_url}/state"))
@@ -32,16 +19,6 @@ async fn leads(admin_url: &str) -> u64 {
         .await
         .unwrap();
     v["data"]["leads"].as_u64().unwrap()
-}
-
-fn json(out: &Output) -> Value {
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "{e}: {} {}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )
-    })
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

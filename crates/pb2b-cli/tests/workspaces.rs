@@ -10,10 +10,13 @@
 //! - a database held by another process fails after the bounded wait, naming that process;
 //! - `pb2b login` refuses a taken profile name unless `--replace`.
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::{json, output, pb2b_as as pb2b, server_count};
 use pb2b_sandbox::{Sandbox, SandboxConfig};
 use serde_json::Value;
 
@@ -23,39 +26,8 @@ fn run(key: &str, sb: &Sandbox, data: &Path, args: &[&str]) -> Command {
     cmd
 }
 
-fn pb2b(key: &str, sb: &Sandbox, data: &Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_pb2b"));
-    cmd.env("PB2B_API_KEY", key)
-        .env("PB2B_BASE_URL", &sb.base_url)
-        .env("PB2B_DATA_DIR", data)
-        .stdin(Stdio::null());
-    cmd
-}
-
-async fn output(mut cmd: Command) -> Output {
-    tokio::task::spawn_blocking(move || cmd.output().expect("pb2b runs"))
-        .await
-        .unwrap()
-}
-
 async fn leads(sb: &Sandbox) -> u64 {
-    let v: Value = reqwest::get(format!("{}/state", sb.admin_url))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    v["data"]["leads"].as_u64().unwrap()
-}
-
-fn json(out: &Output) -> Value {
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "{e}: {} {}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )
-    })
+    server_count(sb, "leads").await
 }
 
 /// A CSV of `rows` valid rows (and one invalid) with e-mails unique to `tag`.

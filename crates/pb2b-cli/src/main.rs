@@ -235,10 +235,19 @@ fn read_key(key_env: Option<&str>) -> Result<SecretString, ErrorReport> {
                 false,
             )
         })?,
+        // On a terminal the key is read with echo off (it must not stay on screen or in a
+        // recording); from a pipe or file it is read as a line.
+        None if std::io::stdin().is_terminal() => {
+            rpassword::prompt_password("Paste the API key and press Enter (it is not shown): ")
+                .map_err(|err| {
+                    ErrorReport::local(
+                        codes::INVALID_INPUT,
+                        format!("Could not read the key: {err}"),
+                        false,
+                    )
+                })?
+        }
         None => {
-            if std::io::stdin().is_terminal() {
-                eprint!("Paste the API key and press Enter (it is not shown): ");
-            }
             let mut line = String::new();
             std::io::stdin()
                 .lock()

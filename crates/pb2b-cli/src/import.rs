@@ -178,7 +178,8 @@ fn sibling(file: &Path, suffix: &str) -> PathBuf {
 }
 
 /// `pb2b import FILE`.
-pub async fn run_import(cli: &Cli, env: &Env, args: &ImportArgs) -> Result<(), ErrorReport> {
+/// Runs `pb2b import`; true when Ctrl-C paused it (the caller exits 130).
+pub async fn run_import(cli: &Cli, env: &Env, args: &ImportArgs) -> Result<bool, ErrorReport> {
     let file = &args.file;
     let cancel = CancellationToken::new();
     if args.dry_run {
@@ -204,7 +205,7 @@ pub async fn run_import(cli: &Cli, env: &Env, args: &ImportArgs) -> Result<(), E
                 println!("  row {}: {} ({})", i.row_number, i.message, i.code);
             }
         }
-        return Ok(());
+        return Ok(false);
     }
     let workspace = env.workspace(cli).await?;
     let imports = workspace.imports();
@@ -348,7 +349,7 @@ pub async fn run_import(cli: &Cli, env: &Env, args: &ImportArgs) -> Result<(), E
             println!("success file: {}", p.display());
         }
     }
-    Ok(())
+    Ok(summary.status == "paused")
 }
 
 fn print_mapping(m: &Mapping) {

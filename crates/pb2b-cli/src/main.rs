@@ -16,7 +16,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
-use pb2b_core::error::{codes, ErrorClass, ErrorReport};
+use pb2b_core::error::{codes, Code, ErrorClass, ErrorReport};
 use pb2b_core::profiles::{OnExisting, Profiles};
 use pb2b_core::secret::{OsKeychain, SecretString};
 use pb2b_core::session;
@@ -30,7 +30,7 @@ mod exit {
     pub const OK: u8 = 0;
     /// Anything not below (server errors, rate limits after retries).
     pub const OTHER: u8 = 1;
-    /// Bad arguments (clap uses 2 as well).
+    /// Bad arguments or input, refused here or by the server (clap uses 2 as well).
     pub const USAGE: u8 = 2;
     /// The key is missing, invalid, revoked, expired or lacks a permission.
     pub const AUTH: u8 = 3;
@@ -38,6 +38,9 @@ mod exit {
     pub const NETWORK: u8 = 4;
     /// The keychain, the local database or a file failed.
     pub const LOCAL: u8 = 5;
+    /// Interrupted (Ctrl-C): 128 + SIGINT, as shells report it. The work resumes where it
+    /// stopped.
+    pub const INTERRUPTED: u8 = 130;
 }
 
 #[derive(Debug, Parser)]
@@ -165,15 +168,18 @@ fn main() -> ExitCode {
         }
     };
     match runtime.block_on(run(&cli, &out)) {
-        Ok(()) => ExitCode::from(exit::OK),
+        Ok(code) => ExitCode::from(code),
         Err(report) => {
             out.error(&report);
+            if report.code == Code::Cancelled {
+                return ExitCode::from(exit::INTERRUPTED);
+            }
             ExitCode::from(match report.class() {
                 ErrorClass::Auth => exit::AUTH,
                 ErrorClass::Network => exit::NETWORK,
                 ErrorClass::Local => exit::LOCAL,
-                ErrorClass::Usage => exit::USAGE,
-                ErrorClass::Input | ErrorClass::Server => exit::OTHER,
+                ErrorClass::Usage | ErrorClass::Input => exit::USAGE,
+                ErrorClass::Server => exit::OTHER,
             })
         }
     }
@@ -289,7 +295,8 @@ fn parse_status(raw: Option<&str>) -> Result<(Option<u16>, Option<u16>), ErrorRe
     }
 }
 
-async fn run(cli: &Cli, out: &Out) -> Result<(), ErrorReport> {
+/// Runs the command; the exit code when it did not fail (0, or 130 when Ctrl-C paused it).
+async fn run(cli: &Cli, out: &Out) -> Result<u8, ErrorReport> {
     let env = Env::new(cli)?;
     match &cli.command {
         Command::Login {
@@ -371,7 +378,11 @@ async fn run(cli: &Cli, out: &Out) -> Result<(), ErrorReport> {
                 sync::run_leads(cli, &env, other).await?
             }
         }
-        Command::Import(args) => import::run_import(cli, &env, args).await?,
+        Command::Import(args) => {
+            if import::run_import(cli, &env, args).await? {
+                return Ok(exit::INTERRUPTED);
+            }
+        }
         Command::Diagnostics => {
             let base_url = env
                 .credentials(cli)
@@ -393,5 +404,5 @@ async fn run(cli: &Cli, out: &Out) -> Result<(), ErrorReport> {
             }
         }
     }
-    Ok(())
+    Ok(exit::OK)
 }

@@ -193,7 +193,10 @@ pub async fn run_sync(cli: &Cli, env: &Env, args: &SyncArgs) -> Result<(), Error
     }
     let report = result?;
     let status = mirror.status()?;
-    print_sync(cli.json, &report, &status);
+    // With --json, stdout holds one document: the report, or (cancelled) the error.
+    if !(cli.json && report.outcome == SyncOutcome::Cancelled) {
+        print_sync(cli.json, &report, &status);
+    }
     if report.outcome == SyncOutcome::Cancelled {
         return Err(ErrorReport::local(
             Code::Cancelled,

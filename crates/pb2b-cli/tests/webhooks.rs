@@ -299,7 +299,8 @@ async fn webhooks_from_the_command_line() {
         b"",
     )
     .await;
-    assert_eq!(missing.code, 1, "{}", missing.stderr);
+    // A server 4xx about the input (here 404) is an input error: exit 2.
+    assert_eq!(missing.code, 2, "{}", missing.stderr);
     assert!(missing.stderr.contains("not_found"), "{}", missing.stderr);
     let del = pb2b(data, &sb.base_url, &key, &["webhooks", "delete", &id], b"").await;
     assert_eq!(del.code, 0, "{}", del.stderr);

@@ -78,6 +78,8 @@ codes! {
     KeychainUnavailable = "keychain_unavailable", Local;
     /// No key is stored for this profile.
     KeyNotFound = "key_not_found", Local;
+    /// No profile is active and no key is in the environment.
+    NoProfile = "no_profile", Auth;
     /// Something that should not happen; the message says what.
     Internal = "internal_error", Local;
     /// A file could not be read or written.
@@ -120,16 +122,18 @@ codes! {
     ExportExpired = "export_expired", Server;
     /// A downloaded file's size or row count did not match what the server announced.
     DownloadMismatch = "download_mismatch", Server;
+    // A signature check that said no is the answer of `pb2b webhooks verify` (exit 1), not a
+    // mistake of the caller: classed with the other refusals that are not input errors.
     /// A webhook signature check: valid (used as the verdict, never an error).
-    SignatureValid = "signature_valid", Input;
+    SignatureValid = "signature_valid", Server;
     /// A webhook signature does not match the body and secret.
-    SignatureMismatch = "signature_mismatch", Input;
+    SignatureMismatch = "signature_mismatch", Server;
     /// A webhook signature's timestamp is outside the tolerance.
-    SignatureTimestampOutsideTolerance = "signature_timestamp_outside_tolerance", Input;
+    SignatureTimestampOutsideTolerance = "signature_timestamp_outside_tolerance", Server;
     /// A webhook signature header is malformed.
-    SignatureMalformed = "signature_malformed", Input;
+    SignatureMalformed = "signature_malformed", Server;
     /// No signing secret to check a signature with.
-    SignatureNoSecret = "signature_no_secret", Input;
+    SignatureNoSecret = "signature_no_secret", Server;
 
     // Produced by the client for exchanges that got no usable answer.
     /// The host could not be reached.

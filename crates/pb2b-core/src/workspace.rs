@@ -173,7 +173,7 @@ impl DataFolder {
                 })?,
             None => profiles.active()?.ok_or_else(|| {
                 ErrorReport::local(
-                    codes::KEY_NOT_FOUND,
+                    Code::NoProfile,
                     "No profile is active: connect a workspace (`pb2b login`, or the app's Connect screen), or set PB2B_API_KEY (and PB2B_BASE_URL).",
                     false,
                 )

@@ -223,29 +223,7 @@ fn transport_failure(err: &reqwest::Error) -> (Failure, ApiErrorKind, &'static s
     )
 }
 
-/// Path and query of `url` for the log, with signed-URL signatures replaced.
-fn loggable_path(url: &Url) -> String {
-    let mut out = url.path().to_owned();
-    if url.query().is_some() {
-        let pairs: Vec<String> = url
-            .query_pairs()
-            .map(|(k, v)| {
-                let v = if matches!(
-                    k.as_ref(),
-                    "signature" | "sig" | "token" | "X-Amz-Signature"
-                ) {
-                    "<redacted>".into()
-                } else {
-                    v.into_owned()
-                };
-                format!("{k}={v}")
-            })
-            .collect();
-        out.push('?');
-        out.push_str(&pairs.join("&"));
-    }
-    out
-}
+use super::observer::loggable_path;
 
 fn header_str(headers: &HeaderMap, name: &str) -> Option<String> {
     headers

@@ -49,6 +49,42 @@ impl RequestObserver for NoopObserver {
 /// Keys whose values are replaced in excerpts.
 const SECRET_FIELDS: [&str; 3] = ["signing_secret", "secret", "api_key"];
 
+/// Query parameters that make a URL a credential (a signed export link).
+const SIGNATURE_PARAMS: [&str; 4] = ["signature", "sig", "token", "X-Amz-Signature"];
+
+/// Path and query of `url` for a log, with signed-URL signatures replaced: whoever reads the
+/// log (or a support ticket) must not be able to download the file.
+pub fn loggable_path(url: &url::Url) -> String {
+    let mut out = url.path().to_owned();
+    if url.query().is_some() {
+        let pairs: Vec<String> = url
+            .query_pairs()
+            .map(|(k, v)| {
+                let v = if SIGNATURE_PARAMS.contains(&k.as_ref()) {
+                    "<redacted>".into()
+                } else {
+                    v.into_owned()
+                };
+                format!("{k}={v}")
+            })
+            .collect();
+        out.push('?');
+        out.push_str(&pairs.join("&"));
+    }
+    out
+}
+
+/// A URL in a response (the probe's `download_url`) with its signature replaced; other text as
+/// it is.
+fn redact_url(text: &str) -> Option<String> {
+    let url = url::Url::parse(text).ok()?;
+    if !matches!(url.scheme(), "http" | "https") || url.query().is_none() {
+        return None;
+    }
+    let origin = url.origin().ascii_serialization();
+    Some(format!("{origin}{}", loggable_path(&url)))
+}
+
 fn redact(value: &mut Value) {
     match value {
         Value::Object(map) => {
@@ -61,12 +97,18 @@ fn redact(value: &mut Value) {
             }
         }
         Value::Array(items) => items.iter_mut().for_each(redact),
+        Value::String(s) => {
+            if let Some(safe) = redact_url(s) {
+                *s = safe;
+            }
+        }
         _ => {}
     }
 }
 
-/// The excerpt of a response body: JSON with secret fields replaced, cut to [`EXCERPT_LIMIT`]
-/// bytes on a character boundary. Non-JSON bodies (the export CSV) are cut the same way.
+/// The excerpt of a response body: JSON with secret fields and URL signatures replaced, cut to
+/// [`EXCERPT_LIMIT`] bytes on a character boundary. Of a body that is not JSON (an export file)
+/// only its size is kept.
 pub fn excerpt(body: &[u8]) -> Option<String> {
     if body.is_empty() {
         return None;
@@ -76,7 +118,8 @@ pub fn excerpt(body: &[u8]) -> Option<String> {
             redact(&mut v);
             v.to_string()
         }
-        Err(_) => String::from_utf8_lossy(&body[..body.len().min(EXCERPT_LIMIT + 4)]).into_owned(),
+        // Not JSON: an export file (personal data) or a proxy's page. Only its size is kept.
+        Err(_) => format!("({} bytes that are not JSON; not kept)", body.len()),
     };
     Some(truncate(&text, EXCERPT_LIMIT))
 }
@@ -106,9 +149,21 @@ mod tests {
         let e = excerpt(body).unwrap();
         assert!(!e.contains("0123456789abcdef"), "{e}");
         assert!(e.contains("whsec_012345"));
-        let long = "é".repeat(5000);
+        let long = format!("[\"{}\"]", "é".repeat(5000));
         let e = excerpt(long.as_bytes()).unwrap();
-        assert!(e.len() <= EXCERPT_LIMIT && e.chars().all(|c| c == 'é'));
+        assert!(e.len() <= EXCERPT_LIMIT, "{}", e.len());
+        let csv = b"id,email\nlead_1,ada@example.com\n";
+        assert_eq!(
+            excerpt(csv).unwrap(),
+            format!("({} bytes that are not JSON; not kept)", csv.len())
+        );
+        let probe = br#"{"data":{"download_ready":true,"download_url":"https://api.test/files/exports/exp_1?expires=9&signature=abcdef0123"}}"#;
+        let e = excerpt(probe).unwrap();
+        assert!(!e.contains("abcdef0123"), "{e}");
+        assert!(
+            e.contains("https://api.test/files/exports/exp_1?expires=9&signature=<redacted>"),
+            "{e}"
+        );
         assert_eq!(excerpt(b""), None);
     }
 }

@@ -497,3 +497,29 @@ fn owner() -> pb2b_core::workspace::Owner {
         key_prefix: "pb2b_test_tests".into(),
     }
 }
+
+#[test]
+fn a_quote_that_never_closes_is_named_and_reading_stops() {
+    // Row 3 opens a quote; 20 MiB of rows follow, all inside that "cell".
+    let mut bytes = b"Name,Email\nAda,ada@example.com\n\"Grace,grace@example.com\n".to_vec();
+    let filler = b"Someone,someone@example.com\n";
+    while bytes.len() < 20 * 1024 * 1024 {
+        bytes.extend_from_slice(filler);
+    }
+    let mut r = pb2b_core::import::TableReader::from_bytes(bytes).unwrap();
+    let mut rec = csv::ByteRecord::new();
+    assert!(r.read_row(&mut rec).unwrap().is_some(), "row 2 reads");
+    let err = r.read_row(&mut rec).unwrap_err();
+    assert_eq!(err.code, "invalid_input");
+    assert!(
+        err.message.starts_with("Row 3 opens a quote that never closes"),
+        "{}",
+        err.message
+    );
+    // It stopped after about the bound, not at the end of the file.
+    let read = r.stats().bytes_read;
+    assert!(
+        read < 12 * 1024 * 1024,
+        "read {read} bytes of a 20 MiB file"
+    );
+}

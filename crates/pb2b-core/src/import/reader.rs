@@ -196,6 +196,47 @@ impl<R: Read> Read for LastByte<R> {
     }
 }
 
+/// The longest one row may be (decoded bytes). Real rows are a few hundred bytes; a row this
+/// long is a quote that opened and never closed, and reading on would hold the rest of the file
+/// in memory as one cell.
+pub const MAX_ROW_BYTES: u64 = 8 * 1024 * 1024;
+
+/// Counts the decoded bytes handed to the CSV parser and refuses to hand more than
+/// [`MAX_ROW_BYTES`] past the start of the record being read (the parser's own read-ahead is a
+/// few hundred KiB, far below it).
+struct Bounded<R> {
+    inner: R,
+    delivered: u64,
+    record_start: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+/// The error [`Bounded`] stops the parser with.
+#[derive(Debug)]
+struct RowTooLong;
+
+impl std::fmt::Display for RowTooLong {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "a row longer than {} MiB", MAX_ROW_BYTES / (1024 * 1024))
+    }
+}
+
+impl std::error::Error for RowTooLong {}
+
+impl<R: Read> Read for Bounded<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let start = self.record_start.load(std::sync::atomic::Ordering::Relaxed);
+        if self.delivered.saturating_sub(start) > MAX_ROW_BYTES {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                RowTooLong,
+            ));
+        }
+        let n = self.inner.read(buf)?;
+        self.delivered += n as u64;
+        Ok(n)
+    }
+}
+
 /// A streaming reader of one table: the header, then one row at a time.
 pub struct TableReader {
     csv: csv::Reader<Box<dyn Read + Send>>,
@@ -209,6 +250,8 @@ pub struct TableReader {
     eof: bool,
     last: std::sync::Arc<std::sync::atomic::AtomicU8>,
     bytes: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    /// Where the record being read starts, in decoded bytes (for [`Bounded`]).
+    record_start: std::sync::Arc<std::sync::atomic::AtomicU64>,
     /// Size of the source in bytes, when known.
     pub size: Option<u64>,
 }
@@ -278,9 +321,14 @@ impl TableReader {
             )
         };
         let last = std::sync::Arc::new(std::sync::atomic::AtomicU8::new(b'\n'));
-        let decoded: Box<dyn Read + Send> = Box::new(LastByte {
-            inner: decoded,
-            last: last.clone(),
+        let record_start = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let decoded: Box<dyn Read + Send> = Box::new(Bounded {
+            inner: LastByte {
+                inner: decoded,
+                last: last.clone(),
+            },
+            delivered: 0,
+            record_start: record_start.clone(),
         });
         let delimiter = format.delimiter.bytes().next().unwrap_or(b',');
         let csv = csv::ReaderBuilder::new()
@@ -299,6 +347,7 @@ impl TableReader {
             eof: false,
             last,
             bytes,
+            record_start,
             size,
         };
         let mut rec = ByteRecord::new();
@@ -353,6 +402,10 @@ impl TableReader {
     /// The next record that has at least one non-empty cell.
     fn next_nonblank(&mut self, rec: &mut ByteRecord) -> Result<Option<u64>, csv::Error> {
         loop {
+            self.record_start.store(
+                self.csv.position().byte(),
+                std::sync::atomic::Ordering::Relaxed,
+            );
             if self.eof || !self.csv.read_byte_record(rec)? {
                 if !self.eof {
                     self.eof = true;
@@ -386,12 +439,11 @@ impl TableReader {
         }
     }
 
-    /// Reads the next data row into `rec`; `None` at the end. Never fails on content, only on a
-    /// read error of the source.
+    /// Reads the next data row into `rec`; `None` at the end. Fails on a read error of the
+    /// source, and on a row longer than [`MAX_ROW_BYTES`] (a quote that never closes), which
+    /// it names; memory stays bounded either way.
     pub fn read_row(&mut self, rec: &mut ByteRecord) -> Result<Option<RowInfo>, ErrorReport> {
-        let line = self.next_nonblank(rec).map_err(|e| {
-            ErrorReport::local(Code::IoError, format!("Could not read: {e}"), false)
-        })?;
+        let line = self.next_nonblank(rec).map_err(|e| self.read_error(e))?;
         Ok(line.map(|line| {
             self.stats.rows += 1;
             let ragged = rec.len() != self.headers.len();
@@ -400,6 +452,25 @@ impl TableReader {
             }
             RowInfo { line, ragged }
         }))
+    }
+}
+
+impl TableReader {
+    fn read_error(&self, e: csv::Error) -> ErrorReport {
+        let too_long = matches!(e.kind(), csv::ErrorKind::Io(io)
+            if io.get_ref().is_some_and(|inner| inner.is::<RowTooLong>()));
+        if too_long {
+            return ErrorReport::local(
+                Code::InvalidInput,
+                format!(
+                    "Row {} opens a quote that never closes: it runs on for more than {} MiB. Close the quote (or remove the stray \") in that row and try again.",
+                    self.records + 1,
+                    MAX_ROW_BYTES / (1024 * 1024)
+                ),
+                false,
+            );
+        }
+        ErrorReport::local(Code::IoError, format!("Could not read: {e}"), false)
     }
 }
 

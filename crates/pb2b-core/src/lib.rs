@@ -11,6 +11,7 @@ pub mod import;
 pub mod jobs;
 pub mod leads;
 pub mod presence;
+pub mod private_fs;
 pub mod profiles;
 pub mod scopes;
 pub mod secret;

@@ -74,7 +74,7 @@ impl Presence {
     /// be written (the database still works; busy messages then name no one).
     pub fn register(db: &Path) -> Option<Presence> {
         let dir = folder(db);
-        std::fs::create_dir_all(&dir).ok()?;
+        crate::private_fs::create_dir_all(&dir).ok()?;
         let stem = format!(
             "{}-{}",
             std::process::id(),

@@ -134,7 +134,7 @@ impl JsonFileSettings {
             .with_extension(format!("json.{}.tmp", std::process::id()));
         let write = || -> std::io::Result<()> {
             use std::io::Write;
-            let mut f = std::fs::File::create(&tmp)?;
+            let mut f = crate::private_fs::create_file(&tmp)?;
             f.write_all(&bytes)?;
             f.sync_all()
         };
@@ -149,7 +149,7 @@ impl JsonFileSettings {
     /// Takes the file lock (`<file>.lock`), waiting at most [`LOCK_TIMEOUT`].
     fn lock(&self) -> Result<std::fs::File, ErrorReport> {
         if let Some(dir) = self.path.parent() {
-            std::fs::create_dir_all(dir).map_err(|err| io_error(dir, &err))?;
+            crate::private_fs::create_dir_all(dir).map_err(|err| io_error(dir, &err))?;
         }
         let lock_path = self.path.with_extension("json.lock");
         let file = std::fs::OpenOptions::new()

@@ -179,12 +179,16 @@ impl Store {
     /// Opens (creating if needed) the database at `path`, in WAL mode, and migrates it.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         if let Some(dir) = path.parent() {
-            let _ = std::fs::create_dir_all(dir);
+            let _ = crate::private_fs::create_dir_all(dir);
         }
         let conn = Connection::open(path).map_err(|source| StoreError::Open {
             path: path.to_owned(),
             source,
         })?;
+        // Before the WAL exists: SQLite gives the -wal and -shm files the database's mode.
+        if let Err(err) = crate::private_fs::restrict(path) {
+            tracing::warn!(path = %path.display(), error = %err, "could not make the database private");
+        }
         conn.busy_timeout(busy_timeout())?;
         conn.query_row("PRAGMA journal_mode=WAL", [], |_| Ok(()))?;
         // synchronous=NORMAL: in WAL mode a commit survives the app being killed (the crash the

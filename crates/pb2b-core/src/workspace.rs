@@ -112,7 +112,7 @@ impl DataFolder {
             return Ok(store.clone());
         }
         if let Some(dir) = self.database.parent() {
-            std::fs::create_dir_all(dir).map_err(|err| {
+            crate::private_fs::create_dir_all(dir).map_err(|err| {
                 ErrorReport::local(
                     codes::INTERNAL,
                     format!("Could not create {}: {err}", dir.display()),

@@ -512,7 +512,8 @@ fn a_quote_that_never_closes_is_named_and_reading_stops() {
     let err = r.read_row(&mut rec).unwrap_err();
     assert_eq!(err.code, "invalid_input");
     assert!(
-        err.message.starts_with("Row 3 opens a quote that never closes"),
+        err.message
+            .starts_with("Row 3 opens a quote that never closes"),
         "{}",
         err.message
     );

@@ -244,14 +244,13 @@ fn read_key(key_env: Option<&str>) -> Result<SecretString, ErrorReport> {
         // On a terminal the key is read with echo off (it must not stay on screen or in a
         // recording); from a pipe or file it is read as a line.
         None if std::io::stdin().is_terminal() => {
-            rpassword::prompt_password("Paste the API key and press Enter (it is not shown): ")
-                .map_err(|err| {
-                    ErrorReport::local(
-                        codes::INVALID_INPUT,
-                        format!("Could not read the key: {err}"),
-                        false,
-                    )
-                })?
+            read_hidden("Paste the API key and press Enter (it is not shown): ").map_err(|err| {
+                ErrorReport::local(
+                    codes::INVALID_INPUT,
+                    format!("Could not read the key: {err}"),
+                    false,
+                )
+            })?
         }
         None => {
             let mut line = String::new();
@@ -269,6 +268,43 @@ fn read_key(key_env: Option<&str>) -> Result<SecretString, ErrorReport> {
         }
     };
     Ok(SecretString::new(raw.trim().to_owned()))
+}
+
+/// Reads one line from the terminal with echo off. Echo goes off before the prompt is shown, so a
+/// key pasted the moment the prompt appears is not echoed either; it comes back on however the
+/// read ends.
+#[cfg(unix)]
+fn read_hidden(prompt: &str) -> std::io::Result<String> {
+    use rustix::termios::{tcgetattr, tcsetattr, LocalModes, OptionalActions, Termios};
+    use std::io::Write;
+
+    struct Restore<'a>(&'a std::fs::File, Termios);
+    impl Drop for Restore<'_> {
+        fn drop(&mut self) {
+            let _ = tcsetattr(self.0, OptionalActions::Now, &self.1);
+        }
+    }
+
+    let tty = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/tty")?;
+    let original = tcgetattr(&tty)?;
+    let mut quiet = original.clone();
+    quiet.local_modes.remove(LocalModes::ECHO);
+    quiet.local_modes.insert(LocalModes::ECHONL);
+    tcsetattr(&tty, OptionalActions::Now, &quiet)?;
+    let _restore = Restore(&tty, original);
+    (&tty).write_all(prompt.as_bytes())?;
+    (&tty).flush()?;
+    let mut line = String::new();
+    std::io::BufReader::new(&tty).read_line(&mut line)?;
+    Ok(line)
+}
+
+#[cfg(windows)]
+fn read_hidden(prompt: &str) -> std::io::Result<String> {
+    rpassword::prompt_password(prompt)
 }
 
 /// `409` is one status; `4xx` a class; `error` the attempts that got no answer.

@@ -28,9 +28,14 @@ export async function startDriver({ env = {} } = {}) {
   const port = await freePort();
   const nativePort = await freePort();
   const driverBin = process.env.TAURI_DRIVER ?? "tauri-driver";
+  // Its own process group: the WebKitWebDriver it starts and every app window that one
+  // launches stay in it, even an app that outlives its WebDriver session (seen once on CI: the
+  // session was deleted, the app kept running, and as it held this runner's stdout the runner
+  // never exited). `stop()` ends the whole group.
   const child = spawn(driverBin, ["--port", String(port), "--native-port", String(nativePort)], {
     stdio: ["ignore", "inherit", "inherit"],
     env: { ...process.env, ...env },
+    detached: true,
   });
   const url = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + 30_000;
@@ -51,10 +56,13 @@ export async function startDriver({ env = {} } = {}) {
   return {
     url,
     async stop() {
-      if (child.exitCode === null) {
-        child.kill("SIGTERM");
-        await new Promise((r) => child.once("exit", r));
+      const exited = child.exitCode === null ? new Promise((r) => child.once("exit", r)) : null;
+      try {
+        process.kill(-child.pid, "SIGTERM");
+      } catch {
+        // the group is gone already
       }
+      await exited;
     },
   };
 }

@@ -19,7 +19,6 @@ use clap::{Parser, Subcommand};
 use pb2b_core::error::{codes, Code, ErrorClass, ErrorReport};
 use pb2b_core::profiles::{OnExisting, Profiles};
 use pb2b_core::secret::{OsKeychain, SecretString};
-use pb2b_core::session;
 use pb2b_core::store::{LogFilter, RequestLog, Store, DEFAULT_RETENTION};
 use pb2b_core::workspace::{Credentials, DataFolder, Workspace};
 
@@ -362,14 +361,8 @@ async fn run(cli: &Cli, out: &Out) -> Result<u8, ErrorReport> {
                 ));
             }
             let key = read_key(key_env.as_deref())?;
-            let client = session::client(
-                base_url,
-                key.clone(),
-                Arc::new(env.folder.request_log(name)?),
-            )?;
-            let check = session::verify(&client, &key).await?;
-            let profile = env.profiles().save(name, base_url, &key, false, existing)?;
-            out.login(&profile, &check);
+            let workspace = env.folder.login(name, base_url, &key, existing).await?;
+            out.login(workspace.profile(), workspace.check());
         }
         Command::Profiles { action } => {
             let profiles = env.profiles();

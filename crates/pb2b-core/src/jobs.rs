@@ -34,14 +34,27 @@ pub enum Job {
     Export { id: String },
 }
 
+/// The key of the workspace's sync (see [`Job::key`]).
+pub const SYNC_KEY: &str = "sync";
+
 impl Job {
     /// The name a front end runs at most one of at a time (and cancels by).
     pub fn key(&self) -> String {
         match self {
-            Job::Sync(_) => "sync".to_owned(),
-            Job::Import { id, .. } => format!("import:{id}"),
-            Job::Export { id } => format!("export:{id}"),
+            Job::Sync(_) => SYNC_KEY.to_owned(),
+            Job::Import { id, .. } => Self::import_key(id),
+            Job::Export { id } => Self::export_key(id),
         }
+    }
+
+    /// The key of import `id`'s run (to pause or cancel it).
+    pub fn import_key(id: &str) -> String {
+        format!("import:{id}")
+    }
+
+    /// The key of export job `id`'s polling (to stop it).
+    pub fn export_key(id: &str) -> String {
+        format!("export:{id}")
     }
 }
 

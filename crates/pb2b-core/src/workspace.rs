@@ -23,7 +23,7 @@ use ts_rs::TS;
 
 use crate::api::{Client, RequestObserver};
 use crate::error::{codes, Code, ErrorReport};
-use crate::profiles::{JsonFileSettings, Profile, Profiles, PROFILE_NOT_FOUND};
+use crate::profiles::{JsonFileSettings, OnExisting, Profile, Profiles, PROFILE_NOT_FOUND};
 use crate::secret::{KeyStore, SecretString};
 use crate::session::{self, KeyCheck};
 use crate::store::{RequestLog, Store, DEFAULT_RETENTION};
@@ -138,6 +138,52 @@ impl DataFolder {
             credentials.key.clone(),
             observer,
         )
+    }
+
+    /// Verifies `key` for `base_url` with `/me` (the exchange logged under `label`); saves
+    /// nothing.
+    pub async fn verify_key(
+        &self,
+        label: &str,
+        base_url: &str,
+        key: &SecretString,
+    ) -> Result<KeyCheck, ErrorReport> {
+        let credentials = Credentials {
+            profile: Profile {
+                name: label.to_owned(),
+                base_url: base_url.to_owned(),
+                key_hint: crate::secret::mask_key(key),
+                sandbox: false,
+            },
+            key: key.clone(),
+        };
+        session::verify(&self.client(&credentials)?, key).await
+    }
+
+    /// Saves a profile the way the Connect screen and `pb2b login` both do: the key is verified
+    /// with `/me` first (nothing is saved for a key that does not work), then the profile is
+    /// saved (key to the keychain; a taken name as `existing` says) and made active. Returns the
+    /// open workspace. The keychain and the profiles file are written synchronously.
+    pub async fn login(
+        &self,
+        name: &str,
+        base_url: &str,
+        key: &SecretString,
+        existing: OnExisting,
+    ) -> Result<Workspace, ErrorReport> {
+        let check = self.verify_key(name, base_url, key).await?;
+        let profile = self.profiles().save(name, base_url, key, false, existing)?;
+        let credentials = Credentials {
+            profile,
+            key: key.clone(),
+        };
+        let client = self.client(&credentials)?;
+        Ok(Workspace::verified(
+            self.store()?,
+            credentials,
+            client,
+            check,
+        ))
     }
 
     /// The key to use: `PB2B_API_KEY` (+ `PB2B_BASE_URL`, default the production URL) when set,

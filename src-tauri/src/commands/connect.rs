@@ -5,7 +5,7 @@ use pb2b_core::error::Code;
 use pb2b_core::error::{codes, ErrorReport};
 use pb2b_core::profiles::{OnExisting, Profile};
 use pb2b_core::secret::SecretString;
-use pb2b_core::session::{self, ConnectionStatus, KeyCheck};
+use pb2b_core::session::{ConnectionStatus, KeyCheck};
 use pb2b_core::workspace::{Credentials, Workspace, SANDBOX_PROFILE};
 use tauri::State;
 
@@ -164,18 +164,10 @@ pub async fn verify_key(
     base_url: String,
     key: SecretString,
 ) -> Result<KeyCheck, ErrorReport> {
-    let credentials = Credentials {
-        profile: Profile {
-            name: "(not saved)".into(),
-            base_url,
-            key_hint: String::new(),
-            sandbox: false,
-        },
-        key: key.clone(),
-    };
-    let folder = state.folder.clone();
-    let client = blocking(move || folder.client(&credentials)).await?;
-    let result = session::verify(&client, &key).await;
+    let result = state
+        .folder
+        .verify_key("(not saved)", &base_url, &key)
+        .await;
     if let Err(err) = &result {
         tracing::info!(code = %err.code, request_id = ?err.request_id, "key verification failed");
     }
@@ -198,36 +190,15 @@ pub async fn save_profile(
     } else {
         OnExisting::Refuse
     };
-    let credentials = Credentials {
-        profile: Profile {
-            name: name.clone(),
-            base_url: base_url.clone(),
-            key_hint: String::new(),
-            sandbox: false,
-        },
-        key: key.clone(),
-    };
+    // The keychain talks to D-Bus synchronously: the whole login runs on the blocking pool.
     let folder = state.folder.clone();
-    let client = blocking(move || folder.client(&credentials)).await?;
-    let check = session::verify(&client, &key).await?;
-    let stored = key.clone();
-    let profile = with_profiles(&state, move |p| {
-        p.save(&name, &base_url, &stored, false, existing)
+    let ws = blocking(move || {
+        tauri::async_runtime::block_on(folder.login(&name, &base_url, &key, existing))
     })
     .await?;
+    let profile = ws.profile();
     tracing::info!(profile = %profile.name, base_url = %profile.base_url, key = %profile.key_hint, replaced = replace, "profile saved and connected");
-    let credentials = Credentials { profile, key };
-    let folder = state.folder.clone();
-    let (client, store) = {
-        let credentials = credentials.clone();
-        blocking(move || Ok((folder.client(&credentials)?, folder.store()?))).await?
-    };
-    *state.connection.lock().await = Some(Connection::Open(Workspace::verified(
-        store,
-        credentials,
-        client,
-        check,
-    )));
+    *state.connection.lock().await = Some(Connection::Open(ws));
     status(&state, None).await
 }
 

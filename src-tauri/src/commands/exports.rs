@@ -96,7 +96,7 @@ pub async fn export_stop_polling(
     state: State<'_, AppState>,
     id: String,
 ) -> Result<ExportJob, ErrorReport> {
-    state.jobs.cancel(&format!("export:{id}"));
+    state.jobs.cancel(&Job::export_key(&id));
     let (exports, _) = exports_of_active(&state).await?;
     blocking(move || exports.stop_polling(&id)).await
 }
@@ -104,7 +104,7 @@ pub async fn export_stop_polling(
 /// Removes a job from the list (the downloaded file stays).
 #[tauri::command]
 pub async fn export_remove(state: State<'_, AppState>, id: String) -> Result<(), ErrorReport> {
-    state.jobs.cancel(&format!("export:{id}"));
+    state.jobs.cancel(&Job::export_key(&id));
     let (exports, _) = exports_of_active(&state).await?;
     blocking(move || exports.remove(&id)).await
 }

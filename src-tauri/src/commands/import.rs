@@ -149,7 +149,7 @@ pub async fn import_resume<R: Runtime>(
 /// Pauses an import: no new rows are sent, those in flight finish; resume continues.
 #[tauri::command]
 pub fn import_pause(state: State<'_, AppState>, id: String) -> bool {
-    state.jobs.cancel(&format!("import:{id}"))
+    state.jobs.cancel(&Job::import_key(&id))
 }
 
 /// Cancels an import for good (rows not sent are skipped).
@@ -160,7 +160,7 @@ pub async fn import_cancel(
 ) -> Result<ImportJob, ErrorReport> {
     let imports = state.workspace().await?.imports();
     imports.get(&id)?;
-    state.jobs.cancel(&format!("import:{id}"));
+    state.jobs.cancel(&Job::import_key(&id));
     blocking(move || imports.cancel(&id)).await
 }
 

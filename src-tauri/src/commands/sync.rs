@@ -16,9 +16,6 @@ use pb2b_core::jobs::{Job, JobOutcome};
 use super::blocking;
 use crate::state::AppState;
 
-/// The job id of the active workspace's sync.
-const SYNC_JOB: &str = "sync";
-
 /// The mirror of the active connection's workspace (one `Mirror` per workspace, kept in state so
 /// its one-run-at-a-time guard is shared), plus the client.
 async fn active_mirror(state: &AppState) -> Result<(Mirror, pb2b_core::api::Client), ErrorReport> {
@@ -176,7 +173,8 @@ pub fn spawn_interval_loop<R: Runtime>(app: AppHandle<R>) {
             if interval == 0 || last.elapsed() < std::time::Duration::from_secs(interval) {
                 continue;
             }
-            if state.workspace().await.is_err() || state.jobs.is_running(SYNC_JOB) {
+            if state.workspace().await.is_err() || state.jobs.is_running(pb2b_core::jobs::SYNC_KEY)
+            {
                 continue;
             }
             last = std::time::Instant::now();

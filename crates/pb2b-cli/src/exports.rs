@@ -9,6 +9,7 @@ use pb2b_core::error::{codes, ErrorReport};
 use pb2b_core::exports::{ExportEvent, ExportJob, ExportRequest, Exports, PollOptions};
 use tokio_util::sync::CancellationToken;
 
+use crate::progress::Progress;
 use crate::{Cli, Env};
 
 #[derive(Debug, Subcommand)]
@@ -103,33 +104,27 @@ fn print_job(json: bool, job: &ExportJob) {
     }
 }
 
-/// Progress on stderr (never in `--json` output).
-fn progress(json: bool) -> impl Fn(ExportEvent) + Send + Sync {
-    move |event| {
-        if json {
-            return;
+/// Progress on stderr (never in `--json` output): state changes stay as notes, the download
+/// is a bar.
+fn progress(bar: &Progress) -> impl Fn(ExportEvent) + Send + Sync + '_ {
+    move |event| match event {
+        ExportEvent::Job { job } => bar.note(&format!(
+            "{}: {}",
+            job.export_id.as_deref().unwrap_or(&job.job_id),
+            job.status.as_str()
+        )),
+        ExportEvent::Downloading { bytes, total, .. } => match total {
+            Some(t) if t > 0 => bar.set(bytes, Some(t), "bytes downloaded".into()),
+            _ => bar.set(bytes, None, format!("{bytes} bytes downloaded")),
+        },
+        ExportEvent::LinkRefreshed { reason, .. } => bar.note(&format!(
+            "download link refused ({}); asking for a fresh one",
+            reason.code
+        )),
+        ExportEvent::Probed { error: Some(e), .. } => {
+            bar.note(&format!("probe failed ({}); trying again", e.code))
         }
-        match event {
-            ExportEvent::Job { job } => eprintln!(
-                "{}: {}",
-                job.export_id.as_deref().unwrap_or(&job.job_id),
-                job.status.as_str()
-            ),
-            ExportEvent::Downloading { bytes, total, .. } => match total {
-                Some(t) if t > 0 => eprint!("\rdownloading {bytes} / {t} bytes"),
-                _ => eprint!("\rdownloading {bytes} bytes"),
-            },
-            ExportEvent::LinkRefreshed { reason, .. } => {
-                eprintln!(
-                    "\ndownload link refused ({}); asking for a fresh one",
-                    reason.code
-                )
-            }
-            ExportEvent::Probed { error: Some(e), .. } => {
-                eprintln!("probe failed ({}); trying again", e.code)
-            }
-            _ => {}
-        }
+        _ => {}
     }
 }
 
@@ -162,12 +157,9 @@ pub async fn run(cli: &Cli, env: &Env, action: &ExportsAction) -> Result<(), Err
     // Jobs saved by an older version join this workspace when the server says they are its.
     exports.assign_known(client).await?;
     let opts = PollOptions::default();
-    let on = progress(json);
-    let end_line = || {
-        if !json {
-            eprintln!();
-        }
-    };
+    let bar = Progress::new(json);
+    let on = progress(&bar);
+    let end_line = || bar.finish();
     match action {
         ExportsAction::Create {
             updated_after,

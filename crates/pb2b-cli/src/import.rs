@@ -4,7 +4,6 @@
 use pb2b_core::error::Code;
 use pb2b_core::jobs::{Job, JobEvent, JobOutcome};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
 
 use clap::{Args, Subcommand};
 use pb2b_core::api::{Client, NewLead};
@@ -13,6 +12,7 @@ use pb2b_core::import::{self, ImportProgress, Mapping, ReadProgress, RunOptions}
 use pb2b_core::leads::{self, LeadSubmission};
 use tokio_util::sync::CancellationToken;
 
+use crate::progress::Progress;
 use crate::{Cli, Env};
 
 /// `pb2b leads ...`: `create` here; other actions (`T`) come from other modules.
@@ -252,31 +252,27 @@ pub async fn run_import(cli: &Cli, env: &Env, args: &ImportArgs) -> Result<bool,
             ctrl_c.cancel();
         }
     });
-    let json = cli.json;
-    let last = std::sync::Mutex::new(Instant::now());
-    let progress = move |p: &ImportProgress| {
-        if json {
-            return;
-        }
-        let Ok(mut l) = last.lock() else { return };
-        if l.elapsed() < Duration::from_secs(1) {
-            return;
-        }
-        *l = Instant::now();
-        eprintln!(
-            "  {} created, {} failed, {} to go · {:.0} rows/s{}{}",
-            p.counts.created,
-            p.counts.failed,
-            p.counts.pending + p.counts.in_flight,
-            p.rows_per_sec,
-            p.eta_seconds
-                .map(|e| format!(" · ETA {e:.0} s"))
-                .unwrap_or_default(),
-            if p.waiting_seconds > 0.0 {
-                format!(" · waiting {:.0} s for the rate limit", p.waiting_seconds)
-            } else {
-                String::new()
-            }
+    let bar = Progress::new(cli.json);
+    let progress = |p: &ImportProgress| {
+        let c = &p.counts;
+        let to_go = c.pending + c.in_flight;
+        bar.set(
+            c.total.saturating_sub(to_go),
+            Some(c.total),
+            format!(
+                "rows · {} created, {} failed · {:.0} rows/s{}{}",
+                c.created,
+                c.failed,
+                p.rows_per_sec,
+                p.eta_seconds
+                    .map(|e| format!(" · ETA {e:.0} s"))
+                    .unwrap_or_default(),
+                if p.waiting_seconds > 0.0 {
+                    format!(" · waiting {:.0} s for the rate limit", p.waiting_seconds)
+                } else {
+                    String::new()
+                }
+            ),
         );
     };
     let opts = RunOptions {
@@ -288,7 +284,7 @@ pub async fn run_import(cli: &Cli, env: &Env, args: &ImportArgs) -> Result<bool,
             progress(&p);
         }
     };
-    let summary = match workspace
+    let outcome = workspace
         .run_job(
             &Job::Import {
                 id: job.id.clone(),
@@ -297,8 +293,9 @@ pub async fn run_import(cli: &Cli, env: &Env, args: &ImportArgs) -> Result<bool,
             &cancel,
             &on_event,
         )
-        .await?
-    {
+        .await;
+    bar.finish();
+    let summary = match outcome? {
         JobOutcome::Import(summary) => summary,
         _ => {
             return Err(ErrorReport::local(

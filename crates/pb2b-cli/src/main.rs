@@ -4,13 +4,15 @@
 //! Profiles are shared with the desktop app (the same `settings.json` and keychain entries in the
 //! app's data folder). `PB2B_API_KEY` and `PB2B_BASE_URL` override the profile, for CI.
 
+mod confirm;
 mod exports;
 mod import;
 mod output;
+mod progress;
 mod sync;
 mod webhooks;
 
-use std::io::{BufRead, IsTerminal};
+use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -124,6 +126,11 @@ enum Command {
         #[command(subcommand)]
         action: exports::ExportsAction,
     },
+    /// Print a shell completion script (e.g. `pb2b completions bash > ~/.local/share/bash-completion/completions/pb2b`).
+    Completions {
+        /// The shell to complete in.
+        shell: clap_complete::Shell,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -133,7 +140,13 @@ enum ProfilesAction {
     /// Rename a profile.
     Rename { from: String, to: String },
     /// Forget a profile and delete its key from the keychain.
-    Forget { name: String },
+    Forget {
+        /// The profile's name.
+        name: String,
+        /// Do not ask first (required when not run from a terminal).
+        #[arg(long, short = 'y')]
+        yes: bool,
+    },
 }
 
 /// The subcommand's name, for other processes' "the database is busy" messages.
@@ -149,6 +162,7 @@ fn command_name(command: &Command) -> &'static str {
         Command::Import(_) => "import",
         Command::Diagnostics => "diagnostics",
         Command::Exports { .. } => "exports",
+        Command::Completions { .. } => "completions",
     }
 }
 
@@ -332,6 +346,22 @@ fn parse_status(raw: Option<&str>) -> Result<(Option<u16>, Option<u16>), ErrorRe
 
 /// Runs the command; the exit code when it did not fail (0, or 130 when Ctrl-C paused it).
 async fn run(cli: &Cli, out: &Out) -> Result<u8, ErrorReport> {
+    if let Command::Completions { shell } = &cli.command {
+        let mut command = <Cli as clap::CommandFactory>::command();
+        // Into memory first: clap_complete panics on a write error (e.g. `| head`).
+        let mut script = Vec::new();
+        clap_complete::generate(*shell, &mut command, "pb2b", &mut script);
+        let mut stdout = std::io::stdout().lock();
+        return match stdout.write_all(&script).and_then(|_| stdout.flush()) {
+            Ok(()) => Ok(exit::OK),
+            Err(err) if err.kind() == std::io::ErrorKind::BrokenPipe => Ok(exit::OK),
+            Err(err) => Err(ErrorReport::local(
+                codes::INTERNAL,
+                format!("Could not write the completion script: {err}"),
+                false,
+            )),
+        };
+    }
     let env = Env::new(cli)?;
     match &cli.command {
         Command::Login {
@@ -374,7 +404,15 @@ async fn run(cli: &Cli, out: &Out) -> Result<u8, ErrorReport> {
                 Some(ProfilesAction::Rename { from, to }) => {
                     profiles.rename(from, to)?;
                 }
-                Some(ProfilesAction::Forget { name }) => profiles.forget(name)?,
+                Some(ProfilesAction::Forget { name, yes }) => {
+                    confirm::confirm(
+                        &format!(
+                            "Forget the profile “{name}” and delete its key from the keychain?"
+                        ),
+                        *yes,
+                    )?;
+                    profiles.forget(name)?
+                }
             }
             out.profiles(&profiles.load()?);
         }
@@ -412,6 +450,7 @@ async fn run(cli: &Cli, out: &Out) -> Result<u8, ErrorReport> {
                 return Ok(exit::INTERRUPTED);
             }
         }
+        Command::Completions { .. } => {}
         Command::Diagnostics => {
             let base_url = env
                 .credentials(cli)

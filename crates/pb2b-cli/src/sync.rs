@@ -7,7 +7,6 @@
 
 use pb2b_core::error::Code;
 use pb2b_core::jobs::{Job, JobEvent, JobOutcome};
-use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand, ValueEnum};
@@ -19,6 +18,7 @@ use pb2b_core::sync::{
 };
 use pb2b_core::workspace::{DataFolder, Workspace};
 
+use crate::progress::Progress;
 use crate::{Cli, Env};
 
 #[derive(Debug, Args)]
@@ -167,12 +167,16 @@ pub async fn run_sync(cli: &Cli, env: &Env, args: &SyncArgs) -> Result<(), Error
             }
         })
     };
-    let live = !cli.json && std::io::stderr().is_terminal();
+    let bar = Progress::new(cli.json);
     let on_event = |event: JobEvent| {
-        if let (true, JobEvent::Sync(p)) = (live, event) {
-            eprint!(
-                "\r{} pages, {} leads ({} new, {} updated)   ",
-                p.pages, p.leads, p.new, p.updated
+        if let JobEvent::Sync(p) = event {
+            bar.set(
+                p.leads,
+                None,
+                format!(
+                    "{} pages, {} leads ({} new, {} updated)",
+                    p.pages, p.leads, p.new, p.updated
+                ),
             );
         }
     };
@@ -188,9 +192,7 @@ pub async fn run_sync(cli: &Cli, env: &Env, args: &SyncArgs) -> Result<(), Error
             )),
         });
     on_ctrl_c.abort();
-    if live {
-        eprintln!();
-    }
+    bar.finish();
     let report = result?;
     let status = mirror.status()?;
     // With --json, stdout holds one document: the report, or (cancelled) the error.

@@ -16,6 +16,7 @@ use pb2b_core::webhooks::{
 use serde::Serialize;
 
 use super::{Cli, Env};
+use crate::confirm::confirm;
 use crate::output::Out;
 
 #[derive(Debug, Subcommand)]
@@ -55,12 +56,22 @@ pub enum WebhooksCommand {
         disable: bool,
     },
     /// Delete an endpoint (pending deliveries stop) and its saved secret, if any.
-    Delete { id: String },
+    Delete {
+        /// The endpoint's id (wh_…).
+        id: String,
+        /// Do not ask first (required when not run from a terminal).
+        #[arg(long, short = 'y')]
+        yes: bool,
+    },
     /// A new signing secret, printed once; the old one stops signing at once.
     Rotate {
+        /// The endpoint's id (wh_…).
         id: String,
         #[command(flatten)]
         secret: SecretOpts,
+        /// Do not ask first (required when not run from a terminal).
+        #[arg(long, short = 'y')]
+        yes: bool,
     },
     /// An endpoint's deliveries, newest first.
     Deliveries {
@@ -317,7 +328,8 @@ pub async fn run(
                 print_endpoint(&e);
             }
         }
-        WebhooksCommand::Delete { id } => {
+        WebhooksCommand::Delete { id, yes } => {
+            confirm(&format!("Delete webhook endpoint {id}?"), *yes)?;
             m.delete(id).await?;
             if json {
                 print_json(&serde_json::json!({ "deleted": id }));
@@ -325,7 +337,13 @@ pub async fn run(
                 println!("Deleted {id}.");
             }
         }
-        WebhooksCommand::Rotate { id, secret } => {
+        WebhooksCommand::Rotate { id, secret, yes } => {
+            confirm(
+                &format!(
+                    "Rotate the signing secret of {id}? The old secret stops signing at once."
+                ),
+                *yes,
+            )?;
             let idem = secret
                 .idempotency_key
                 .clone()

@@ -197,7 +197,7 @@ async fn login_saves_a_profile_in_the_keychain_and_me_uses_it() {
         );
         let me = run(&["me", "--json"], None);
         let profiles = run(&["profiles", "--json"], None);
-        let forget = run(&["profiles", "forget", "CLI test", "--json"], None);
+        let forget = run(&["profiles", "forget", "CLI test", "--yes", "--json"], None);
         let after = run(&["me", "--json"], None);
         let settings =
             std::fs::read_to_string(data.join(pb2b_core::SETTINGS_FILE)).unwrap_or_default();

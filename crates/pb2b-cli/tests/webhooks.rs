@@ -282,7 +282,26 @@ async fn webhooks_from_the_command_line() {
     .await;
     assert_eq!(upd.code, 0, "{}", upd.stderr);
     assert!(upd.stdout.contains("\"enabled\": false"));
-    let rotated = pb2b(data, &sb.base_url, &key, &["webhooks", "rotate", &id], b"").await;
+    // Without a terminal to ask on, rotating and deleting need --yes: refused, nothing changed.
+    let unasked = pb2b(
+        data,
+        &sb.base_url,
+        &key,
+        &["webhooks", "rotate", &id],
+        b"y\n",
+    )
+    .await;
+    assert_eq!(unasked.code, 2, "{}", unasked.stderr);
+    assert!(unasked.stderr.contains("--yes"), "{}", unasked.stderr);
+    assert!(!unasked.stdout.contains("whsec_"), "{}", unasked.stdout);
+    let rotated = pb2b(
+        data,
+        &sb.base_url,
+        &key,
+        &["webhooks", "rotate", &id, "--yes"],
+        b"",
+    )
+    .await;
     assert_eq!(rotated.code, 0, "{}", rotated.stderr);
     let new_secret = rotated
         .stdout
@@ -295,15 +314,57 @@ async fn webhooks_from_the_command_line() {
         data,
         &sb.base_url,
         &key,
-        &["webhooks", "delete", "wh_doesnotexist"],
+        &["webhooks", "delete", "wh_doesnotexist", "--yes"],
         b"",
     )
     .await;
     // A server 4xx about the input (here 404) is an input error: exit 2.
     assert_eq!(missing.code, 2, "{}", missing.stderr);
     assert!(missing.stderr.contains("not_found"), "{}", missing.stderr);
-    let del = pb2b(data, &sb.base_url, &key, &["webhooks", "delete", &id], b"").await;
+    let unasked = pb2b(
+        data,
+        &sb.base_url,
+        &key,
+        &["webhooks", "delete", &id],
+        b"y\n",
+    )
+    .await;
+    assert_eq!(unasked.code, 2, "{}", unasked.stderr);
+    let listed = pb2b(
+        data,
+        &sb.base_url,
+        &key,
+        &["webhooks", "list", "--json"],
+        b"",
+    )
+    .await;
+    assert!(
+        listed.stdout.contains(&id),
+        "not deleted without --yes: {}",
+        listed.stdout
+    );
+    let del = pb2b(
+        data,
+        &sb.base_url,
+        &key,
+        &["webhooks", "delete", &id, "-y"],
+        b"",
+    )
+    .await;
     assert_eq!(del.code, 0, "{}", del.stderr);
+    let listed = pb2b(
+        data,
+        &sb.base_url,
+        &key,
+        &["webhooks", "list", "--json"],
+        b"",
+    )
+    .await;
+    assert!(
+        !listed.stdout.contains(&id),
+        "deleted with -y: {}",
+        listed.stdout
+    );
 
     // The request log (SQLite) and everything else in the data folder hold neither secret.
     assert!(data.join(pb2b_core::DATABASE_FILE).exists());

@@ -30,11 +30,18 @@ pub enum ExportsAction {
         out: Option<PathBuf>,
     },
     /// Probe an export once and show where it stands (ID: the export id or the local job id).
-    Status { id: String },
+    Status {
+        /// The export id (exp_…) or the local job id.
+        id: String,
+    },
     /// Poll until the export is ready (completed), failed or expired.
-    Wait { id: String },
+    Wait {
+        /// The export id (exp_…) or the local job id.
+        id: String,
+    },
     /// Download a completed export.
     Download {
+        /// The export id (exp_…) or the local job id.
         id: String,
         /// The folder for the file (default: the job's folder, or Downloads).
         #[arg(long)]
@@ -45,7 +52,10 @@ pub enum ExportsAction {
     /// Finish every job left unfinished (after a crash, a reboot, or Ctrl-C).
     Resume,
     /// Forget a job (a downloaded file stays on disk).
-    Remove { id: String },
+    Remove {
+        /// The export id (exp_…) or the local job id.
+        id: String,
+    },
 }
 
 fn default_dir() -> PathBuf {

@@ -30,10 +30,13 @@ pub enum NoLeadsActions {}
 
 #[derive(Debug, Args)]
 pub struct CreateArgs {
+    /// The lead's full name (or give first_name/last_name with --field).
     #[arg(long)]
     pub full_name: Option<String>,
+    /// The lead's e-mail address (required).
     #[arg(long)]
     pub email: String,
+    /// The lead's company.
     #[arg(long)]
     pub company_name: Option<String>,
     /// Another field, KEY=VALUE (first_name, last_name, phone, job_title, company_domain,

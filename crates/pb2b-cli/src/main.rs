@@ -6,6 +6,7 @@
 
 mod confirm;
 mod exports;
+mod help;
 mod import;
 mod output;
 mod progress;
@@ -17,7 +18,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use clap::{Parser, Subcommand};
+use clap::{FromArgMatches, Parser, Subcommand};
 use pb2b_core::error::{codes, Code, ErrorClass, ErrorReport};
 use pb2b_core::profiles::{OnExisting, Profiles};
 use pb2b_core::secret::{OsKeychain, SecretString};
@@ -136,9 +137,17 @@ enum Command {
 #[derive(Debug, Subcommand)]
 enum ProfilesAction {
     /// Make a profile the active one.
-    Use { name: String },
+    Use {
+        /// The profile's name.
+        name: String,
+    },
     /// Rename a profile.
-    Rename { from: String, to: String },
+    Rename {
+        /// The profile's current name.
+        from: String,
+        /// The new name.
+        to: String,
+    },
     /// Forget a profile and delete its key from the keychain.
     Forget {
         /// The profile's name.
@@ -167,7 +176,10 @@ fn command_name(command: &Command) -> &'static str {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::from_arg_matches(&help::command().get_matches()) {
+        Ok(cli) => cli,
+        Err(err) => err.exit(),
+    };
     pb2b_core::presence::set_label(format!("pb2b {}", command_name(&cli.command)));
     let out = Out::new(cli.json);
     let runtime = match tokio::runtime::Builder::new_current_thread()
@@ -347,7 +359,7 @@ fn parse_status(raw: Option<&str>) -> Result<(Option<u16>, Option<u16>), ErrorRe
 /// Runs the command; the exit code when it did not fail (0, or 130 when Ctrl-C paused it).
 async fn run(cli: &Cli, out: &Out) -> Result<u8, ErrorReport> {
     if let Command::Completions { shell } = &cli.command {
-        let mut command = <Cli as clap::CommandFactory>::command();
+        let mut command = help::command();
         // Into memory first: clap_complete panics on a write error (e.g. `| head`).
         let mut script = Vec::new();
         clap_complete::generate(*shell, &mut command, "pb2b", &mut script);

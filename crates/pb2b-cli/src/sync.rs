@@ -79,6 +79,7 @@ pub struct ListArgs {
     local: bool,
     #[command(flatten)]
     mirror: MirrorArgs,
+    /// The column to sort by.
     #[arg(long, value_enum, default_value = "updated-at")]
     sort: SortArg,
     /// Sort descending.
@@ -105,6 +106,7 @@ pub struct ExportArgs {
     local: bool,
     #[command(flatten)]
     mirror: MirrorArgs,
+    /// csv (neutralised for spreadsheets) or jsonl (one JSON object per line).
     #[arg(long, value_enum, default_value = "csv")]
     format: FormatArg,
     /// The file to write.

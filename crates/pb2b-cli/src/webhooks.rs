@@ -31,6 +31,7 @@ pub enum WebhooksCommand {
         /// Comma separated, e.g. lead.created,export.completed.
         #[arg(long)]
         events: String,
+        /// A note for people (shown in lists).
         #[arg(long)]
         description: Option<String>,
         /// Create it disabled.
@@ -41,7 +42,9 @@ pub enum WebhooksCommand {
     },
     /// Change an endpoint's URL, events, description, or enable/disable it.
     Update {
+        /// The endpoint's id (wh_…).
         id: String,
+        /// The new https URL.
         #[arg(long)]
         url: Option<String>,
         /// Comma separated; replaces the list.
@@ -50,8 +53,10 @@ pub enum WebhooksCommand {
         /// An empty string clears it.
         #[arg(long)]
         description: Option<String>,
+        /// Start sending deliveries again.
         #[arg(long, conflicts_with = "disable")]
         enable: bool,
+        /// Stop sending deliveries (they are not queued meanwhile).
         #[arg(long)]
         disable: bool,
     },
@@ -75,7 +80,9 @@ pub enum WebhooksCommand {
     },
     /// An endpoint's deliveries, newest first.
     Deliveries {
+        /// The endpoint's id (wh_…).
         id: String,
+        /// How many, at most (one page).
         #[arg(long, default_value_t = 25)]
         limit: u32,
         /// The next_cursor of the previous page.
@@ -84,8 +91,11 @@ pub enum WebhooksCommand {
     },
     /// Retry a delivery by hand (one new attempt, at once).
     Retry {
+        /// The endpoint's id (wh_…).
         id: String,
+        /// The delivery to send again (from `deliveries`).
         delivery_id: String,
+        /// Reuse this key when retrying the same command (default: a fresh one).
         #[arg(long)]
         idempotency_key: Option<String>,
     },

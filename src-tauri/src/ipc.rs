@@ -23,6 +23,7 @@ use pb2b_core::error::ErrorReport;
 use pb2b_core::exports::{ExportEvent, ExportJob};
 use pb2b_core::import::{ImportJob, ImportProgress, ImportSummary, Mapping, Preview};
 use pb2b_core::leads::{CreatedLead, FieldError, LeadSubmission};
+use pb2b_core::overview::Overview;
 use pb2b_core::secret::{SecretString, Sensitive};
 use pb2b_core::session::{ConnectionStatus, KeyCheck};
 use pb2b_core::store::{LogFilter, LoggedRequest};
@@ -60,6 +61,7 @@ macro_rules! commands {
             crate::commands::connect::forget_profile(state, name: String) -> Result<ConnectionStatus, ErrorReport>;
             crate::commands::activity::activity(state, filter: LogFilter) -> Result<Vec<LoggedRequest>, ErrorReport>;
             crate::commands::activity::support_bundle(app, state, id: i64) -> Result<String, ErrorReport>;
+            crate::commands::overview::overview(state) -> Result<Overview, ErrorReport>;
             crate::commands::sync::sync_now(app, options: SyncOptions, on_progress: Channel<SyncProgress>) -> Result<SyncReport, ErrorReport>;
             crate::commands::sync::sync_status(state) -> Result<Option<SyncStatus>, ErrorReport>;
             crate::commands::sync::leads_search(state, query: LeadQuery) -> Result<LeadPage, ErrorReport>;

@@ -10,6 +10,7 @@ pub mod exports;
 pub mod import;
 pub mod jobs;
 pub mod leads;
+pub mod overview;
 pub mod presence;
 pub mod private_fs;
 pub mod profiles;

@@ -5,6 +5,7 @@ pub mod activity;
 pub mod connect;
 pub mod exports;
 pub mod import;
+pub mod overview;
 pub mod sync;
 pub mod webhooks;
 

@@ -20,6 +20,7 @@ import type { LoggedRequest } from "./LoggedRequest";
 import type { Mapping } from "./Mapping";
 import type { MirrorExportResult } from "./MirrorExportResult";
 import type { NewLead } from "./NewLead";
+import type { Overview } from "./Overview";
 import type { Preview } from "./Preview";
 import type { ReceivedDelivery } from "./ReceivedDelivery";
 import type { SecretDialog } from "./SecretDialog";
@@ -88,6 +89,11 @@ export function activity(filter: LogFilter): Promise<Array<LoggedRequest>> {
 /** `crate::commands::activity::support_bundle` */
 export function supportBundle(id: number): Promise<string> {
   return invoke("support_bundle", { id });
+}
+
+/** `crate::commands::overview::overview` */
+export function overview(): Promise<Overview> {
+  return invoke("overview");
 }
 
 /** `crate::commands::sync::sync_now` */

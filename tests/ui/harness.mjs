@@ -45,6 +45,12 @@ export async function launch() {
  * functions (cmd args) => value, evaluated in the page. A handler that throws rejects the invoke
  * with what it threw (as a Tauri command returning Err does).
  */
+/** The Content-Security-Policy of tauri.conf.json, as the app's webview enforces it. */
+export function appCsp() {
+  const conf = JSON.parse(readFileSync(join(ROOT, "tauri.conf.json"), "utf8"));
+  return Object.entries(conf.app.security.csp).map(([k, v]) => `${k} ${v}`).join("; ");
+}
+
 export async function openUi(browser, handlersSource, { colorScheme = "light", hash = "" } = {}) {
   const context = await browser.newContext({ colorScheme, viewport: { width: 1180, height: 780 } });
   const page = await context.newPage();
@@ -54,9 +60,14 @@ export async function openUi(browser, handlersSource, { colorScheme = "light", h
     const path = new URL(route.request().url()).pathname;
     const file = join(DIST, path === "/" ? "index.html" : path);
     if (!file.startsWith(DIST) || !existsSync(file)) return route.fulfill({ status: 404, body: "not found" });
-    return route.fulfill({ status: 200, contentType: TYPES[extname(file)] ?? "application/octet-stream", body: readFileSync(file) });
+    // The page is served under the app's own CSP; violations are collected in window.__cspViolations.
+    const headers = extname(file) === ".html" ? { "content-security-policy": appCsp() } : {};
+    return route.fulfill({ status: 200, headers, contentType: TYPES[extname(file)] ?? "application/octet-stream", body: readFileSync(file) });
   });
   await page.addInitScript({ content: await mocksScript() });
+  await page.addInitScript({
+    content: `window.__cspViolations = []; document.addEventListener("securitypolicyviolation", (e) => window.__cspViolations.push(e.violatedDirective + " " + e.blockedURI));`,
+  });
   await page.addInitScript({
     content: `(() => {
       const handlers = (${handlersSource})();

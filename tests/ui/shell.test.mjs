@@ -23,7 +23,7 @@ after(async () => {
 test("the shell lists only the screens that work, and Diagnostics renders its report", async () => {
   const { page, context, errors } = await openUi(browser, DIAGNOSTICS_OK, { hash: "#/diagnostics" });
   const links = await page.getByRole("navigation", { name: "Main" }).getByRole("link").allTextContents();
-  assert.deepEqual(links, ["Connect", "Leads", "Import", "Sync", "Exports", "Webhooks", "Activity", "Diagnostics"]);
+  assert.deepEqual(links, ["Connect", "Overview", "Leads", "Import", "Sync", "Exports", "Webhooks", "Activity", "Diagnostics"]);
   await page.getByText("Reachable").waitFor();
   assert.equal(await page.locator("[data-fact='API base URL']").textContent(), "https://login.prospectb2b.com/api/public/v1");
   assert.equal(await page.locator("[data-fact='Operating system']").textContent(), "Debian 12 (x86_64)");
@@ -88,7 +88,7 @@ test("keyboard: focus lands on the screen heading, Tab and Shift+Tab reach the c
   await page.keyboard.press("Alt+1");
   await page.waitForFunction(() => location.hash === "#/connect");
   await page.waitForFunction(() => document.activeElement?.textContent === "Connect" && document.activeElement?.tagName === "H1");
-  await page.keyboard.press("Alt+8");
+  await page.keyboard.press("Alt+9");
   await page.waitForFunction(() => location.hash === "#/diagnostics");
   await page.waitForFunction(() => document.activeElement?.tagName === "H1");
   await context.close();

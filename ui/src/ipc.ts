@@ -71,6 +71,7 @@ export const api = {
     channel.onmessage = onProgress;
     return call(() => commands.syncNow(options, channel));
   },
+  overview: () => call(() => commands.overview()),
   syncStatus: () => call(() => commands.syncStatus()),
   syncInterval: () => call(() => commands.syncInterval()),
   setSyncInterval: (minutes: number) => call(() => commands.setSyncInterval(minutes)),

@@ -8,6 +8,7 @@ import { renderConnect } from "./screens/connect";
 import { renderExports } from "./screens/exports";
 import { renderImport } from "./screens/import";
 import { renderLeads } from "./screens/leads";
+import { renderOverview } from "./screens/overview";
 import { renderSync } from "./screens/sync";
 import { renderWebhooks } from "./screens/webhooks";
 import { renderDiagnostics } from "./screens/diagnostics";
@@ -20,6 +21,7 @@ interface Screen {
 
 const SCREENS: Screen[] = [
   { id: "connect", title: "Connect", render: renderConnect },
+  { id: "overview", title: "Overview", render: renderOverview },
   { id: "leads", title: "Leads", render: renderLeads },
   { id: "import", title: "Import", render: renderImport },
   { id: "sync", title: "Sync", render: renderSync },

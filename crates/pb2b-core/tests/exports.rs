@@ -717,3 +717,41 @@ async fn a_hostile_server_file_name_lands_as_a_plain_csv_that_open_accepts() {
     assert_eq!(names[1], "run.csv");
     sb.shutdown().await;
 }
+
+#[test]
+fn a_download_left_over_by_a_crash_is_removed_at_the_next_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let elsewhere = tempfile::tempdir().unwrap();
+    let exports = Exports::open(Store::open_in_memory().unwrap(), owner(), "p").unwrap();
+    let job = exports
+        .prepare(&request(dir.path(), &["id", "email"]))
+        .unwrap();
+    // What fetch_file leaves when the process is killed mid-download, an hour ago.
+    let part = dir
+        .path()
+        .join(format!(".leads-exp_1.csv.{}.part", job.job_id));
+    std::fs::write(&part, "id,email\r\n1,a@example.com\r\n").unwrap();
+    let hour_ago = std::time::SystemTime::now() - Duration::from_secs(3600);
+    let touch_old = |p: &std::path::Path| {
+        std::fs::File::options()
+            .write(true)
+            .open(p)
+            .unwrap()
+            .set_modified(hour_ago)
+            .unwrap();
+    };
+    touch_old(&part);
+    // The user's own files, in the same folder and in Downloads (`extra`).
+    let mine = dir.path().join(".draft.part");
+    std::fs::write(&mine, "mine").unwrap();
+    touch_old(&mine);
+    let other_part = elsewhere
+        .path()
+        .join(".old.csv.job_ffffffffffffffffffff.part");
+    std::fs::write(&other_part, "x").unwrap();
+    touch_old(&other_part);
+    let removed = exports.remove_leftover_parts(&[elsewhere.path().to_path_buf()]);
+    assert_eq!(removed.len(), 2, "{removed:?}");
+    assert!(!part.exists() && !other_part.exists());
+    assert!(mine.exists(), "never a user's file");
+}

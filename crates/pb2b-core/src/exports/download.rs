@@ -360,7 +360,13 @@ impl Exports {
             .map_err(|e| Fetch::Fatal(e.into()))?;
         let name = export_file_name(p.file_name.as_deref(), &p.id);
         let part = dir.join(format!(".{name}.{job_id}.part"));
-        let file = tokio::fs::File::create(&part)
+        // Lead data: the user's alone (0600 on Unix); the hard link or rename keeps the mode.
+        let mut options = tokio::fs::OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        options.mode(0o600);
+        let file = options
+            .open(&part)
             .await
             .map_err(|e| Fetch::Fatal(io_error("create", &part, &e)))?;
         let mut out = Counting {
@@ -526,6 +532,90 @@ pub fn openable_export(job: &ExportJob) -> Result<PathBuf, ErrorReport> {
     match (parent, dest) {
         (Some(Ok(parent)), Ok(dest)) if parent == dest => Ok(path),
         _ => refuse("it is not in the export's folder"),
+    }
+}
+
+/// How long a temporary download file must have been left untouched to count as left over (a
+/// download in progress, in this or another process, writes to it all the time).
+pub const LEFTOVER_AFTER: std::time::Duration = std::time::Duration::from_secs(10 * 60);
+
+/// Whether `name` is a temporary download file of this app: `.<name>.job_<20 hex>.part`, the
+/// name `fetch_file` gives it. Nothing else (a user's own `.part` file) ever matches.
+pub fn is_our_part_file(name: &str) -> bool {
+    let Some(rest) = name.strip_prefix('.') else {
+        return false;
+    };
+    let Some(rest) = rest.strip_suffix(".part") else {
+        return false;
+    };
+    let Some((stem, job)) = rest.rsplit_once('.') else {
+        return false;
+    };
+    let Some(hex) = job.strip_prefix("job_") else {
+        return false;
+    };
+    !stem.is_empty()
+        && hex.len() == 20
+        && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+/// Removes this app's temporary download files (lead data) left in `dirs` by a crash or a kill
+/// ([`is_our_part_file`], untouched for `older_than`); a download resumes from a fresh link, so
+/// nothing is lost. Other files are never touched, links never followed. Returns what was
+/// removed.
+pub fn remove_leftover_parts(
+    dirs: impl IntoIterator<Item = PathBuf>,
+    older_than: std::time::Duration,
+) -> Vec<PathBuf> {
+    let mut removed = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for dir in dirs {
+        if !seen.insert(dir.clone()) {
+            continue;
+        }
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let ours = entry.file_name().to_str().is_some_and(is_our_part_file);
+            let Ok(meta) = entry.metadata() else { continue };
+            let stale = meta
+                .modified()
+                .ok()
+                .and_then(|m| m.elapsed().ok())
+                .is_some_and(|age| age >= older_than);
+            if ours && meta.is_file() && stale && std::fs::remove_file(entry.path()).is_ok() {
+                removed.push(entry.path());
+            }
+        }
+    }
+    removed
+}
+
+impl Exports {
+    /// [`remove_leftover_parts`] in every folder an export job of this database downloads to
+    /// (all workspaces) and in `extra` (the Downloads folder). At the app's start and before the
+    /// CLI's export commands.
+    pub fn remove_leftover_parts(&self, extra: &[PathBuf]) -> Vec<PathBuf> {
+        let dirs: Vec<PathBuf> = self
+            .store
+            .with_conn(|c| {
+                let mut st = c.prepare("SELECT DISTINCT dest_dir FROM export_jobs")?;
+                let rows = st.query_map([], |r| r.get::<_, String>(0))?;
+                rows.collect::<Result<Vec<_>, _>>()
+            })
+            .unwrap_or_default()
+            .into_iter()
+            .map(PathBuf::from)
+            .collect();
+        let removed = remove_leftover_parts(
+            dirs.into_iter().chain(extra.iter().cloned()),
+            LEFTOVER_AFTER,
+        );
+        for path in &removed {
+            tracing::info!(path = %path.display(), "removed a download left over by a crash");
+        }
+        removed
     }
 }
 
@@ -780,6 +870,57 @@ mod tests {
             let err = openable_export(&job_with(&dest, Some(&link))).unwrap_err();
             assert_eq!(err.code, Code::UnsafeDownload);
         }
+    }
+
+    #[test]
+    fn only_our_stale_part_files_are_removed() {
+        assert!(is_our_part_file(".leads.csv.job_0123456789abcdef0123.part"));
+        assert!(is_our_part_file(".a b.csv.job_0123456789abcdef0123.part"));
+        for other in [
+            "leads.csv.job_0123456789abcdef0123.part",
+            ".job_0123456789abcdef0123.part",
+            ".leads.csv.job_0123.part",
+            ".leads.csv.job_0123456789ABCDEF0123.part",
+            ".leads.csv.job_0123456789abcdef0123.part.bak",
+            ".movie.mkv.part",
+            "notes.part",
+            ".leads.csv.0123456789abcdef0123.part",
+        ] {
+            assert!(!is_our_part_file(other), "{other}");
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+        let put = |name: &str, old: bool| {
+            let p = d.join(name);
+            std::fs::write(&p, "id,email\n1,a@example.com\n").unwrap();
+            if old {
+                std::fs::File::options()
+                    .write(true)
+                    .open(&p)
+                    .unwrap()
+                    .set_modified(hour_ago)
+                    .unwrap();
+            }
+            p
+        };
+        let stale = put(".leads.csv.job_0123456789abcdef0123.part", true);
+        let active = put(".leads.csv.job_aaaaaaaaaaaaaaaaaaaa.part", false);
+        let users = put(".movie.mkv.part", true);
+        let users2 = put("leads.csv.job_0123456789abcdef0123.part", true);
+        let done = put("leads.csv", true);
+        // A folder named like ours is not a file: left alone.
+        std::fs::create_dir(d.join(".x.csv.job_bbbbbbbbbbbbbbbbbbbb.part")).unwrap();
+        let removed = remove_leftover_parts(
+            [d.to_path_buf(), d.to_path_buf(), d.join("missing")],
+            LEFTOVER_AFTER,
+        );
+        assert_eq!(removed, vec![stale.clone()]);
+        assert!(!stale.exists());
+        for kept in [&active, &users, &users2, &done] {
+            assert!(kept.exists(), "{}", kept.display());
+        }
+        assert!(d.join(".x.csv.job_bbbbbbbbbbbbbbbbbbbb.part").is_dir());
     }
 
     #[test]

@@ -51,8 +51,8 @@ mod jobs;
 mod schedule;
 
 pub use download::{
-    export_file_name, is_format_char, mark_from_internet, openable_export, sanitize_file_name,
-    CsvRecordCounter,
+    export_file_name, is_format_char, is_our_part_file, mark_from_internet, openable_export,
+    remove_leftover_parts, sanitize_file_name, CsvRecordCounter, LEFTOVER_AFTER,
 };
 pub use jobs::Exports;
 pub use schedule::{PollOptions, PollSchedule};

@@ -46,7 +46,8 @@ fn write_rows(
     // The added columns are the journal's columns of the same names.
     let select = extra_headers.join(", ");
     let job = get_import(store, import_id)?;
-    let file = std::fs::File::create(dest).map_err(|e| io_err(dest, e))?;
+    // Lead data: the user's alone (0600 on Unix), wherever it is written.
+    let file = crate::private_fs::create_file(dest).map_err(|e| io_err(dest, e))?;
     let mut buf = std::io::BufWriter::new(file);
     buf.write_all(b"\xEF\xBB\xBF")
         .map_err(|e| io_err(dest, e))?;

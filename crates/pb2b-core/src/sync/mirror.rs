@@ -413,7 +413,8 @@ impl Mirror {
             "{}.partial",
             path.extension().and_then(|e| e.to_str()).unwrap_or("out")
         ));
-        let file = std::fs::File::create(&tmp).map_err(io)?;
+        // Lead data: the user's alone (0600 on Unix); the rename keeps the mode.
+        let file = crate::private_fs::create_file(&tmp).map_err(io)?;
         let mut buf = std::io::BufWriter::with_capacity(256 * 1024, file);
         let result = self
             .export(format, cells, query, &mut buf, cancel)

@@ -25,7 +25,7 @@ pub fn builder<R: tauri::Runtime>() -> tauri::Builder<R> {
         .plugin(tauri_plugin_dialog::init())
         .setup(|app| {
             let auto_sandbox = std::env::args().any(|arg| arg == "--sandbox");
-            init(app.handle(), auto_sandbox);
+            init(app.handle(), auto_sandbox)?;
             Ok(())
         })
         // Every command is listed once, with its signature, in `ipc::commands!`.
@@ -34,12 +34,14 @@ pub fn builder<R: tauri::Runtime>() -> tauri::Builder<R> {
 
 /// Puts the app's state in place and starts the file logs, in the platform's folders. Runs in
 /// `setup`, which Tauri calls when the event loop starts. `auto_sandbox` (the `--sandbox`
-/// argument) connects the embedded sandbox when no profile is active.
-pub fn init<R: tauri::Runtime>(app: &tauri::AppHandle<R>, auto_sandbox: bool) {
-    let data_dir = app
-        .path()
-        .app_data_dir()
-        .unwrap_or_else(|_| std::env::temp_dir().join(APP_IDENTIFIER));
+/// argument) connects the embedded sandbox when no profile is active. Fails, and the app does
+/// not start, when the platform names no data folder: keys' profiles, the mirror and the logs
+/// never go to a guessable shared place such as /tmp.
+pub fn init<R: tauri::Runtime>(
+    app: &tauri::AppHandle<R>,
+    auto_sandbox: bool,
+) -> Result<(), DataFolderMissing> {
+    let data_dir = data_dir_or_refuse(app.path().app_data_dir())?;
     let log_dir = app
         .path()
         .app_log_dir()
@@ -47,6 +49,35 @@ pub fn init<R: tauri::Runtime>(app: &tauri::AppHandle<R>, auto_sandbox: bool) {
     logging::init(&log_dir);
     init_with(app, data_dir, auto_sandbox);
     commands::sync::spawn_interval_loop(app.clone());
+    Ok(())
+}
+
+/// The platform named no folder for the app's data (no home folder, `HOME` unset...).
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "ProspectB2B Desktop cannot find a folder for its data ({0}). It needs your user's \
+     application-data folder (on Linux $XDG_DATA_HOME or ~/.local/share, on macOS \
+     ~/Library/Application Support, on Windows %APPDATA%): make sure your home folder exists and \
+     HOME (or %APPDATA%) is set, then start the app again."
+)]
+pub struct DataFolderMissing(String);
+
+/// The data folder Tauri resolved, or the clear refusal (never a temporary-folder fallback).
+pub fn data_dir_or_refuse(
+    resolved: tauri::Result<std::path::PathBuf>,
+) -> Result<std::path::PathBuf, DataFolderMissing> {
+    match resolved {
+        Ok(dir) if dir.is_absolute() => Ok(dir),
+        Ok(dir) => Err(DataFolderMissing(format!(
+            "the platform named {}, which is not an absolute path",
+            dir.display()
+        ))),
+        Err(err) => {
+            let refusal = DataFolderMissing(err.to_string());
+            eprintln!("{refusal}");
+            Err(refusal)
+        }
+    }
 }
 
 /// Puts the app's state in place with its data (settings, SQLite, the sandbox's file) in

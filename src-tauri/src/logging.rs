@@ -5,10 +5,29 @@
 
 use std::path::Path;
 
+/// Makes the log folder the user's alone: `0700` (new or left by an older version), so every
+/// log file in it, the ones the daily rotation creates later included, is out of other users'
+/// reach; the files already there are made `0600`.
+pub fn private_log_dir(log_dir: &Path) -> bool {
+    if pb2b_core::private_fs::create_dir_all(log_dir).is_err()
+        || pb2b_core::private_fs::restrict_dir(log_dir).is_err()
+    {
+        return false;
+    }
+    if let Ok(entries) = std::fs::read_dir(log_dir) {
+        for entry in entries.flatten() {
+            if entry.file_type().is_ok_and(|t| t.is_file()) {
+                let _ = pb2b_core::private_fs::restrict(&entry.path());
+            }
+        }
+    }
+    true
+}
+
 /// Installs the global subscriber writing to `log_dir`. Returns false when a subscriber was
 /// already installed (tests) or the folder cannot be used; the app then runs without file logs.
 pub fn init(log_dir: &Path) -> bool {
-    if std::fs::create_dir_all(log_dir).is_err() {
+    if !private_log_dir(log_dir) {
         return false;
     }
     let Ok(appender) = tracing_appender::rolling::Builder::new()
@@ -20,6 +39,8 @@ pub fn init(log_dir: &Path) -> bool {
     else {
         return false;
     };
+    // The file the appender just opened (with the umask's mode).
+    private_log_dir(log_dir);
     let filter = tracing_subscriber::EnvFilter::try_from_env("PB2B_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     tracing_subscriber::fmt()

@@ -18,7 +18,21 @@ fn store_at<R: tauri::Runtime>(
     app: &tauri::AppHandle<R>,
     data_dir: &std::path::Path,
 ) -> Result<std::sync::Arc<tauri_plugin_store::Store<R>>, ErrorReport> {
-    app.store(data_dir.join(PREFERENCES_FILE)).map_err(|err| {
+    // The plugin rewrites the file in place, keeping its mode: created 0600 here first.
+    let path = data_dir.join(PREFERENCES_FILE);
+    pb2b_core::private_fs::create_dir_all(data_dir)
+        .and_then(|()| pb2b_core::private_fs::ensure_private_file(&path, b"{}"))
+        .map_err(|err| {
+            ErrorReport::local(
+                codes::INTERNAL,
+                format!(
+                    "The preferences file {} could not be prepared: {err}",
+                    path.display()
+                ),
+                true,
+            )
+        })?;
+    app.store(path).map_err(|err| {
         ErrorReport::local(
             codes::INTERNAL,
             format!("The preferences could not be opened: {err}"),

@@ -52,3 +52,68 @@ fn errors_cross_ipc_in_the_one_shape() {
     assert_eq!(err["code"], "invalid_input");
     assert!(err["message"].as_str().unwrap().contains("https"));
 }
+
+#[cfg(unix)]
+fn mode(p: &std::path::Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(p).unwrap().permissions().mode() & 0o777
+}
+
+/// preferences.json (written in place by tauri-plugin-store) and the log folder are the user's
+/// alone, whatever the umask gave them (issue 14, item 7).
+#[cfg(unix)]
+#[test]
+fn preferences_and_logs_are_the_users_alone() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let app = app(data.clone());
+    invoke(
+        &app,
+        "set_sync_interval",
+        serde_json::json!({ "minutes": 15 }),
+    )
+    .expect("saved");
+    let prefs = data.join(pb2b_app::settings::PREFERENCES_FILE);
+    assert_eq!(mode(&prefs), 0o600);
+    assert_eq!(mode(&data), 0o700);
+    let saved: serde_json::Value = serde_json::from_slice(&std::fs::read(&prefs).unwrap()).unwrap();
+    assert_eq!(saved["sync_interval_minutes"], 15);
+    assert_eq!(
+        invoke(&app, "sync_interval", serde_json::json!({})).unwrap(),
+        15
+    );
+
+    // A log folder and file an older version left readable by everyone.
+    let logs = dir.path().join("logs");
+    std::fs::create_dir(&logs).unwrap();
+    std::fs::set_permissions(&logs, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let old = logs.join("prospectb2b-desktop.2024-01-01.log");
+    std::fs::write(&old, "{}\n").unwrap();
+    std::fs::set_permissions(&old, std::fs::Permissions::from_mode(0o644)).unwrap();
+    assert!(pb2b_app::logging::private_log_dir(&logs));
+    assert_eq!(mode(&logs), 0o700);
+    assert_eq!(mode(&old), 0o600);
+    let fresh = dir.path().join("new/logs");
+    assert!(pb2b_app::logging::private_log_dir(&fresh));
+    assert_eq!(mode(&fresh), 0o700);
+}
+
+/// No data folder: a clear refusal naming the remedy, never a guessable folder under /tmp.
+#[test]
+fn a_missing_data_folder_is_refused_not_replaced_by_tmp() {
+    let err = pb2b_app::data_dir_or_refuse(Err(tauri::Error::UnknownPath)).unwrap_err();
+    let message = err.to_string();
+    assert!(
+        message.contains("cannot find a folder for its data"),
+        "{message}"
+    );
+    assert!(message.contains("HOME"), "{message}");
+    let relative = pb2b_app::data_dir_or_refuse(Ok("relative/dir".into())).unwrap_err();
+    assert!(relative.to_string().contains("not an absolute path"));
+    let home = std::env::temp_dir().join("abs");
+    assert_eq!(
+        pb2b_app::data_dir_or_refuse(Ok(home.clone())).unwrap(),
+        home
+    );
+}

@@ -163,6 +163,8 @@ pub async fn run(cli: &Cli, env: &Env, action: &ExportsAction) -> Result<(), Err
     let json = cli.json;
     let workspace = env.workspace(cli).await?;
     let exports = workspace.exports()?;
+    // Temporary download files (lead data) a crashed or killed run left behind.
+    exports.remove_leftover_parts(&[default_dir()]);
     let client: &Client = workspace.client();
     // Jobs saved by an older version join this workspace when the server says they are its.
     exports.assign_known(client).await?;

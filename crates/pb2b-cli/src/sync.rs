@@ -13,7 +13,7 @@ use clap::{Args, Subcommand, ValueEnum};
 use pb2b_core::api::ListLeadsQuery;
 use pb2b_core::error::{codes, ErrorReport};
 use pb2b_core::sync::{
-    self, CancellationToken, ExportFormat, LeadFilter, LeadPage, LeadQuery, LeadSort,
+    self, CancellationToken, CsvCells, ExportFormat, LeadFilter, LeadPage, LeadQuery, LeadSort,
     LeadSortField, Mirror, SyncMode, SyncOptions, SyncOutcome, SyncReport, SyncStatus,
 };
 use pb2b_core::workspace::{DataFolder, Workspace};
@@ -109,6 +109,11 @@ pub struct ExportArgs {
     /// csv (neutralised for spreadsheets) or jsonl (one JSON object per line).
     #[arg(long, value_enum, default_value = "csv")]
     format: FormatArg,
+    /// Write CSV values exactly as they are, for a program to read. Without it, cells a
+    /// spreadsheet would run as a formula (`=…`, `+44…`, `-…`, `@…`) get a leading `'`. JSON
+    /// Lines is always written as is.
+    #[arg(long)]
+    raw: bool,
     /// The file to write.
     #[arg(long)]
     out: PathBuf,
@@ -293,7 +298,13 @@ pub async fn run_leads(cli: &Cli, env: &Env, action: &LeadsAction) -> Result<(),
                 FormatArg::Csv => ExportFormat::Csv,
                 FormatArg::Jsonl => ExportFormat::Jsonl,
             };
-            let n = mirror.export_to_file(format, &query_of(&args.mirror), &args.out, None)?;
+            let cells = if args.raw {
+                CsvCells::Raw
+            } else {
+                CsvCells::Spreadsheet
+            };
+            let n =
+                mirror.export_to_file(format, cells, &query_of(&args.mirror), &args.out, None)?;
             if cli.json {
                 let v = serde_json::json!({ "file": args.out, "leads": n });
                 println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());

@@ -250,6 +250,32 @@ async fn leads_list_and_export_read_the_local_mirror() {
     let text = std::fs::read_to_string(&out).unwrap();
     assert!(text.starts_with('\u{feff}'));
     assert_eq!(text.lines().count(), 41);
+    // For a spreadsheet by default: the seeded `+1 555 01..` phones start with a `'`.
+    assert!(text.contains(",'+1 555 01"), "{text}");
+
+    // --raw: the values as they are, for a program.
+    let raw_out = tmp.path().join("leads-raw.csv");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_pb2b"));
+    cmd.env("PB2B_DATA_DIR", tmp.path())
+        .env_remove("PB2B_API_KEY")
+        .args(["leads", "export", "--local", "--raw", "--db"])
+        .arg(&db)
+        .arg("--out")
+        .arg(&raw_out);
+    let done = output(cmd).await;
+    assert!(
+        done.status.success(),
+        "{}",
+        String::from_utf8_lossy(&done.stderr)
+    );
+    let raw = std::fs::read_to_string(&raw_out).unwrap();
+    assert_eq!(raw.lines().count(), 41);
+    assert!(raw.contains(",+1 555 01") && !raw.contains(",'+"), "{raw}");
+    assert_eq!(
+        raw.replace(",+1 555", ",'+1 555"),
+        text,
+        "only the neutralised cells differ"
+    );
 
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_pb2b"));
     cmd.env("PB2B_DATA_DIR", tmp.path())

@@ -122,6 +122,9 @@ codes! {
     ExportExpired = "export_expired", Server;
     /// A downloaded file's size or row count did not match what the server announced.
     DownloadMismatch = "download_mismatch", Server;
+    /// The server's download link was refused before anything was sent: not https, or not on
+    /// the API's own host (`api::download_policy`).
+    UnsafeDownload = "unsafe_download", Server;
     // A signature check that said no is the answer of `pb2b webhooks verify` (exit 1), not a
     // mistake of the caller: classed with the other refusals that are not input errors.
     /// A webhook signature check: valid (used as the verdict, never an error).

@@ -94,7 +94,11 @@ impl Presence {
             label: label(),
             since: crate::api::observer::now_utc_ms(),
         };
-        std::fs::write(&info, serde_json::to_vec(&me).ok()?).ok()?;
+        std::io::Write::write_all(
+            &mut crate::private_fs::create_file(&info).ok()?,
+            &serde_json::to_vec(&me).ok()?,
+        )
+        .ok()?;
         Some(Presence {
             info,
             lock,
@@ -152,7 +156,7 @@ pub struct NamedLock {
 impl NamedLock {
     fn open(db: &Path, name: &str) -> std::io::Result<File> {
         let dir = folder(db);
-        std::fs::create_dir_all(&dir)?;
+        crate::private_fs::create_dir_all(&dir)?;
         let safe: String = name
             .chars()
             .map(|c| {

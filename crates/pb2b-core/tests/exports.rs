@@ -543,3 +543,215 @@ fn owner() -> pb2b_core::workspace::Owner {
         key_prefix: "pb2b_test_tests".into(),
     }
 }
+
+/// A TCP listener on another loopback port that records whether anything connected to it (a
+/// real socket, not a server: it answers nothing).
+struct Tripwire {
+    port: u16,
+    contacted: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Tripwire {
+    async fn start() -> Tripwire {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let contacted = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = contacted.clone();
+        tokio::spawn(async move {
+            while let Ok((_socket, _)) = listener.accept().await {
+                flag.store(true, std::sync::atomic::Ordering::SeqCst);
+            }
+        });
+        Tripwire { port, contacted }
+    }
+    fn contacted(&self) -> bool {
+        self.contacted.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+#[tokio::test]
+async fn a_download_link_off_the_apis_host_is_refused_before_anything_is_sent() {
+    let sb = sandbox_with(SandboxConfig {
+        export_delay_ms: 50,
+        ..SandboxConfig::default()
+    })
+    .await;
+    let (c, rec) = client(&sb, &sb.keys.full);
+    let dir = tempfile::tempdir().unwrap();
+    let exports = Exports::open(Store::open_in_memory().unwrap(), owner(), "p").unwrap();
+    let ignore = pb2b_core::exports::ignore_events;
+    let job = exports
+        .start(&c, &request(dir.path(), &["id", "email"]), &ignore)
+        .await
+        .unwrap();
+    let (ready, probe) = exports
+        .wait_ready(&c, &job.job_id, &fast(), &CancellationToken::new(), &ignore)
+        .await
+        .unwrap();
+    let probe = probe.unwrap();
+    let real = url::Url::parse(probe.download_url.as_deref().unwrap()).unwrap();
+    let trap = Tripwire::start().await;
+    let query = real.query().unwrap();
+    for hostile in [
+        // Another port on the same loopback address (another local service).
+        format!("http://127.0.0.1:{}{}?{query}", trap.port, real.path()),
+        // Another loopback address.
+        format!(
+            "http://localhost:{}{}?{query}",
+            real.port().unwrap(),
+            real.path()
+        ),
+        // Off this computer, over https or plain http.
+        format!("https://files.evil.example{}?{query}", real.path()),
+        format!("http://203.0.113.7{}?{query}", real.path()),
+    ] {
+        let mut p = probe.clone();
+        p.download_url = Some(hostile.clone());
+        rec.clear();
+        let err = exports
+            .download_with(
+                &c,
+                &ready.job_id,
+                Some(p),
+                &fast(),
+                &CancellationToken::new(),
+                &ignore,
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(err.code, Code::UnsafeDownload, "{hostile}: {}", err.message);
+        assert!(!err.retryable);
+        let host = url::Url::parse(&hostile).unwrap();
+        assert!(
+            err.message.contains(host.host_str().unwrap()),
+            "names the host: {}",
+            err.message
+        );
+        assert!(
+            !err.message.contains("signature"),
+            "never the signed link: {}",
+            err.message
+        );
+        // Nothing was sent: not to the link, and no fresh probe either (the refusal is final).
+        assert!(rec.all().is_empty(), "{:?}", rec.all());
+        let stored = exports.get(&ready.job_id).unwrap();
+        assert_eq!(stored.local_path, None);
+        assert_eq!(stored.error.unwrap().code, Code::UnsafeDownload);
+    }
+    assert!(
+        !trap.contacted(),
+        "the other loopback port was never contacted"
+    );
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "no file, not even a .part"
+    );
+    // The real link on the API's own host still downloads.
+    let done = exports
+        .download_with(
+            &c,
+            &ready.job_id,
+            Some(probe),
+            &fast(),
+            &CancellationToken::new(),
+            &ignore,
+        )
+        .await
+        .unwrap();
+    assert!(done.local_path.is_some());
+    sb.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_hostile_server_file_name_lands_as_a_plain_csv_that_open_accepts() {
+    let sb = sandbox_with(SandboxConfig {
+        export_delay_ms: 50,
+        ..SandboxConfig::default()
+    })
+    .await;
+    let (c, _) = client(&sb, &sb.keys.full);
+    let dir = tempfile::tempdir().unwrap();
+    let exports = Exports::open(Store::open_in_memory().unwrap(), owner(), "p").unwrap();
+    let ignore = pb2b_core::exports::ignore_events;
+    let mut names = Vec::new();
+    for hostile in [
+        "leads\u{202E}vsc.exe",
+        "run.desktop",
+        "page.hta",
+        "setup.bat",
+    ] {
+        let job = exports
+            .start(&c, &request(dir.path(), &["id"]), &ignore)
+            .await
+            .unwrap();
+        let (ready, probe) = exports
+            .wait_ready(&c, &job.job_id, &fast(), &CancellationToken::new(), &ignore)
+            .await
+            .unwrap();
+        let mut probe = probe.unwrap();
+        probe.file_name = Some(hostile.into());
+        let done = exports
+            .download_with(
+                &c,
+                &ready.job_id,
+                Some(probe),
+                &fast(),
+                &CancellationToken::new(),
+                &ignore,
+            )
+            .await
+            .unwrap();
+        let path = std::path::PathBuf::from(done.local_path.clone().unwrap());
+        let name = path.file_name().unwrap().to_str().unwrap().to_owned();
+        assert!(name.ends_with(".csv"), "{hostile} became {name}");
+        assert!(
+            !name.chars().any(pb2b_core::exports::is_format_char),
+            "{name:?}"
+        );
+        assert_eq!(path.parent().unwrap(), dir.path());
+        assert_eq!(pb2b_core::exports::openable_export(&done).unwrap(), path);
+        names.push(name);
+    }
+    assert_eq!(names[0], "leadsvsc.csv");
+    assert_eq!(names[1], "run.csv");
+    sb.shutdown().await;
+}
+
+#[test]
+fn a_download_left_over_by_a_crash_is_removed_at_the_next_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let elsewhere = tempfile::tempdir().unwrap();
+    let exports = Exports::open(Store::open_in_memory().unwrap(), owner(), "p").unwrap();
+    let job = exports
+        .prepare(&request(dir.path(), &["id", "email"]))
+        .unwrap();
+    // What fetch_file leaves when the process is killed mid-download, an hour ago.
+    let part = dir
+        .path()
+        .join(format!(".leads-exp_1.csv.{}.part", job.job_id));
+    std::fs::write(&part, "id,email\r\n1,a@example.com\r\n").unwrap();
+    let hour_ago = std::time::SystemTime::now() - Duration::from_secs(3600);
+    let touch_old = |p: &std::path::Path| {
+        std::fs::File::options()
+            .write(true)
+            .open(p)
+            .unwrap()
+            .set_modified(hour_ago)
+            .unwrap();
+    };
+    touch_old(&part);
+    // The user's own files, in the same folder and in Downloads (`extra`).
+    let mine = dir.path().join(".draft.part");
+    std::fs::write(&mine, "mine").unwrap();
+    touch_old(&mine);
+    let other_part = elsewhere
+        .path()
+        .join(".old.csv.job_ffffffffffffffffffff.part");
+    std::fs::write(&other_part, "x").unwrap();
+    touch_old(&other_part);
+    let removed = exports.remove_leftover_parts(&[elsewhere.path().to_path_buf()]);
+    assert_eq!(removed.len(), 2, "{removed:?}");
+    assert!(!part.exists() && !other_part.exists());
+    assert!(mine.exists(), "never a user's file");
+}

@@ -540,3 +540,122 @@ fn owner() -> pb2b_core::workspace::Owner {
         key_prefix: "pb2b_test_tests".into(),
     }
 }
+
+/// "Fix the rows in the error report and import it again": the report keeps the original cells
+/// as they were (a `+44…` phone, `=…`/`@…` cells), the person corrects the broken cell, and the
+/// second import creates the lead with exactly the original values and nothing from the
+/// report's explanation columns.
+#[tokio::test]
+async fn a_corrected_error_report_reimports_the_original_values() {
+    let sb = pb2b_sandbox::start(SandboxConfig {
+        seed_demo: false,
+        ..SandboxConfig::default()
+    })
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("db.sqlite")).unwrap();
+    let c = client(&sb.base_url, &sb.keys.full);
+    let phone = "+44 20 7946 0958";
+    let company = "=cmd|' /C calc'!A0";
+    let note = "@SUM(1+1)";
+    let first = dir.path().join("leads.csv");
+    std::fs::write(
+        &first,
+        format!("Email,Phone,Company,Notes\nnot-an-email,{phone},\"{company}\",{note}\n"),
+    )
+    .unwrap();
+    let import_once = |path: PathBuf| {
+        let store = store.clone();
+        let c = c.clone();
+        async move {
+            let mapping = import::preview(None, &path, None, 1).unwrap().mapping;
+            let job = import::stage(
+                &store,
+                &owner(),
+                &path,
+                &mapping,
+                &|_: &ReadProgress| {},
+                &CancellationToken::new(),
+            )
+            .unwrap();
+            import::run(
+                &c,
+                &store,
+                &job.id,
+                &RunOptions::default(),
+                &|_| {},
+                &CancellationToken::new(),
+            )
+            .await
+            .unwrap()
+        }
+    };
+    let done = import_once(first).await;
+    assert_eq!((done.counts.created, done.counts.skipped), (0, 1));
+    let report = dir.path().join("errors.csv");
+    assert_eq!(
+        import::write_error_report(&store, &done.import_id, &report).unwrap(),
+        1
+    );
+    // The person opens the report and corrects the e-mail; every other cell stays as written.
+    let mut rows: Vec<Vec<String>> = csv::Reader::from_path(&report)
+        .unwrap()
+        .records()
+        .map(|r| r.unwrap().iter().map(str::to_owned).collect())
+        .collect();
+    let header: Vec<String> = csv::Reader::from_path(&report)
+        .unwrap()
+        .headers()
+        .unwrap()
+        .iter()
+        .map(|h| h.trim_start_matches('\u{feff}').to_owned())
+        .collect();
+    assert_eq!(
+        header,
+        [
+            "Email",
+            "Phone",
+            "Company",
+            "Notes",
+            "row_number",
+            "error_code",
+            "error_message",
+            "request_id"
+        ]
+    );
+    assert_eq!(rows[0][..4], ["not-an-email", phone, company, note]);
+    assert_eq!(rows[0][5], "invalid_row");
+    rows[0][0] = "fixed@example.com".into();
+    let corrected = dir.path().join("errors-corrected.csv");
+    let mut w = csv::Writer::from_path(&corrected).unwrap();
+    w.write_record(&header).unwrap();
+    for r in &rows {
+        w.write_record(r).unwrap();
+    }
+    w.flush().unwrap();
+    drop(w);
+
+    let again = import_once(corrected).await;
+    assert_eq!(again.counts.created, 1, "{again:?}");
+    let leads = c
+        .list_leads(&ListLeadsQuery {
+            limit: Some(100),
+            updated_after: None,
+            cursor: None,
+        })
+        .await
+        .unwrap()
+        .data;
+    assert_eq!(leads.len(), 1);
+    let lead = &leads[0];
+    assert_eq!(lead.email, "fixed@example.com");
+    assert_eq!(lead.phone.as_deref(), Some(phone));
+    assert_eq!(lead.company_name.as_deref(), Some(company));
+    assert_eq!(
+        serde_json::Value::Object(lead.custom_fields.clone()),
+        serde_json::json!({ "Notes": note }),
+        "the original values only, none of the report's columns"
+    );
+    sb.shutdown().await;
+}

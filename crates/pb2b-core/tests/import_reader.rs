@@ -333,7 +333,7 @@ fn mapping_is_remembered_per_header_set_and_rows_are_journaled() {
 }
 
 #[test]
-fn error_report_neutralises_formulas_and_keeps_every_column() {
+fn error_report_keeps_the_original_cells_and_neutralises_its_own_columns() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open_in_memory().unwrap();
     let p = write(
@@ -372,15 +372,18 @@ fn error_report_neutralises_formulas_and_keeps_every_column() {
         ]
     );
     let rows: Vec<csv::StringRecord> = r.records().map(Result::unwrap).collect();
-    assert_eq!(&rows[0][0], "'=cmd|' /C calc'!A0");
-    assert_eq!(&rows[0][1], "'=HYPERLINK(\"http://evil\",\"x\")");
-    assert_eq!(&rows[0][2], "'+1");
+    // The original cells exactly as read: the corrected report imports the same values
+    // (import_delivery::a_corrected_error_report_reimports_the_original_values).
+    assert_eq!(&rows[0][0], "=cmd|' /C calc'!A0");
+    assert_eq!(&rows[0][1], "=HYPERLINK(\"http://evil\",\"x\")");
+    assert_eq!(&rows[0][2], "+1");
     assert_eq!(&rows[0][3], "2");
     assert_eq!(&rows[0][4], "invalid_row");
-    assert_eq!(&rows[1][0], "'-2");
-    assert_eq!(&rows[1][2], "'\rz");
+    assert_eq!(&rows[1][0], "-2");
+    assert_eq!(&rows[1][2], "\rz");
+    // The columns this app adds are formula-safe.
     for row in &rows {
-        for cell in row.iter() {
+        for cell in row.iter().skip(3) {
             assert!(
                 !cell.starts_with(['=', '+', '-', '@', '\t', '\r']),
                 "{cell:?}"

@@ -8,7 +8,7 @@ use common::{client, sandbox_with, Recorder};
 use pb2b_core::api::{Client, Lead, ListLeadsQuery, NewLead};
 use pb2b_core::store::Store;
 use pb2b_core::sync::{
-    self, ExportFormat, LeadFilter, LeadQuery, LeadSort, LeadSortField, Mirror, SyncMode,
+    self, CsvCells, ExportFormat, LeadFilter, LeadQuery, LeadSort, LeadSortField, Mirror, SyncMode,
     SyncOptions, SyncOutcome, SyncProgress,
 };
 use pb2b_sandbox::{Sandbox, SandboxConfig};
@@ -435,8 +435,14 @@ async fn search_filter_sort_get_and_export_the_mirror() {
 
     let mut csv = Vec::new();
     assert_eq!(
-        m.export(ExportFormat::Csv, &LeadQuery::default(), &mut csv, None)
-            .unwrap(),
+        m.export(
+            ExportFormat::Csv,
+            CsvCells::Spreadsheet,
+            &LeadQuery::default(),
+            &mut csv,
+            None,
+        )
+        .unwrap(),
         3
     );
     let text = String::from_utf8(csv).unwrap();
@@ -445,12 +451,49 @@ async fn search_filter_sort_get_and_export_the_mirror() {
     assert!(text.contains(",'+44 20 7946 0000,"), "{text}");
     assert!(text.contains(",\"Navy, Inc.\","), "{text}");
     assert_eq!(text.matches("\r\n").count(), 4);
+    // For a program (`--raw`): the values as they are, still quoted where CSV needs it.
+    let mut raw = Vec::new();
+    m.export(
+        ExportFormat::Csv,
+        CsvCells::Raw,
+        &LeadQuery::default(),
+        &mut raw,
+        None,
+    )
+    .unwrap();
+    let raw = String::from_utf8(raw).unwrap();
+    assert!(raw.contains(",\"=HYPERLINK(\"\"x\"\")\","), "{raw}");
+    assert!(raw.contains(",+44 20 7946 0000,"), "{raw}");
+    assert!(!raw.contains('\''), "{raw}");
+    assert_eq!(raw.matches("\r\n").count(), 4);
+    // JSON Lines is never neutralised, whatever `cells` says.
+    let mut jsonl = Vec::new();
+    m.export(
+        ExportFormat::Jsonl,
+        CsvCells::Spreadsheet,
+        &LeadQuery::default(),
+        &mut jsonl,
+        None,
+    )
+    .unwrap();
+    let leads: Vec<Lead> = String::from_utf8(jsonl)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(leads
+        .iter()
+        .all(|l| l.phone.as_deref() == Some("+44 20 7946 0000")));
+    assert!(leads
+        .iter()
+        .any(|l| l.company_name.as_deref() == Some("=HYPERLINK(\"x\")")));
 
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("leads.jsonl");
     let n = m
         .export_to_file(
             ExportFormat::Jsonl,
+            CsvCells::Spreadsheet,
             &LeadQuery {
                 filter: LeadFilter {
                     status: Some("qualified".into()),
@@ -476,6 +519,7 @@ async fn search_filter_sort_get_and_export_the_mirror() {
     assert!(m
         .export_to_file(
             ExportFormat::Csv,
+            CsvCells::Spreadsheet,
             &LeadQuery::default(),
             &bad,
             Some(&cancel)

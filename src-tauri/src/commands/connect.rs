@@ -31,6 +31,13 @@ async fn connect(state: &AppState, profile: Profile, key: SecretString) -> Resul
     let connection = match Workspace::open(&folder, credentials.clone()).await {
         Ok(ws) => {
             tracing::info!(profile = %name, workspace = %ws.id(), base_url = %ws.profile().base_url, key = %ws.profile().key_hint, "connected");
+            // Temporary download files (lead data) a crash left behind, at each start.
+            let (ws2, downloads) = (ws.clone(), super::downloads_dir(state));
+            tauri::async_runtime::spawn_blocking(move || {
+                if let Ok(exports) = ws2.exports() {
+                    exports.remove_leftover_parts(&[downloads]);
+                }
+            });
             Connection::Open(ws)
         }
         Err(error) => {
@@ -46,17 +53,21 @@ async fn connect(state: &AppState, profile: Profile, key: SecretString) -> Resul
 async fn ensure_sandbox(state: &AppState) -> Result<(String, SecretString), ErrorReport> {
     let mut sandbox = state.sandbox.lock().await;
     if sandbox.is_none() {
+        let file = state.data_dir.join("sandbox.sqlite");
         let config = pb2b_sandbox::SandboxConfig {
-            data: Some(state.data_dir.join("sandbox.sqlite")),
+            data: Some(file.clone()),
             ..Default::default()
         };
-        std::fs::create_dir_all(&state.data_dir).map_err(|err| {
-            ErrorReport::local(
-                codes::INTERNAL,
-                format!("Could not create {}: {err}", state.data_dir.display()),
-                true,
-            )
-        })?;
+        // The sandbox's database (and its -wal/-shm) is the user's alone, like the app's.
+        pb2b_core::private_fs::create_dir_all(&state.data_dir)
+            .and_then(|()| pb2b_core::private_fs::ensure_private_database(&file))
+            .map_err(|err| {
+                ErrorReport::local(
+                    codes::INTERNAL,
+                    format!("Could not prepare {}: {err}", file.display()),
+                    true,
+                )
+            })?;
         let started = pb2b_sandbox::start(config).await.map_err(|err| {
             ErrorReport::local(
                 Code::SandboxFailed,

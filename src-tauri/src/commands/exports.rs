@@ -121,21 +121,25 @@ async fn downloaded_path(state: &AppState, id: String) -> Result<String, ErrorRe
     })
 }
 
-/// Opens a downloaded export with the default app (only files this app downloaded).
+/// Opens a downloaded export with the default app: only a `.csv` this app downloaded, still in
+/// the export's folder (`pb2b_core::exports::openable_export`).
 #[tauri::command]
 pub async fn export_open<R: Runtime>(
     app: AppHandle<R>,
     state: State<'_, AppState>,
     id: String,
 ) -> Result<(), ErrorReport> {
-    let path = downloaded_path(&state, id).await?;
-    app.opener().open_path(&path, None::<&str>).map_err(|err| {
-        ErrorReport::local(
-            codes::INTERNAL,
-            format!("Could not open {path}: {err}"),
-            true,
-        )
-    })
+    let (exports, _) = exports_of_active(&state).await?;
+    let path = blocking(move || pb2b_core::exports::openable_export(&exports.get(&id)?)).await?;
+    app.opener()
+        .open_path(path.to_string_lossy(), None::<&str>)
+        .map_err(|err| {
+            ErrorReport::local(
+                codes::INTERNAL,
+                format!("Could not open {}: {err}", path.display()),
+                true,
+            )
+        })
 }
 
 /// Shows a downloaded export in its folder.

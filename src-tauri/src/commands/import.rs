@@ -178,9 +178,10 @@ pub async fn import_retry_failed<R: Runtime>(
     Ok(job)
 }
 
-/// Writes the error report (every original column plus row_number, error_code, error_message,
-/// request_id; Excel-ready and formula-safe) or the success file (each row's lead id) to the
-/// Downloads folder; returns its path.
+/// Writes the error report (every original column as it was read, so the corrected report
+/// imports the same values, plus row_number, error_code, error_message, request_id, which are
+/// formula-safe; Excel-ready) or the success file (each row's lead id) to the Downloads folder;
+/// returns its path.
 #[tauri::command]
 pub async fn import_results_file(
     state: State<'_, AppState>,

@@ -5,8 +5,8 @@ use pb2b_core::api::Lead;
 use pb2b_core::error::Code;
 use pb2b_core::error::{codes, ErrorReport};
 use pb2b_core::sync::{
-    self, ExportFormat, LeadPage, LeadQuery, Mirror, SyncOptions, SyncProgress, SyncReport,
-    SyncStatus,
+    self, CsvCells, ExportFormat, LeadPage, LeadQuery, Mirror, SyncOptions, SyncProgress,
+    SyncReport, SyncStatus,
 };
 use tauri::ipc::Channel;
 use tauri::{AppHandle, Manager, Runtime, State};
@@ -112,7 +112,8 @@ pub async fn mirror_export(
     };
     let path = super::new_download_path(&state, &format!("prospectb2b-leads-{stamp}"), ext)?;
     blocking(move || {
-        let count = mirror.export_to_file(format, &query, &path, None)?;
+        // The app's files are opened in a spreadsheet: formula-safe CSV.
+        let count = mirror.export_to_file(format, CsvCells::Spreadsheet, &query, &path, None)?;
         Ok(MirrorExportResult {
             path: path.display().to_string(),
             count,

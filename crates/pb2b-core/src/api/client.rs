@@ -328,6 +328,12 @@ impl Client {
         self.inner.base.as_str()
     }
 
+    /// Whether a server-given download link may be fetched (see [`super::download_policy`]):
+    /// the parsed URL, or the `unsafe_download` error. Nothing is sent.
+    pub fn check_download_url(&self, link: &str) -> Result<Url, ApiError> {
+        super::download_policy::check_download_url(&self.inner.base, link)
+    }
+
     fn url(&self, segments: &[&str], query: &[(&str, String)]) -> Url {
         let mut url = self.inner.base.clone();
         if let Ok(mut path) = url.path_segments_mut() {
@@ -665,7 +671,8 @@ impl Client {
     }
 
     /// Streams a signed `download_url` into `dest`, calling `progress(bytes_so_far, total)`.
-    /// Sends no Authorization header. Not retried (a partial file cannot be resumed here); the
+    /// A link that is not https on the API's own host is refused unsent (`unsafe_download`, see
+    /// [`super::download_policy`]). Sends no Authorization header. Not retried (a partial file cannot be resumed here); the
     /// caller asks the probe for a fresh URL and starts again. Returns the bytes written.
     pub async fn download_file(
         &self,
@@ -674,16 +681,9 @@ impl Client {
         mut progress: impl FnMut(u64, Option<u64>),
     ) -> Result<u64, ApiError> {
         let inner = &*self.inner;
-        let url = Url::parse(url)
-            .ok()
-            .filter(|u| matches!(u.scheme(), "http" | "https"))
-            .ok_or_else(|| {
-                ApiError::local(
-                    ApiErrorKind::InvalidRequest,
-                    client_codes::INVALID_REQUEST,
-                    "the download link is not an http(s) URL",
-                )
-            })?;
+        // Only https on the API's own host (http on the sandbox's loopback address): checked
+        // before anything is sent.
+        let url = self.check_download_url(url)?;
         let path = loggable_path(&url);
         let at = now_utc_ms();
         let started = Instant::now();

@@ -57,6 +57,9 @@ pub enum ApiErrorKind {
     InvalidRequest,
     /// Writing a downloaded file failed locally.
     Io,
+    /// A server-given download link this client does not follow (another host, plain http):
+    /// see [`super::download_policy`]; nothing was sent.
+    UnsafeDownload,
 }
 
 /// An API failure, with everything the Activity screen and a support ticket need.
@@ -270,6 +273,8 @@ impl ApiError {
             K::InvalidResponse => format!("ProspectB2B sent an answer the app does not understand ({}). Check the base URL; if it is right, report this with the request ID.", self.message),
             K::InvalidRequest => format!("The request could not be prepared: {}.", self.message),
             K::Io => format!("The file could not be written: {}.", self.message),
+            // Already a whole sentence naming the host and the remedy.
+            K::UnsafeDownload => self.message.clone(),
         }
     }
 }

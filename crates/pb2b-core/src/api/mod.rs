@@ -9,6 +9,7 @@
 //! - [`RequestObserver`]: every attempt goes through it (the request log).
 
 pub mod client;
+pub mod download_policy;
 pub mod error;
 pub mod models;
 pub mod observer;

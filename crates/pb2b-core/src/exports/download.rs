@@ -14,15 +14,72 @@ use rusqlite::params;
 use super::*;
 use crate::api::{ApiError, ApiErrorKind, Client, ExportDownload};
 
+/// Unicode format characters (general category Cf, Unicode 16): invisible, and some reorder
+/// what is shown (U+202E RIGHT-TO-LEFT OVERRIDE makes `leads\u{202E}vsc.exe` show as
+/// `leadsexe.csv`). The bidirectional controls (U+061C, U+200E/F, U+202A–E, U+2066–9) are all
+/// in this set.
+const FORMAT_CHARS: &[(char, char)] = &[
+    ('\u{00AD}', '\u{00AD}'),
+    ('\u{0600}', '\u{0605}'),
+    ('\u{061C}', '\u{061C}'),
+    ('\u{06DD}', '\u{06DD}'),
+    ('\u{070F}', '\u{070F}'),
+    ('\u{0890}', '\u{0891}'),
+    ('\u{08E2}', '\u{08E2}'),
+    ('\u{180E}', '\u{180E}'),
+    ('\u{200B}', '\u{200F}'),
+    ('\u{202A}', '\u{202E}'),
+    ('\u{2060}', '\u{2064}'),
+    ('\u{2066}', '\u{206F}'),
+    ('\u{FEFF}', '\u{FEFF}'),
+    ('\u{FFF9}', '\u{FFFB}'),
+    ('\u{110BD}', '\u{110BD}'),
+    ('\u{110CD}', '\u{110CD}'),
+    ('\u{13430}', '\u{1343F}'),
+    ('\u{1BCA0}', '\u{1BCA3}'),
+    ('\u{1D173}', '\u{1D17A}'),
+    ('\u{E0001}', '\u{E0001}'),
+    ('\u{E0020}', '\u{E007F}'),
+];
+
+/// Whether `c` is a Unicode format character (category Cf, bidi controls included).
+pub fn is_format_char(c: char) -> bool {
+    FORMAT_CHARS.iter().any(|&(lo, hi)| (lo..=hi).contains(&c))
+}
+
+/// The extension of every export file: the export's format (POST /exports always asks for
+/// [`EXPORT_FORMAT`]), whatever name the server suggests.
+pub const EXPORT_EXTENSION: &str = super::EXPORT_FORMAT;
+
+/// The name a downloaded export gets: the server's `file_name` made safe
+/// ([`sanitize_file_name`]), `<export id>.csv` without one, and always ending in the format's
+/// extension: a foreign last extension (`.bat`, `.desktop`, `.hta`, `.exe`...) is replaced, so
+/// opening the file hands it to the spreadsheet, never runs it.
+pub fn export_file_name(server_name: Option<&str>, export_id: &str) -> String {
+    let fallback = format!("{export_id}.{EXPORT_EXTENSION}");
+    let name = sanitize_file_name(server_name.unwrap_or(&fallback), &fallback);
+    let stem = match name.rsplit_once('.') {
+        Some((stem, ext)) if !stem.is_empty() => {
+            if ext.eq_ignore_ascii_case(EXPORT_EXTENSION) {
+                return name;
+            }
+            stem
+        }
+        _ => name.as_str(),
+    };
+    format!("{stem}.{EXPORT_EXTENSION}")
+}
+
 /// Makes a server-provided file name safe to create inside the destination folder: no path
-/// separators or parent references, no control or reserved characters, no leading dots or
-/// trailing dots/spaces, not a Windows device name, at most 180 bytes; `fallback` when nothing
-/// is left.
+/// separators or parent references, no control, format (Cf, bidi) or reserved characters, no
+/// leading dots or trailing dots/spaces, not a Windows device name, at most 180 bytes;
+/// `fallback` when nothing is left.
 pub fn sanitize_file_name(name: &str, fallback: &str) -> String {
     // Only the last path component counts.
     let base = name.rsplit(['/', '\\']).next().unwrap_or("");
     let mut out: String = base
         .chars()
+        .filter(|&c| !is_format_char(c))
         .map(|c| {
             if c.is_control() || matches!(c, ':' | '*' | '?' | '"' | '<' | '>' | '|') {
                 '_'
@@ -297,10 +354,19 @@ impl Exports {
                 true,
             )));
         };
-        let fallback = format!("{}.csv", p.id);
-        let name = sanitize_file_name(p.file_name.as_deref().unwrap_or(&fallback), &fallback);
+        // Refused before anything is created or sent (the client checks again when it sends).
+        client
+            .check_download_url(url)
+            .map_err(|e| Fetch::Fatal(e.into()))?;
+        let name = export_file_name(p.file_name.as_deref(), &p.id);
         let part = dir.join(format!(".{name}.{job_id}.part"));
-        let file = tokio::fs::File::create(&part)
+        // Lead data: the user's alone (0600 on Unix); the hard link or rename keeps the mode.
+        let mut options = tokio::fs::OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        options.mode(0o600);
+        let file = options
+            .open(&part)
             .await
             .map_err(|e| Fetch::Fatal(io_error("create", &part, &e)))?;
         let mut out = Counting {
@@ -382,7 +448,174 @@ impl Exports {
                 true,
             )));
         }
-        place_file(&part, dir, &name).await.map_err(Fetch::Fatal)
+        let path = place_file(&part, dir, &name).await.map_err(Fetch::Fatal)?;
+        if let Err(err) = mark_from_internet(&path) {
+            // A file system without the mark (FAT, a network share) still gets the file.
+            tracing::warn!(path = %path.display(), error = %err, "could not mark the export as downloaded from the internet");
+        }
+        Ok(path)
+    }
+}
+
+/// Marks a downloaded file as coming from the internet, as browsers do, so the OS warns before
+/// anything in it is run: Mark-of-the-Web on Windows (the `Zone.Identifier` stream, zone 3:
+/// Internet), the quarantine attribute on macOS. No URL is recorded (the link is signed, a
+/// secret). Elsewhere there is no such mark.
+pub fn mark_from_internet(path: &Path) -> std::io::Result<()> {
+    #[cfg(windows)]
+    {
+        let mut stream = path.as_os_str().to_owned();
+        stream.push(":Zone.Identifier");
+        std::fs::write(stream, "[ZoneTransfer]\r\nZoneId=3\r\n")?;
+    }
+    #[cfg(target_os = "macos")]
+    {
+        // `flags;hex time;agent;event id`: 0083 is what Safari writes for a download.
+        let secs = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        let value = format!("0083;{secs:08x};ProspectB2B Desktop;");
+        rustix::fs::setxattr(
+            path,
+            "com.apple.quarantine",
+            value.as_bytes(),
+            rustix::fs::XattrFlags::empty(),
+        )?;
+    }
+    #[cfg(not(any(windows, target_os = "macos")))]
+    let _ = path;
+    Ok(())
+}
+
+/// The file "Open" may hand to the OS for a job: its downloaded file, only if it still is a
+/// regular file (not a link) with the export format's extension, directly inside the job's
+/// destination folder. Anything else (a job saved by an older version under a server-chosen
+/// name, a path edited in the database, a file replaced by a link) is refused unopened, with
+/// `unsafe_download`.
+pub fn openable_export(job: &ExportJob) -> Result<PathBuf, ErrorReport> {
+    let Some(local) = job.local_path.as_deref() else {
+        return Err(ErrorReport::local(
+            crate::error::codes::INVALID_INPUT,
+            "This export has not been downloaded yet.",
+            false,
+        ));
+    };
+    let path = PathBuf::from(local);
+    let refuse = |why: &str| {
+        Err(ErrorReport::local(
+            Code::UnsafeDownload,
+            format!(
+                "{} was not opened: {why}. Only .{EXPORT_EXTENSION} files this app downloaded \
+                 into {} are opened; download the export again, or open the file yourself \
+                 from its folder if you trust it.",
+                path.display(),
+                job.dest_dir
+            ),
+            false,
+        ))
+    };
+    let ext_ok = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| e.eq_ignore_ascii_case(EXPORT_EXTENSION));
+    if !ext_ok {
+        return refuse(&format!("it is not a .{EXPORT_EXTENSION} file"));
+    }
+    match std::fs::symlink_metadata(&path) {
+        Ok(m) if m.is_file() => {}
+        Ok(_) => return refuse("it is no longer a plain file"),
+        Err(_) => return refuse("the file is no longer there"),
+    }
+    let parent = path.parent().map(std::fs::canonicalize);
+    let dest = std::fs::canonicalize(&job.dest_dir);
+    match (parent, dest) {
+        (Some(Ok(parent)), Ok(dest)) if parent == dest => Ok(path),
+        _ => refuse("it is not in the export's folder"),
+    }
+}
+
+/// How long a temporary download file must have been left untouched to count as left over (a
+/// download in progress, in this or another process, writes to it all the time).
+pub const LEFTOVER_AFTER: std::time::Duration = std::time::Duration::from_secs(10 * 60);
+
+/// Whether `name` is a temporary download file of this app: `.<name>.job_<20 hex>.part`, the
+/// name `fetch_file` gives it. Nothing else (a user's own `.part` file) ever matches.
+pub fn is_our_part_file(name: &str) -> bool {
+    let Some(rest) = name.strip_prefix('.') else {
+        return false;
+    };
+    let Some(rest) = rest.strip_suffix(".part") else {
+        return false;
+    };
+    let Some((stem, job)) = rest.rsplit_once('.') else {
+        return false;
+    };
+    let Some(hex) = job.strip_prefix("job_") else {
+        return false;
+    };
+    !stem.is_empty()
+        && hex.len() == 20
+        && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+/// Removes this app's temporary download files (lead data) left in `dirs` by a crash or a kill
+/// ([`is_our_part_file`], untouched for `older_than`); a download resumes from a fresh link, so
+/// nothing is lost. Other files are never touched, links never followed. Returns what was
+/// removed.
+pub fn remove_leftover_parts(
+    dirs: impl IntoIterator<Item = PathBuf>,
+    older_than: std::time::Duration,
+) -> Vec<PathBuf> {
+    let mut removed = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for dir in dirs {
+        if !seen.insert(dir.clone()) {
+            continue;
+        }
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let ours = entry.file_name().to_str().is_some_and(is_our_part_file);
+            let Ok(meta) = entry.metadata() else { continue };
+            let stale = meta
+                .modified()
+                .ok()
+                .and_then(|m| m.elapsed().ok())
+                .is_some_and(|age| age >= older_than);
+            if ours && meta.is_file() && stale && std::fs::remove_file(entry.path()).is_ok() {
+                removed.push(entry.path());
+            }
+        }
+    }
+    removed
+}
+
+impl Exports {
+    /// [`remove_leftover_parts`] in every folder an export job of this database downloads to
+    /// (all workspaces) and in `extra` (the Downloads folder). At the app's start and before the
+    /// CLI's export commands.
+    pub fn remove_leftover_parts(&self, extra: &[PathBuf]) -> Vec<PathBuf> {
+        let dirs: Vec<PathBuf> = self
+            .store
+            .with_conn(|c| {
+                let mut st = c.prepare("SELECT DISTINCT dest_dir FROM export_jobs")?;
+                let rows = st.query_map([], |r| r.get::<_, String>(0))?;
+                rows.collect::<Result<Vec<_>, _>>()
+            })
+            .unwrap_or_default()
+            .into_iter()
+            .map(PathBuf::from)
+            .collect();
+        let removed = remove_leftover_parts(
+            dirs.into_iter().chain(extra.iter().cloned()),
+            LEFTOVER_AFTER,
+        );
+        for path in &removed {
+            tracing::info!(path = %path.display(), "removed a download left over by a crash");
+        }
+        removed
     }
 }
 
@@ -516,6 +749,178 @@ mod tests {
         assert!(out.len() <= 180 && out.ends_with(".csv"), "{out}");
         assert_eq!(with_suffix("leads.csv", 2), "leads (2).csv");
         assert_eq!(with_suffix("leads", 1), "leads (1)");
+    }
+
+    #[test]
+    fn export_names_always_end_in_the_formats_extension_without_format_characters() {
+        // The right-to-left override that shows `leads\u{202E}vsc.exe` as `leadsexe.csv`.
+        assert_eq!(
+            export_file_name(Some("leads\u{202E}vsc.exe"), "exp_1"),
+            "leadsvsc.csv"
+        );
+        assert_eq!(export_file_name(Some("run.bat"), "exp_1"), "run.csv");
+        assert_eq!(export_file_name(Some("x.desktop"), "exp_1"), "x.csv");
+        assert_eq!(export_file_name(Some("page.HTA"), "exp_1"), "page.csv");
+        assert_eq!(
+            export_file_name(Some("invoice.pdf.exe"), "exp_1"),
+            "invoice.pdf.csv"
+        );
+        assert_eq!(export_file_name(Some("leads.CSV"), "exp_1"), "leads.CSV");
+        assert_eq!(export_file_name(Some("leads"), "exp_1"), "leads.csv");
+        assert_eq!(export_file_name(None, "exp_1"), "exp_1.csv");
+        assert_eq!(export_file_name(Some(".bashrc"), "exp_1"), "bashrc.csv");
+        assert_eq!(
+            export_file_name(Some("\u{2066}\u{200F}"), "exp_1"),
+            "exp_1.csv"
+        );
+        assert_eq!(
+            export_file_name(Some("a\u{200B}b\u{FEFF}c\u{2067}.csv"), "exp_1"),
+            "abc.csv"
+        );
+        for c in [
+            '\u{202E}',
+            '\u{202A}',
+            '\u{2066}',
+            '\u{2069}',
+            '\u{200E}',
+            '\u{061C}',
+            '\u{E0041}',
+        ] {
+            assert!(is_format_char(c), "{c:?}");
+        }
+        for c in ['a', 'é', '日', ' ', '-', '\u{0300}'] {
+            assert!(!is_format_char(c), "{c:?}");
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn export_names_are_csv_files_in_the_folder(name in "\\PC{0,200}", raw in ".{0,60}") {
+            for n in [name.as_str(), raw.as_str()] {
+                let out = export_file_name(Some(n), "exp_1");
+                prop_assert!(out.ends_with(".csv") || out.ends_with(".CSV") || out.to_ascii_lowercase().ends_with(".csv"), "{}", out);
+                prop_assert!(!out.chars().any(|c| is_format_char(c) || c.is_control()), "{:?}", out);
+                prop_assert!(!out.starts_with('.') && !out.contains('/') && !out.contains('\\'));
+                prop_assert!(out.len() <= 190);
+                let p = Path::new("/dest").join(&out);
+                prop_assert_eq!(p.parent(), Some(Path::new("/dest")));
+                prop_assert_eq!(p.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase), Some("csv".to_owned()));
+            }
+        }
+    }
+
+    fn job_with(dest: &Path, local: Option<&Path>) -> ExportJob {
+        ExportJob {
+            job_id: "job_1".into(),
+            profile: "p".into(),
+            export_id: Some("exp_1".into()),
+            status: ExportStatus::Completed,
+            idempotency_key: "k".into(),
+            updated_after: None,
+            fields: None,
+            row_count: None,
+            byte_size: None,
+            file_name: None,
+            server_error: None,
+            expires_at: None,
+            dest_dir: dest.display().to_string(),
+            local_path: local.map(|p| p.display().to_string()),
+            auto_download: true,
+            polling: PollingState::Done,
+            probe_count: 0,
+            last_probe_at: None,
+            request_ids: vec![],
+            error: None,
+            created_at: String::new(),
+            updated_at: String::new(),
+        }
+    }
+
+    #[test]
+    fn open_hands_over_only_csv_files_inside_the_exports_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("Downloads");
+        std::fs::create_dir(&dest).unwrap();
+        let csv = dest.join("leads.csv");
+        std::fs::write(&csv, "id\n").unwrap();
+        assert_eq!(openable_export(&job_with(&dest, Some(&csv))).unwrap(), csv);
+        // Not downloaded yet.
+        assert_eq!(
+            openable_export(&job_with(&dest, None)).unwrap_err().code,
+            Code::InvalidInput
+        );
+        // Another type (an older version kept the server's `.desktop`), another folder, a
+        // path climbing out of the folder, a missing file, a folder named like a CSV.
+        let desktop = dest.join("run.desktop");
+        std::fs::write(&desktop, "[Desktop Entry]").unwrap();
+        let elsewhere = dir.path().join("other.csv");
+        std::fs::write(&elsewhere, "id\n").unwrap();
+        let climbing = dest.join("../other.csv");
+        let dir_csv = dest.join("d.csv");
+        std::fs::create_dir(&dir_csv).unwrap();
+        for bad in [desktop, elsewhere, climbing, dest.join("gone.csv"), dir_csv] {
+            let err = openable_export(&job_with(&dest, Some(&bad))).unwrap_err();
+            assert_eq!(err.code, Code::UnsafeDownload, "{}", bad.display());
+            assert!(err.message.contains("was not opened"), "{}", err.message);
+        }
+        #[cfg(unix)]
+        {
+            let link = dest.join("link.csv");
+            std::os::unix::fs::symlink(dir.path().join("other.csv"), &link).unwrap();
+            let err = openable_export(&job_with(&dest, Some(&link))).unwrap_err();
+            assert_eq!(err.code, Code::UnsafeDownload);
+        }
+    }
+
+    #[test]
+    fn only_our_stale_part_files_are_removed() {
+        assert!(is_our_part_file(".leads.csv.job_0123456789abcdef0123.part"));
+        assert!(is_our_part_file(".a b.csv.job_0123456789abcdef0123.part"));
+        for other in [
+            "leads.csv.job_0123456789abcdef0123.part",
+            ".job_0123456789abcdef0123.part",
+            ".leads.csv.job_0123.part",
+            ".leads.csv.job_0123456789ABCDEF0123.part",
+            ".leads.csv.job_0123456789abcdef0123.part.bak",
+            ".movie.mkv.part",
+            "notes.part",
+            ".leads.csv.0123456789abcdef0123.part",
+        ] {
+            assert!(!is_our_part_file(other), "{other}");
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+        let put = |name: &str, old: bool| {
+            let p = d.join(name);
+            std::fs::write(&p, "id,email\n1,a@example.com\n").unwrap();
+            if old {
+                std::fs::File::options()
+                    .write(true)
+                    .open(&p)
+                    .unwrap()
+                    .set_modified(hour_ago)
+                    .unwrap();
+            }
+            p
+        };
+        let stale = put(".leads.csv.job_0123456789abcdef0123.part", true);
+        let active = put(".leads.csv.job_aaaaaaaaaaaaaaaaaaaa.part", false);
+        let users = put(".movie.mkv.part", true);
+        let users2 = put("leads.csv.job_0123456789abcdef0123.part", true);
+        let done = put("leads.csv", true);
+        // A folder named like ours is not a file: left alone.
+        std::fs::create_dir(d.join(".x.csv.job_bbbbbbbbbbbbbbbbbbbb.part")).unwrap();
+        let removed = remove_leftover_parts(
+            [d.to_path_buf(), d.to_path_buf(), d.join("missing")],
+            LEFTOVER_AFTER,
+        );
+        assert_eq!(removed, vec![stale.clone()]);
+        assert!(!stale.exists());
+        for kept in [&active, &users, &users2, &done] {
+            assert!(kept.exists(), "{}", kept.display());
+        }
+        assert!(d.join(".x.csv.job_bbbbbbbbbbbbbbbbbbbb.part").is_dir());
     }
 
     #[test]

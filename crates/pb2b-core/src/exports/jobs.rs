@@ -66,7 +66,7 @@ fn job_from_row(r: &Row<'_>) -> rusqlite::Result<ExportJob> {
 /// wherever it is named.
 #[derive(Debug, Clone)]
 pub struct Exports {
-    store: Store,
+    pub(super) store: Store,
     profile: String,
     owner: Owner,
 }

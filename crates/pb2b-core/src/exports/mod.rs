@@ -50,7 +50,10 @@ mod download;
 mod jobs;
 mod schedule;
 
-pub use download::{sanitize_file_name, CsvRecordCounter};
+pub use download::{
+    export_file_name, is_format_char, is_our_part_file, mark_from_internet, openable_export,
+    remove_leftover_parts, sanitize_file_name, CsvRecordCounter, LEFTOVER_AFTER,
+};
 pub use jobs::Exports;
 pub use schedule::{PollOptions, PollSchedule};
 
@@ -59,6 +62,10 @@ pub use schedule::{PollOptions, PollSchedule};
 pub fn downloads_dir_or(fallback: impl FnOnce() -> std::path::PathBuf) -> std::path::PathBuf {
     dirs::download_dir().unwrap_or_else(fallback)
 }
+
+/// The format every export is asked in (the contract's only one); the downloaded file's
+/// extension follows it whatever name the server suggests.
+pub const EXPORT_FORMAT: &str = "csv";
 
 /// The module name in `module_schema`.
 pub const MODULE: &str = "exports";
@@ -220,10 +227,10 @@ fn yes() -> bool {
 }
 
 impl ExportRequest {
-    /// The POST /exports body (always CSV).
+    /// The POST /exports body (always [`EXPORT_FORMAT`]).
     pub fn to_api(&self) -> NewExport {
         NewExport {
-            format: Some("csv".into()),
+            format: Some(EXPORT_FORMAT.into()),
             filters: self.updated_after.as_ref().map(|u| ExportFilters {
                 updated_after: Some(u.trim().to_owned()),
             }),

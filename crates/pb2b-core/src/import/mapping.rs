@@ -194,11 +194,35 @@ pub fn custom_name(header: &str) -> String {
 /// Maps headers automatically: each lead field goes to the column with the best confidence
 /// (the first on a tie); the rest go to `custom_fields` when `unmapped_to_custom`, else are
 /// ignored. `status` and `source` are never guessed (exports use other vocabularies), only set
-/// by hand.
+/// by hand. A corrected error report (its headers end with
+/// [`super::ERROR_REPORT_COLUMNS`]) imports its original columns only.
 pub fn auto_map(headers: &[String], unmapped_to_custom: bool) -> Mapping {
-    let guesses: Vec<Option<(&str, u8)>> = headers.iter().map(|h| guess(h)).collect();
+    let added = super::ERROR_REPORT_COLUMNS.len();
+    let report_from = (headers.len() > added
+        && headers[headers.len() - added..]
+            .iter()
+            .zip(super::ERROR_REPORT_COLUMNS)
+            .all(|(h, c)| h.trim() == c))
+    .then(|| headers.len() - added);
+    let guesses: Vec<Option<(&str, u8)>> = headers
+        .iter()
+        .enumerate()
+        .map(|(i, h)| match report_from {
+            Some(from) if i >= from => None,
+            _ => guess(h),
+        })
+        .collect();
     let mut columns = Vec::with_capacity(headers.len());
     for (i, h) in headers.iter().enumerate() {
+        if report_from.is_some_and(|from| i >= from) {
+            columns.push(ColumnMapping {
+                index: i as u32,
+                header: h.clone(),
+                target: ColumnTarget::Ignore,
+                confidence: 0,
+            });
+            continue;
+        }
         let mut target = None;
         let mut confidence = 0;
         if let Some((f, c)) = guesses[i] {
@@ -393,6 +417,43 @@ mod tests {
 
     fn h(v: &[&str]) -> Vec<String> {
         v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn a_corrected_error_report_ignores_only_the_reports_own_trailing_columns() {
+        let m = auto_map(
+            &h(&[
+                "Email",
+                "Notes",
+                "row_number",
+                "error_code",
+                "error_message",
+                "request_id",
+            ]),
+            true,
+        );
+        let t: Vec<_> = m.columns.iter().map(|c| c.target.clone()).collect();
+        assert_eq!(
+            t[0],
+            ColumnTarget::Field {
+                field: "email".into()
+            }
+        );
+        assert_eq!(
+            t[1],
+            ColumnTarget::Custom {
+                name: "Notes".into()
+            }
+        );
+        assert!(t[2..].iter().all(|c| *c == ColumnTarget::Ignore), "{t:?}");
+        // A file of the person's own with a request_id column keeps it.
+        let m = auto_map(&h(&["Email", "request_id"]), true);
+        assert_eq!(
+            m.columns[1].target,
+            ColumnTarget::Custom {
+                name: "request_id".into()
+            }
+        );
     }
 
     #[test]

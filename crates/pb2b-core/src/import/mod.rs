@@ -54,7 +54,7 @@ pub use journal::{
 };
 pub use mapping::{auto_map, ColumnMapping, ColumnTarget, Mapping};
 pub use reader::{FileFormat, ReadStats, TableReader};
-pub use report::{write_error_report, write_success_file};
+pub use report::{write_error_report, write_success_file, ERROR_REPORT_COLUMNS};
 pub use scoped::{Imports, UNASSIGNED_JOB};
 
 use crate::api::NewLead;

@@ -1,6 +1,14 @@
 //! The result files: the error report (every original column plus `row_number`, `error_code`,
 //! `error_message`, `request_id`) and the success file (plus `row_number`, `lead_id`). Both are
-//! UTF-8 with a BOM so Excel opens them, and safe against formula injection.
+//! UTF-8 with a BOM so Excel opens them.
+//!
+//! Formula injection: every cell this app adds (the explanation columns, whose messages may come
+//! from the server) is [`formula_safe`]. The error report keeps the original columns exactly as
+//! they were read: it exists to be corrected and imported again, and a `'` added to `+44 20…`
+//! or `=…` would be imported with it (a spreadsheet shows and saves the `'`). Those cells come
+//! from the user's own file, which the spreadsheet already opened as they are. Importing the
+//! report again ignores the explanation columns ([`ERROR_REPORT_COLUMNS`]). The success file is
+//! only read, so all its cells are formula-safe.
 
 use crate::error::Code;
 use std::io::Write;
@@ -9,7 +17,7 @@ use std::path::Path;
 use super::journal::{get_import, store_err};
 use crate::error::ErrorReport;
 use crate::store::Store;
-use crate::sync::formula_safe;
+use crate::sync::{formula_safe, CsvCells};
 
 fn io_err(dest: &Path, e: impl std::fmt::Display) -> ErrorReport {
     ErrorReport::local(
@@ -21,27 +29,35 @@ fn io_err(dest: &Path, e: impl std::fmt::Display) -> ErrorReport {
 
 type Extra = Vec<Option<String>>;
 
+/// The columns the error report adds after the original ones (in this order); an import of a
+/// corrected report ignores them.
+pub const ERROR_REPORT_COLUMNS: [&str; 4] =
+    ["row_number", "error_code", "error_message", "request_id"];
+
 fn write_rows(
     store: &Store,
     import_id: &str,
     dest: &Path,
     states: &str,
+    originals: CsvCells,
     extra_headers: &[&str],
     extra: impl Fn(&rusqlite::Row<'_>) -> rusqlite::Result<Extra>,
-    select: &str,
 ) -> Result<u64, ErrorReport> {
+    // The added columns are the journal's columns of the same names.
+    let select = extra_headers.join(", ");
     let job = get_import(store, import_id)?;
-    let file = std::fs::File::create(dest).map_err(|e| io_err(dest, e))?;
+    // Lead data: the user's alone (0600 on Unix), wherever it is written.
+    let file = crate::private_fs::create_file(dest).map_err(|e| io_err(dest, e))?;
     let mut buf = std::io::BufWriter::new(file);
     buf.write_all(b"\xEF\xBB\xBF")
         .map_err(|e| io_err(dest, e))?;
     let mut w = csv::WriterBuilder::new().flexible(true).from_writer(buf);
     let width = job.headers.len();
-    let mut header: Vec<String> = job
-        .headers
-        .iter()
-        .map(|h| formula_safe(h).into_owned())
-        .collect();
+    let original = |cell: &str| match originals {
+        CsvCells::Spreadsheet => formula_safe(cell).into_owned(),
+        CsvCells::Raw => cell.to_owned(),
+    };
+    let mut header: Vec<String> = job.headers.iter().map(|h| original(h)).collect();
     header.extend(extra_headers.iter().map(|s| s.to_string()));
     w.write_record(&header).map_err(|e| io_err(dest, e))?;
     let rows: Vec<(Vec<String>, Extra)> = store
@@ -62,7 +78,7 @@ fn write_rows(
     let mut n = 0;
     for (mut cells, extra) in rows {
         cells.resize(width, String::new());
-        let mut out: Vec<String> = cells.iter().map(|c| formula_safe(c).into_owned()).collect();
+        let mut out: Vec<String> = cells.iter().map(|c| original(c)).collect();
         out.extend(
             extra
                 .into_iter()
@@ -76,14 +92,16 @@ fn write_rows(
 }
 
 /// Writes the error report of an import: every row not created (invalid, duplicate, failed,
-/// cancelled). Returns the number of rows written.
+/// cancelled), its original cells as they were read (so that the corrected report imports the
+/// same values) and the explanation columns formula-safe. Returns the number of rows written.
 pub fn write_error_report(store: &Store, import_id: &str, dest: &Path) -> Result<u64, ErrorReport> {
     write_rows(
         store,
         import_id,
         dest,
         "'failed', 'skipped'",
-        &["row_number", "error_code", "error_message", "request_id"],
+        CsvCells::Raw,
+        &ERROR_REPORT_COLUMNS,
         |r| {
             Ok(vec![
                 Some(r.get::<_, i64>(1)?.to_string()),
@@ -92,7 +110,6 @@ pub fn write_error_report(store: &Store, import_id: &str, dest: &Path) -> Result
                 r.get(4)?,
             ])
         },
-        "row_number, error_code, error_message, request_id",
     )
 }
 
@@ -103,6 +120,7 @@ pub fn write_success_file(store: &Store, import_id: &str, dest: &Path) -> Result
         import_id,
         dest,
         "'created'",
+        CsvCells::Spreadsheet,
         &["row_number", "lead_id", "request_id"],
         |r| {
             Ok(vec![
@@ -111,6 +129,5 @@ pub fn write_success_file(store: &Store, import_id: &str, dest: &Path) -> Result
                 r.get(3)?,
             ])
         },
-        "row_number, lead_id, request_id",
     )
 }

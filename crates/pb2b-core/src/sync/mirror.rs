@@ -11,9 +11,9 @@ use rusqlite::{params, params_from_iter, OptionalExtension};
 use serde_json::{Map, Value};
 
 use super::{
-    format_timestamp, invalid, local_err, parse_timestamp, CancellationToken, ExportFormat,
-    LeadPage, LeadQuery, LeadSort, LeadSortField, MirrorCounts, MAX_SEARCH_LIMIT, MIGRATIONS,
-    MODULE,
+    format_timestamp, invalid, local_err, parse_timestamp, CancellationToken, CsvCells,
+    ExportFormat, LeadPage, LeadQuery, LeadSort, LeadSortField, MirrorCounts, MAX_SEARCH_LIMIT,
+    MIGRATIONS, MODULE,
 };
 use crate::api::Lead;
 use crate::error::ErrorReport;
@@ -323,11 +323,13 @@ impl Mirror {
 
     /// Streams the leads matching `query`'s text and filters (not its sort, offset or limit) to
     /// `out`, in the mirror's insertion order, 1,000 rows per read (the database is not held
-    /// between reads). Returns the number of leads written. Blocking: call it from
-    /// `spawn_blocking` in async code.
+    /// between reads). CSV cells are written for `cells` ([`CsvCells`]); JSON Lines as they are.
+    /// Returns the number of leads written. Blocking: call it from `spawn_blocking` in async
+    /// code.
     pub fn export(
         &self,
         format: ExportFormat,
+        cells: CsvCells,
         query: &LeadQuery,
         out: &mut impl Write,
         cancel: Option<&CancellationToken>,
@@ -339,7 +341,10 @@ impl Mirror {
             lead_cols(true),
             w.sql
         );
-        let mut csv = CsvWriter::default();
+        let mut csv = CsvWriter {
+            cells,
+            line: String::new(),
+        };
         if format == ExportFormat::Csv {
             out.write_all(b"\xEF\xBB\xBF").map_err(io)?;
             csv.record(out, LEAD_FIELDS.iter().copied()).map_err(io)?;
@@ -396,6 +401,7 @@ impl Mirror {
     pub fn export_to_file(
         &self,
         format: ExportFormat,
+        cells: CsvCells,
         query: &LeadQuery,
         path: &std::path::Path,
         cancel: Option<&CancellationToken>,
@@ -407,14 +413,17 @@ impl Mirror {
             "{}.partial",
             path.extension().and_then(|e| e.to_str()).unwrap_or("out")
         ));
-        let file = std::fs::File::create(&tmp).map_err(io)?;
+        // Lead data: the user's alone (0600 on Unix); the rename keeps the mode.
+        let file = crate::private_fs::create_file(&tmp).map_err(io)?;
         let mut buf = std::io::BufWriter::with_capacity(256 * 1024, file);
-        let result = self.export(format, query, &mut buf, cancel).and_then(|n| {
-            let file = buf.into_inner().map_err(|e| io(e.into_error()))?;
-            file.sync_all().map_err(io)?;
-            std::fs::rename(&tmp, path).map_err(io)?;
-            Ok(n)
-        });
+        let result = self
+            .export(format, cells, query, &mut buf, cancel)
+            .and_then(|n| {
+                let file = buf.into_inner().map_err(|e| io(e.into_error()))?;
+                file.sync_all().map_err(io)?;
+                std::fs::rename(&tmp, path).map_err(io)?;
+                Ok(n)
+            });
         if result.is_err() {
             let _ = std::fs::remove_file(&tmp);
         }
@@ -504,6 +513,7 @@ pub fn formula_safe(cell: &str) -> std::borrow::Cow<'_, str> {
 
 #[derive(Default)]
 struct CsvWriter {
+    cells: CsvCells,
     line: String,
 }
 
@@ -518,7 +528,10 @@ impl CsvWriter {
             if i > 0 {
                 self.line.push(',');
             }
-            let cell = formula_safe(cell);
+            let cell = match self.cells {
+                CsvCells::Spreadsheet => formula_safe(cell),
+                CsvCells::Raw => cell.into(),
+            };
             if cell.contains([',', '"', '\n', '\r']) {
                 self.line.push('"');
                 self.line.push_str(&cell.replace('"', "\"\""));

@@ -424,6 +424,19 @@ pub struct MirrorCounts {
     pub by_status: Vec<(String, u64)>,
 }
 
+/// What a CSV's cells are written for. A spreadsheet runs a cell starting with `=`, `+`, `-`, `@`
+/// as a formula, so CSV meant for one is [`formula_safe`] (`+44 20…` becomes `'+44 20…`); a
+/// program reading the file needs the values as they are (`pb2b leads export --local --raw`).
+/// JSON Lines is always as is: no spreadsheet reads it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CsvCells {
+    /// Formula-safe (the app's exports and the CLI's default).
+    #[default]
+    Spreadsheet,
+    /// The values exactly as stored.
+    Raw,
+}
+
 /// Export formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[serde(rename_all = "snake_case")]

@@ -25,7 +25,17 @@ pub fn builder<R: tauri::Runtime>() -> tauri::Builder<R> {
         .plugin(tauri_plugin_dialog::init())
         .setup(|app| {
             let auto_sandbox = std::env::args().any(|arg| arg == "--sandbox");
-            init(app.handle(), auto_sandbox)?;
+            if let Err(refusal) = init(app.handle(), auto_sandbox) {
+                // Said where a double-clicking user sees it (stderr has it too), then the app
+                // ends: nothing is kept anywhere else.
+                use tauri_plugin_dialog::{DialogExt, MessageDialogKind};
+                let handle = app.handle().clone();
+                app.dialog()
+                    .message(refusal.to_string())
+                    .title("ProspectB2B Desktop cannot start")
+                    .kind(MessageDialogKind::Error)
+                    .show(move |_| handle.exit(1));
+            }
             Ok(())
         })
         // Every command is listed once, with its signature, in `ipc::commands!`.

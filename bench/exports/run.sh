@@ -25,8 +25,9 @@ for _ in $(seq 100); do [ -s "$work/sandbox.json" ] && break; sleep 0.1; done
 base=$(python3 -c 'import json,sys;print(json.load(open(sys.argv[1]))["base_url"])' "$work/sandbox.json")
 key=$(python3 -c 'import json,sys;print(json.load(open(sys.argv[1]))["keys"]["full"])' "$work/sandbox.json")
 admin=${base%/api/public/v1}/_sandbox
+python3 -c 'import json,sys;print("X-Sandbox-Admin-Token: "+json.load(open(sys.argv[1]))["admin_token"])' "$work/sandbox.json" >"$work/admin.h"
 
-bulk() { curl -sf -X POST "$admin/leads/bulk" -H 'content-type: application/json' -d "{\"count\": $1}" >/dev/null; }
+bulk() { curl -sf -X POST "$admin/leads/bulk" -H @"$work/admin.h" -H 'content-type: application/json' -d "{\"count\": $1}" >/dev/null; }
 
 # One run: prints "<rows> <bytes> <peak RSS KiB> <seconds>".
 run() {

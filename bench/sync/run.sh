@@ -24,7 +24,8 @@ for _ in $(seq 100); do [ -s "$work/sandbox.json" ] && break; sleep 0.1; done
 base=$(python3 -c 'import json,sys;print(json.load(open(sys.argv[1]))["base_url"])' "$work/sandbox.json")
 key=$(python3 -c 'import json,sys;print(json.load(open(sys.argv[1]))["keys"]["full"])' "$work/sandbox.json")
 admin=${base%/api/public/v1}/_sandbox
-curl -sf -X POST "$admin/leads/bulk" -H 'content-type: application/json' \
+python3 -c 'import json,sys;print("X-Sandbox-Admin-Token: "+json.load(open(sys.argv[1]))["admin_token"])' "$work/sandbox.json" >"$work/admin.h"
+curl -sf -X POST "$admin/leads/bulk" -H @"$work/admin.h" -H 'content-type: application/json' \
   -d "{\"count\": $LEADS}" >/dev/null
 
 export PB2B_API_KEY=$key PB2B_BASE_URL=$base PB2B_DATA_DIR="$work/data"

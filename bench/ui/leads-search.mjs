@@ -11,8 +11,7 @@ import { connectWithKey, openApp, startDriver, startSandbox, tempDir } from "../
 const LEADS = Number(process.env.LEADS ?? 100_000);
 const dir = tempDir("pb2b-leads-bench-");
 const sandbox = await startSandbox(["--no-demo"]);
-const admin = sandbox.base_url.replace("/api/public/v1", "/_sandbox");
-const bulk = await fetch(`${admin}/leads/bulk`, {
+const bulk = await sandbox.admin("/leads/bulk", {
   method: "POST",
   headers: { "content-type": "application/json" },
   body: JSON.stringify({ count: LEADS }),

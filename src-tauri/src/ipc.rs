@@ -31,8 +31,8 @@ use pb2b_core::sync::{
     ExportFormat, LeadPage, LeadQuery, SyncOptions, SyncProgress, SyncReport, SyncStatus,
 };
 use pb2b_core::webhooks::{
-    DeliveryPage, DeliveryRow, ReceivedDelivery, SecretDialog, SignatureCheck, SignatureVerdict,
-    UrlCheck, WebhookChanges, WebhookDraft, WebhookEndpoint, WebhookEventInfo,
+    DeliveryPage, DeliveryRow, LiveEvent, SecretDialog, SignatureCheck, SignatureVerdict, UrlCheck,
+    WebhookChanges, WebhookDraft, WebhookEndpoint, WebhookEventInfo,
 };
 
 use crate::commands::sync::MirrorExportResult;
@@ -89,7 +89,7 @@ macro_rules! commands {
             crate::commands::webhooks::webhook_deliveries(state, id: String, cursor: Option<String>) -> Result<DeliveryPage, ErrorReport>;
             crate::commands::webhooks::webhook_retry_delivery(state, id: String, delivery_id: String) -> Result<DeliveryRow, ErrorReport>;
             crate::commands::webhooks::webhook_check_signature(state, check: SignatureCheck) -> Result<SignatureVerdict, ErrorReport>;
-            crate::commands::webhooks::receiver_start(state, events: Vec<String>, on_delivery: Channel<ReceivedDelivery>) -> Result<SecretDialog, ErrorReport>;
+            crate::commands::webhooks::receiver_start(state, events: Vec<String>, on_delivery: Channel<LiveEvent>) -> Result<SecretDialog, ErrorReport>;
             crate::commands::webhooks::receiver_stop(state) -> Result<(), ErrorReport>;
             crate::commands::webhooks::receiver_available(state) -> Result<bool, ErrorReport>;
             crate::commands::import::lead_validate(lead: NewLead) -> Vec<FieldError>;

@@ -100,6 +100,7 @@ fn typescript_bindings_are_fresh() {
         pb2b_core::webhooks::SignatureCheck,
         pb2b_core::webhooks::SignatureVerdict,
         pb2b_core::webhooks::ReceivedDelivery,
+        pb2b_core::webhooks::LiveEvent,
         pb2b_core::webhooks::ReceivedHeader,
         pb2b_core::webhooks::VerdictKind,
         pb2b_core::leads::FieldError,

@@ -46,7 +46,7 @@ test("sync mirrors the leads, the table shows them, and a server-side edit arriv
   const id = await app.exec("return document.querySelector('.grid-row').dataset.leadId");
 
   // Someone changes the lead in the web app.
-  const res = await fetch(`${sandbox.base_url.replace("/api/public/v1", "")}/_sandbox/leads/${id}`, {
+  const res = await sandbox.admin(`/leads/${id}`, {
     method: "PATCH",
     headers: { "content-type": "application/json" },
     body: JSON.stringify({ company_name: "Literate Programming Ltd" }),

@@ -13,7 +13,6 @@ let driver;
 let app;
 const home = tempDir("pb2b-e2e-import-");
 const downloads = join(home, "Downloads");
-const admin = () => sandbox.base_url.replace("/api/public/v1", "/_sandbox");
 
 before(async () => {
   sandbox = await startSandbox(["--no-demo"]);
@@ -32,7 +31,7 @@ after(async () => {
 });
 
 async function countByEmail(email) {
-  const res = await fetch(`${admin()}/leads/count?email=${encodeURIComponent(email)}`);
+  const res = await sandbox.admin(`/leads/count?email=${encodeURIComponent(email)}`);
   const body = await res.json();
   return body.data?.count ?? body.count;
 }

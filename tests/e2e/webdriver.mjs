@@ -196,7 +196,8 @@ export function tempDir(prefix) {
 
 /**
  * Starts the pb2b-sandbox binary on a free loopback port; resolves its first stdout line
- * ({base_url, keys}) and a stop function.
+ * ({base_url, admin_url, admin_token, keys}), `admin(path, init)` (a fetch of the admin surface
+ * with this run's admin token) and a stop function.
  */
 export async function startSandbox(args = []) {
   const bin = process.env.PB2B_SANDBOX_BINARY ?? join(ROOT, "target", "debug", "pb2b-sandbox");
@@ -212,6 +213,10 @@ export async function startSandbox(args = []) {
   });
   return {
     ...info,
+    admin(path, init = {}) {
+      const headers = { ...(init.headers ?? {}), "x-sandbox-admin-token": info.admin_token };
+      return fetch(`${info.admin_url}${path}`, { ...init, headers });
+    },
     async stop() {
       if (child.exitCode === null) {
         child.kill("SIGTERM");

@@ -31,7 +31,7 @@ before(async () => {
   a = await startSandbox(["--no-demo", "--workspace", "agency"]);
   b = await startSandbox(["--no-demo", "--workspace", "clientb"]);
   c = await startSandbox(["--no-demo", "--workspace", "clientc", "--latency-ms", "200"]);
-  const res = await fetch(`${admin(a)}/leads/bulk`, {
+  const res = await a.admin("/leads/bulk", {
     method: "POST",
     headers: { "content-type": "application/json" },
     body: JSON.stringify({ count: 2000 }),
@@ -54,12 +54,8 @@ after(async () => {
   for (const s of [a, b, c]) await s?.stop();
 });
 
-function admin(s) {
-  return s.base_url.replace("/api/public/v1", "/_sandbox");
-}
-
 async function leadCount(s) {
-  const body = await (await fetch(`${admin(s)}/state`)).json();
+  const body = await (await s.admin("/state")).json();
   return body.data.leads;
 }
 

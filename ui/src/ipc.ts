@@ -10,7 +10,7 @@ import type { ExportFormat } from "./bindings/MirrorExportFormat";
 import type { LeadQuery } from "./bindings/LeadQuery";
 import type { SyncOptions } from "./bindings/SyncOptions";
 import type { SyncProgress } from "./bindings/SyncProgress";
-import type { ReceivedDelivery } from "./bindings/ReceivedDelivery";
+import type { LiveEvent } from "./bindings/LiveEvent";
 import type { LogFilter } from "./bindings/LogFilter";
 import type { WebhookDraft } from "./bindings/WebhookDraft";
 import type { WebhookChanges } from "./bindings/WebhookChanges";
@@ -100,8 +100,8 @@ export const api = {
   webhookRetryDelivery: (id: string, deliveryId: string) => call(() => commands.webhookRetryDelivery(id, deliveryId)),
   webhookCheckSignature: (check: SignatureCheck) =>
     call(() => commands.webhookCheckSignature(check)),
-  receiverStart: (events: string[], onDelivery: (d: ReceivedDelivery) => void) => {
-    const channel = new Channel<ReceivedDelivery>();
+  receiverStart: (events: string[], onDelivery: (e: LiveEvent) => void) => {
+    const channel = new Channel<LiveEvent>();
     channel.onmessage = onDelivery;
     return call(() => commands.receiverStart(events, channel));
   },

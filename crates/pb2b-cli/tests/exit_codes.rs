@@ -76,6 +76,7 @@ async fn ctrl_c_exits_130_and_the_work_resumes() {
     .unwrap();
     reqwest::Client::new()
         .post(format!("{}/leads/bulk", sb.admin_url))
+        .header(pb2b_sandbox::ADMIN_TOKEN_HEADER, &sb.admin_token)
         .json(&serde_json::json!({"count": 4000}))
         .send()
         .await

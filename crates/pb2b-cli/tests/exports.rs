@@ -14,8 +14,11 @@ use pb2b_core::store::Store;
 use pb2b_sandbox::SandboxConfig;
 use serde_json::Value;
 
-async fn server_exports(admin_url: &str) -> u64 {
-    let v: Value = reqwest::get(format!("{admin_url}/state"))
+async fn server_exports(sb: &pb2b_sandbox::Sandbox) -> u64 {
+    let v: Value = reqwest::Client::new()
+        .get(format!("{}/state", sb.admin_url))
+        .header(pb2b_sandbox::ADMIN_TOKEN_HEADER, &sb.admin_token)
+        .send()
         .await
         .unwrap()
         .json()
@@ -75,7 +78,7 @@ async fn killed_while_polling_then_resumed_finishes_the_same_export() {
     assert!(!polled.status.is_terminal(), "killed during polling");
     child.kill().unwrap(); // SIGKILL on Unix: no cleanup runs.
     child.wait().unwrap();
-    assert_eq!(server_exports(&sb.admin_url).await, 1);
+    assert_eq!(server_exports(&sb).await, 1);
 
     let mut resume = pb2b(&sb, &data);
     resume.args(["exports", "resume", "--json"]);
@@ -98,7 +101,7 @@ async fn killed_while_polling_then_resumed_finishes_the_same_export() {
         text.lines().count() as i64 - 1,
         job["row_count"].as_i64().unwrap()
     );
-    assert_eq!(server_exports(&sb.admin_url).await, 1, "no second export");
+    assert_eq!(server_exports(&sb).await, 1, "no second export");
 
     // status and wait by export id; list; nothing left to resume.
     let export_id = polled.export_id.clone().unwrap();

@@ -11,8 +11,11 @@ use common::{json, output, pb2b};
 use pb2b_sandbox::SandboxConfig;
 use serde_json::Value;
 
-async fn leads(admin_url: &str) -> u64 {
-    let v: Value = reqwest::get(format!("{admin_url}/state"))
+async fn leads(sb: &pb2b_sandbox::Sandbox) -> u64 {
+    let v: Value = reqwest::Client::new()
+        .get(format!("{}/state", sb.admin_url))
+        .header(pb2b_sandbox::ADMIN_TOKEN_HEADER, &sb.admin_token)
+        .send()
         .await
         .unwrap()
         .json()
@@ -68,7 +71,7 @@ async fn leads_create_retried_with_its_key_makes_one_lead() {
     let b = json(&again);
     assert_eq!(b["replayed"], true);
     assert_eq!(b["lead"]["id"], a["lead"]["id"]);
-    assert_eq!(leads(&sb.admin_url).await, 1);
+    assert_eq!(leads(&sb).await, 1);
     // A bad e-mail is refused before sending, with the usage exit code.
     let bad = output({
         let mut c = pb2b(&sb, &data);
@@ -111,7 +114,7 @@ async fn import_dry_run_then_killed_and_resumed() {
     let v = json(&dry);
     assert_eq!(v["validation"]["counts"]["will_create"], rows);
     assert_eq!(v["validation"]["counts"]["invalid"], 1);
-    assert_eq!(leads(&sb.admin_url).await, 0, "a dry run sends nothing");
+    assert_eq!(leads(&sb).await, 0, "a dry run sends nothing");
 
     let mut child = pb2b(&sb, &data)
         .args(["import", "--json", "--concurrency", "4"])
@@ -122,14 +125,14 @@ async fn import_dry_run_then_killed_and_resumed() {
         .unwrap();
     // Kill it once it has created some leads (however slow the machine).
     for _ in 0..800 {
-        if leads(&sb.admin_url).await >= 30 {
+        if leads(&sb).await >= 30 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
-    let partial = leads(&sb.admin_url).await;
+    let partial = leads(&sb).await;
     assert!(partial > 0 && partial < rows as u64, "{partial}");
 
     let resumed = output({
@@ -143,11 +146,7 @@ async fn import_dry_run_then_killed_and_resumed() {
     assert_eq!(v["summary"]["status"], "completed");
     assert_eq!(v["summary"]["counts"]["created"], rows);
     assert_eq!(v["summary"]["counts"]["skipped"], 1);
-    assert_eq!(
-        leads(&sb.admin_url).await,
-        rows as u64,
-        "exactly one lead per row"
-    );
+    assert_eq!(leads(&sb).await, rows as u64, "exactly one lead per row");
     let report = std::fs::read(v["error_report"].as_str().unwrap()).unwrap();
     assert!(report.starts_with(b"\xEF\xBB\xBF"));
     assert!(String::from_utf8_lossy(&report).contains("not-an-email"));

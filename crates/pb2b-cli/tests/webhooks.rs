@@ -189,7 +189,7 @@ async fn webhooks_from_the_command_line() {
         )
         .await
         .unwrap();
-    let d = tokio::time::timeout(Duration::from_secs(20), live.recv())
+    let d = tokio::time::timeout(Duration::from_secs(20), live.next_delivery())
         .await
         .unwrap()
         .unwrap();
@@ -265,7 +265,7 @@ async fn webhooks_from_the_command_line() {
     )
     .await;
     assert_eq!(retry.code, 0, "{}", retry.stderr);
-    let d2 = tokio::time::timeout(Duration::from_secs(20), live.recv())
+    let d2 = tokio::time::timeout(Duration::from_secs(20), live.next_delivery())
         .await
         .unwrap()
         .unwrap();

@@ -176,6 +176,7 @@ async fn processes_side_by_side_on_one_fresh_data_folder_never_fail() {
     let sb = sandbox("sandbox", 0, 0.0).await;
     let bulk: Value = reqwest::Client::new()
         .post(format!("{}/leads/bulk", sb.admin_url))
+        .header(pb2b_sandbox::ADMIN_TOKEN_HEADER, &sb.admin_token)
         .json(&serde_json::json!({"count": 3000}))
         .send()
         .await

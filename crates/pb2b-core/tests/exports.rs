@@ -86,8 +86,11 @@ fn parse_csv(text: &str) -> Vec<Vec<String>> {
     rows
 }
 
-async fn server_export_count(admin_url: &str) -> u64 {
-    let v: serde_json::Value = reqwest::get(format!("{admin_url}/state"))
+async fn server_export_count(sb: &pb2b_sandbox::Sandbox) -> u64 {
+    let v: serde_json::Value = reqwest::Client::new()
+        .get(format!("{}/state", sb.admin_url))
+        .header(pb2b_sandbox::ADMIN_TOKEN_HEADER, &sb.admin_token)
+        .send()
         .await
         .unwrap()
         .json()
@@ -197,7 +200,7 @@ async fn delayed_export_is_polled_to_completion_and_holds_exactly_the_workspace_
         job.job_id,
         "found by export id too"
     );
-    assert_eq!(server_export_count(&sb.admin_url).await, 1);
+    assert_eq!(server_export_count(&sb).await, 1);
     sb.shutdown().await;
 }
 
@@ -240,7 +243,7 @@ async fn a_create_whose_answer_was_lost_is_replayed_not_duplicated() {
     assert_eq!(done.export_id.as_deref(), Some(lost.data.id.as_str()));
     assert_eq!(done.status, ExportStatus::Completed);
     assert!(std::path::Path::new(done.local_path.as_deref().unwrap()).is_file());
-    assert_eq!(server_export_count(&sb.admin_url).await, 1);
+    assert_eq!(server_export_count(&sb).await, 1);
     assert!(again.pending().unwrap().is_empty());
     sb.shutdown().await;
 }
@@ -297,7 +300,7 @@ async fn cancelled_polling_resumes_where_it_stopped_after_a_restart() {
     assert!(done.local_path.is_some());
     // The probe count continued (3, 4, ...) rather than starting again at 1.
     assert_eq!(probes.lock().unwrap().first(), Some(&3));
-    assert_eq!(server_export_count(&sb.admin_url).await, 1);
+    assert_eq!(server_export_count(&sb).await, 1);
 
     // "Cancel polling" is remembered: a stopped job is not resumed.
     let other = restarted

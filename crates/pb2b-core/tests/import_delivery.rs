@@ -436,7 +436,10 @@ fn import_child_process() {
 }
 
 async fn sandbox_leads(sb: &Sandbox) -> u64 {
-    let v: serde_json::Value = reqwest::get(format!("{}/state", sb.admin_url))
+    let v: serde_json::Value = reqwest::Client::new()
+        .get(format!("{}/state", sb.admin_url))
+        .header(pb2b_sandbox::ADMIN_TOKEN_HEADER, &sb.admin_token)
+        .send()
         .await
         .unwrap()
         .json()

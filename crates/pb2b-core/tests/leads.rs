@@ -17,7 +17,10 @@ fn lead(email: &str) -> NewLead {
 }
 
 async fn count(sb: &pb2b_sandbox::Sandbox, email: &str) -> u64 {
-    let v: serde_json::Value = reqwest::get(format!("{}/leads/count?email={email}", sb.admin_url))
+    let v: serde_json::Value = reqwest::Client::new()
+        .get(format!("{}/leads/count?email={email}", sb.admin_url))
+        .header(pb2b_sandbox::ADMIN_TOKEN_HEADER, &sb.admin_token)
+        .send()
         .await
         .unwrap()
         .json()

@@ -19,8 +19,11 @@ fn statuses(log: &[Exchange]) -> Vec<Option<u16>> {
     log.iter().map(|e| e.status).collect()
 }
 
-async fn count_by_email(admin_url: &str, email: &str) -> u64 {
-    let v: serde_json::Value = reqwest::get(format!("{admin_url}/leads/count?email={email}"))
+async fn count_by_email(sb: &pb2b_sandbox::Sandbox, email: &str) -> u64 {
+    let v: serde_json::Value = reqwest::Client::new()
+        .get(format!("{}/leads/count?email={email}", sb.admin_url))
+        .header(pb2b_sandbox::ADMIN_TOKEN_HEADER, &sb.admin_token)
+        .send()
         .await
         .unwrap()
         .json()
@@ -52,7 +55,7 @@ async fn a_persistent_500_is_retried_up_to_the_bound_with_the_same_key() {
     let mut ids: Vec<_> = log.iter().map(|e| e.request_id.clone().unwrap()).collect();
     ids.dedup();
     assert_eq!(ids.len(), 4);
-    assert_eq!(count_by_email(&sb.admin_url, "p500@example.com").await, 0);
+    assert_eq!(count_by_email(&sb, "p500@example.com").await, 0);
     sb.shutdown().await;
 }
 
@@ -87,7 +90,7 @@ async fn random_500s_end_in_one_lead() {
             last.request_id.as_deref(),
             Some(created.request_id.as_str())
         );
-        assert_eq!(count_by_email(&sb.admin_url, &email).await, 1);
+        assert_eq!(count_by_email(&sb, &email).await, 1);
     }
     sb.shutdown().await;
 }
@@ -127,7 +130,7 @@ async fn a_dropped_answer_after_commit_is_retried_and_replayed() {
     assert_eq!(statuses(&log), vec![None, Some(201)]);
     assert_eq!(log[0].error_code.as_deref(), Some("connection_lost"));
     assert!(!log[0].replayed && log[1].replayed);
-    assert_eq!(count_by_email(&sb.admin_url, "drop@example.com").await, 1);
+    assert_eq!(count_by_email(&sb, "drop@example.com").await, 1);
     sb.shutdown().await;
 }
 
@@ -201,7 +204,10 @@ async fn a_key_in_use_is_retried_after_retry_after_and_replays() {
     });
     // Wait until the first request holds the key (observable through the sandbox state).
     loop {
-        let v: serde_json::Value = reqwest::get(format!("{}/state", sb.admin_url))
+        let v: serde_json::Value = reqwest::Client::new()
+            .get(format!("{}/state", sb.admin_url))
+            .header(pb2b_sandbox::ADMIN_TOKEN_HEADER, &sb.admin_token)
+            .send()
             .await
             .unwrap()
             .json()
@@ -220,7 +226,7 @@ async fn a_key_in_use_is_retried_after_retry_after_and_replays() {
     assert_eq!(log[0].status, Some(409));
     assert_eq!(log[0].error_code.as_deref(), Some("idempotency_key_in_use"));
     assert_eq!(log.last().unwrap().status, Some(201));
-    assert_eq!(count_by_email(&sb.admin_url, "inuse@example.com").await, 1);
+    assert_eq!(count_by_email(&sb, "inuse@example.com").await, 1);
     sb.shutdown().await;
 }
 

@@ -218,7 +218,7 @@ async fn the_test_receiver_gets_real_deliveries_and_each_verifies() {
     }
     let mut got: Vec<ReceivedDelivery> = Vec::new();
     while got.len() < 3 {
-        let d = tokio::time::timeout(Duration::from_secs(20), live.recv())
+        let d = tokio::time::timeout(Duration::from_secs(20), live.next_delivery())
             .await
             .expect("a delivery arrives")
             .expect("the live stream is open");
@@ -286,7 +286,7 @@ async fn the_test_receiver_gets_real_deliveries_and_each_verifies() {
         "whsec_0000".into(),
     )));
     create_lead(&client, 9).await;
-    let d = tokio::time::timeout(Duration::from_secs(20), live.recv())
+    let d = tokio::time::timeout(Duration::from_secs(20), live.next_delivery())
         .await
         .unwrap()
         .unwrap();
@@ -414,7 +414,7 @@ async fn the_receiver_keeps_only_the_last_n() {
         kept.iter().map(|d| d.seq).collect::<Vec<_>>(),
         vec![3, 4, 5]
     );
-    assert_eq!(kept[2].body, "{\"n\":4}");
+    assert_eq!(kept[2].body(), "{\"n\":4}");
     assert_eq!(kept[0].verdict.kind, VerdictKind::NoSecret);
     receiver.set_secret(Some(pb2b_core::secret::SecretString::new("whsec_x".into())));
     http.post(receiver.url())
@@ -578,4 +578,120 @@ async fn bench_webhooks() {
         leads as f64 / total.as_secs_f64()
     );
     receiver.stop().await;
+}
+
+// ----- issue 14, item 4: the receiver answers only its own address, within a byte bound -----
+
+/// A page reached through DNS rebinding names its own host: the receiver refuses it and
+/// records nothing.
+#[tokio::test]
+async fn the_receiver_refuses_another_host() {
+    let receiver = TestReceiver::start(ReceiverConfig::default())
+        .await
+        .unwrap();
+    let http = reqwest::Client::new();
+    let port = receiver.addr().port();
+    for host in ["evil.example".to_string(), format!("evil.example:{port}")] {
+        let status = http
+            .post(receiver.url())
+            .header("Host", &host)
+            .body("{}")
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert_eq!(status, 403, "{host}");
+    }
+    assert!(receiver.deliveries().is_empty(), "nothing recorded");
+    for host in [format!("127.0.0.1:{port}"), format!("localhost:{port}")] {
+        let status = http
+            .post(receiver.url())
+            .header("Host", &host)
+            .body("{}")
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert_eq!(status, 200, "{host}");
+    }
+    assert_eq!(receiver.deliveries().len(), 2);
+    receiver.stop().await;
+}
+
+/// 300 deliveries of 1 MiB: what the receiver keeps stays within its byte bound (each body
+/// kept once), and the newest is always kept.
+#[tokio::test]
+async fn the_receiver_stays_within_its_byte_bound() {
+    let config = ReceiverConfig::default();
+    let bound = config.max_stored_bytes;
+    let receiver = TestReceiver::start(config).await.unwrap();
+    let http = reqwest::Client::new();
+    let body = vec![b'x'; 1024 * 1024 - 64];
+    for n in 0..300u32 {
+        let mut b = body.clone();
+        b[..4].copy_from_slice(&n.to_be_bytes());
+        let status = http
+            .post(receiver.url())
+            .body(b)
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert_eq!(status, 200);
+        assert!(
+            receiver.stored_bytes() <= bound,
+            "{} > {bound}",
+            receiver.stored_bytes()
+        );
+    }
+    let kept = receiver.deliveries();
+    let held: usize = kept.iter().map(|d| d.raw_body.len()).sum();
+    assert!(held <= bound, "{held} > {bound}");
+    assert!(kept.len() < 300 && !kept.is_empty());
+    let last = kept.last().unwrap();
+    assert_eq!(last.seq, 300);
+    assert_eq!(&last.raw_body[..4], &299u32.to_be_bytes());
+    receiver.stop().await;
+}
+
+/// A live subscriber that falls behind is told how many deliveries it missed, then keeps
+/// getting the later ones (the live view never stops silently).
+#[tokio::test]
+async fn a_lagging_live_subscriber_gets_a_notice_and_later_deliveries() {
+    let receiver = TestReceiver::start(ReceiverConfig {
+        capacity: 10,
+        ..ReceiverConfig::default()
+    })
+    .await
+    .unwrap();
+    let mut live = receiver.subscribe();
+    let http = reqwest::Client::new();
+    let post = |n: u32| {
+        http.post(receiver.url())
+            .body(format!("{{\"n\":{n}}}"))
+            .send()
+    };
+    for n in 0..100 {
+        assert_eq!(post(n).await.unwrap().status(), 200);
+    }
+    // 100 arrived while nobody read; only the last 10 are kept.
+    match live.next().await.unwrap() {
+        webhooks::LiveEvent::Skipped { count } => assert_eq!(count, 90),
+        other => panic!("expected a lag notice first, got {other:?}"),
+    }
+    for seq in 91..=100 {
+        match live.next().await.unwrap() {
+            webhooks::LiveEvent::Delivery(d) => assert_eq!(d.seq, seq),
+            other => panic!("expected delivery {seq}, got {other:?}"),
+        }
+    }
+    assert_eq!(post(100).await.unwrap().status(), 200);
+    match live.next().await.unwrap() {
+        webhooks::LiveEvent::Delivery(d) => {
+            assert_eq!((d.seq, d.body().as_ref()), (101, "{\"n\":100}"))
+        }
+        other => panic!("expected delivery 101, got {other:?}"),
+    }
+    receiver.stop().await;
+    assert!(live.next().await.is_none(), "ends when the receiver stops");
 }

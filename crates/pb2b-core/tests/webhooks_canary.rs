@@ -121,7 +121,7 @@ async fn signing_secrets_reach_no_log_database_trace_or_settings() {
         )
         .await
         .unwrap();
-    let d = tokio::time::timeout(Duration::from_secs(20), live.recv())
+    let d = tokio::time::timeout(Duration::from_secs(20), live.next_delivery())
         .await
         .unwrap()
         .unwrap();
@@ -150,7 +150,7 @@ async fn signing_secrets_reach_no_log_database_trace_or_settings() {
     let verdict = check_signature(
         &SignatureCheck {
             headers: headers.clone(),
-            body: d.body.clone(),
+            body: d.body().into_owned(),
             secret: Some(SecretString::new(first.clone())),
             saved_webhook_id: None,
             tolerance_seconds: None,
@@ -173,7 +173,7 @@ async fn signing_secrets_reach_no_log_database_trace_or_settings() {
         let with_saved = check_signature(
             &SignatureCheck {
                 headers,
-                body: d.body.clone(),
+                body: d.body().into_owned(),
                 secret: None,
                 saved_webhook_id: Some(created.endpoint.id.clone()),
                 tolerance_seconds: None,

@@ -31,6 +31,7 @@ start_sandbox() {
   base="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["base_url"])' "$out/stdout")"
   key="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["keys"]["full"])' "$out/stdout")"
   admin="${base%/api/public/v1}/_sandbox"
+  python3 -c 'import json,sys; print("X-Sandbox-Admin-Token: " + json.load(open(sys.argv[1]))["admin_token"])' "$out/stdout" >"$out/admin.h"
   case "$base" in http://127.0.0.1:*) ;; *) echo "refusing non-loopback base $base" >&2; exit 1;; esac
   export PB2B_KEY="$key"
 }
@@ -41,7 +42,7 @@ rss_mib() { awk '/VmRSS/ {printf "%.0f", $2/1024}' "/proc/$pid/status"; }
 
 echo "## wrk POST /leads: ${THREADS} threads, ${CONNECTIONS} connections, ${DURATION}s"
 wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --latency -s "$here/post_lead.lua" "$base/leads" | tee "$out/post.txt"
-posted="$(curl -s "$admin/state" | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["leads"])')"
+posted="$(curl -s -H @"$out/admin.h" "$admin/state" | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["leads"])')"
 echo "leads stored after POST run: $posted"
 
 echo "## wrk GET /leads?limit=100: ${THREADS} threads, ${CONNECTIONS} connections, ${DURATION}s"
@@ -54,10 +55,10 @@ echo "RSS empty store: $(rss_mib) MiB"
 left="$LEADS"
 while [ "$left" -gt 0 ]; do
   n=$(( left > 250000 ? 250000 : left ))
-  curl -s --max-time 300 -X POST "$admin/leads/bulk" -H 'Content-Type: application/json' -d "{\"count\": $n}" >/dev/null
+  curl -s --max-time 300 -X POST "$admin/leads/bulk" -H @"$out/admin.h" -H 'Content-Type: application/json' -d "{\"count\": $n}" >/dev/null
   left=$(( left - n ))
 done
-stored="$(curl -s "$admin/state" | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["leads"])')"
+stored="$(curl -s -H @"$out/admin.h" "$admin/state" | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["leads"])')"
 echo "leads stored: $stored"
 echo "RSS with $stored leads: $(rss_mib) MiB"
 echo "## wrk GET /leads?limit=100 with $stored leads stored, ${DURATION}s"

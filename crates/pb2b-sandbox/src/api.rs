@@ -23,6 +23,10 @@ pub struct App {
     pub cfg: SandboxConfig,
     pub store: Mutex<Store>,
     pub origin: String,
+    /// The bound port: the only one a request's `Host` may name.
+    pub port: u16,
+    /// This run's admin token (see [`crate::guard`]).
+    pub admin_token: String,
     pub signing_key: Vec<u8>,
     pub http: reqwest::Client,
     pub shutting_down: AtomicBool,
@@ -320,14 +324,20 @@ impl Faults {
 /// The one entry point: public API, admin surface and export files.
 pub async fn entry(State(app): State<Arc<App>>, req: Request) -> Response {
     let rid = new_request_id();
+    if let Err(refused) = crate::guard::check_host(&req, app.port) {
+        return finish(&rid, refused.into_reply(), Vec::new());
+    }
     let path = req.uri().path().to_string();
     if path == BASE || path.starts_with(&format!("{BASE}/")) {
         return public(app, rid, req).await;
     }
     if path.starts_with("/_sandbox/") {
-        let reply = crate::admin::admin(&app, &rid, req)
-            .await
-            .unwrap_or_else(ApiError::into_reply);
+        let reply = match crate::guard::check_admin_token(&req, &app.admin_token) {
+            Ok(()) => crate::admin::admin(&app, &rid, req)
+                .await
+                .unwrap_or_else(ApiError::into_reply),
+            Err(refused) => refused.into_reply(),
+        };
         return finish(&rid, reply, Vec::new());
     }
     if let Some(id) = path.strip_prefix("/files/exports/") {

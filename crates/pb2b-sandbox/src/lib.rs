@@ -2,11 +2,18 @@
 //!
 //! The contract is `docs/api/openapi.yaml`; this crate shares no types with the client
 //! (`pb2b-core`): the two meet only over HTTP. [`start`] binds `127.0.0.1` and returns the
-//! base URL and the five sandbox API keys. Keys are deterministic (the same on every start,
-//! with or without `--data`), so demos and docs can name them.
+//! base URL, the sandbox API keys and this run's admin token.
+//!
+//! Keys are random by default: new on each start in memory, created once and kept with the data
+//! file (`data`), so a restart with the same file answers to the same keys. With
+//! [`SandboxConfig::documented_keys`] they are the documented deterministic ones (tests and demos
+//! that name them); a sandbox anyone runs by default is not drivable with published keys.
+//! Requests must name the sandbox's own address in `Host`, and the admin surface needs the
+//! admin token: see the table in `guard.rs`.
 
 mod admin;
 mod api;
+mod guard;
 mod hooks;
 mod store;
 mod util;
@@ -17,6 +24,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+pub use guard::ADMIN_TOKEN_HEADER;
 pub use store::ALL_SCOPES;
 
 /// How a sandbox runs. `Default` seeds demo leads, enforces no rate limit and injects no faults.
@@ -56,10 +64,13 @@ pub struct SandboxConfig {
     pub export_ttl: Duration,
     /// Largest accepted request body in bytes (then 413).
     pub body_limit: usize,
-    /// The workspace served: `sandbox` (the default, `ws_sandbox` with the documented keys) or
+    /// The workspace served: `sandbox` (the default, `ws_sandbox`) or
     /// another name, whose id is `ws_<name>` and whose keys differ (two sandboxes, two
     /// workspaces).
     pub workspace: String,
+    /// Serve the documented deterministic keys (the same on every start) instead of random ones
+    /// (new per start in memory, kept with the data file). Off by default.
+    pub documented_keys: bool,
 }
 
 impl Default for SandboxConfig {
@@ -88,6 +99,7 @@ impl Default for SandboxConfig {
             export_ttl: Duration::from_secs(24 * 3600),
             body_limit: 1024 * 1024,
             workspace: "sandbox".into(),
+            documented_keys: false,
         }
     }
 }
@@ -136,6 +148,9 @@ pub struct Sandbox {
     /// `http://127.0.0.1:N/_sandbox`
     pub admin_url: String,
     pub keys: SandboxKeys,
+    /// This run's admin token: send it as [`ADMIN_TOKEN_HEADER`] to `/_sandbox/*`. Random per
+    /// start, never stored; whoever started the sandbox holds it.
+    pub admin_token: String,
     pub addr: SocketAddr,
     shutdown_tx: Option<tokio::sync::oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<()>,
@@ -198,11 +213,15 @@ pub async fn start(config: SandboxConfig) -> Result<Sandbox, SandboxError> {
             "workspace must be letters, digits, '_' or '-'".into(),
         ));
     }
-    let mut st = store::Store::new(
-        store::Workspace::new(&config.workspace),
-        config.fault_seed,
-        db,
-    );
+    let mut workspace = store::Workspace::new(&config.workspace);
+    if !config.documented_keys {
+        let secret = match &db {
+            Some(db) => db.meta_get_or_set("key_secret", util::secret_hex(32)),
+            None => util::secret_hex(32),
+        };
+        workspace = workspace.with_key_secret(secret);
+    }
+    let mut st = store::Store::new(workspace, config.fault_seed, db);
     let had_data = st.load().map_err(|source| SandboxError::Data {
         path: config.data.clone().unwrap_or_default(),
         source,
@@ -223,6 +242,7 @@ pub async fn start(config: SandboxConfig) -> Result<Sandbox, SandboxError> {
         source,
     })?;
     let origin = format!("http://127.0.0.1:{}", addr.port());
+    let admin_token = util::secret_hex(32);
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .no_proxy()
@@ -233,6 +253,8 @@ pub async fn start(config: SandboxConfig) -> Result<Sandbox, SandboxError> {
         cfg: config,
         store: Mutex::new(st),
         origin: origin.clone(),
+        port: addr.port(),
+        admin_token: admin_token.clone(),
         signing_key: signing_key.into_bytes(),
         http,
         shutting_down: AtomicBool::new(false),
@@ -255,6 +277,7 @@ pub async fn start(config: SandboxConfig) -> Result<Sandbox, SandboxError> {
         base_url: format!("{origin}/api/public/v1"),
         admin_url: format!("{origin}/_sandbox"),
         keys,
+        admin_token,
         addr,
         shutdown_tx: Some(tx),
         task,

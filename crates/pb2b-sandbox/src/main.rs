@@ -1,4 +1,6 @@
-//! `pb2b-sandbox`: prints one JSON line (base URL and keys) on stdout, then logs on stderr.
+//! `pb2b-sandbox`: prints one JSON line on stdout (`base_url`, `admin_url`, `admin_token`,
+//! `keys`), then logs on stderr. The admin token is new each start: send it as
+//! `X-Sandbox-Admin-Token` to `/_sandbox/*`.
 
 use clap::Parser;
 use std::io::Write;
@@ -40,10 +42,14 @@ struct Args {
     /// Start without the demo leads.
     #[arg(long)]
     no_demo: bool,
-    /// The workspace to serve: `sandbox` (default: ws_sandbox and the documented keys) or
-    /// another name (ws_<name>, other keys), so two sandboxes are two workspaces.
+    /// The workspace to serve: `sandbox` (default: ws_sandbox) or another name (ws_<name>,
+    /// other keys), so two sandboxes are two workspaces.
     #[arg(long, default_value = "sandbox")]
     workspace: String,
+    /// Serve the documented deterministic keys (for tests and demos that name them). Without it
+    /// the keys are random: new each start, or created once and kept in the --data file.
+    #[arg(long)]
+    documented_keys: bool,
 }
 
 fn main() -> std::process::ExitCode {
@@ -78,6 +84,7 @@ fn main() -> std::process::ExitCode {
             export_delay_ms: args.export_delay_ms,
             seed_demo: !args.no_demo,
             workspace: args.workspace,
+            documented_keys: args.documented_keys,
             ..Default::default()
         };
         let sandbox = match pb2b_sandbox::start(config).await {
@@ -89,7 +96,12 @@ fn main() -> std::process::ExitCode {
         };
         // Listen for SIGTERM before saying we are up: whoever reads the line may stop us at once.
         let stop = wait_for_signal();
-        let line = serde_json::json!({"base_url": sandbox.base_url, "keys": sandbox.keys});
+        let line = serde_json::json!({
+            "base_url": sandbox.base_url,
+            "admin_url": sandbox.admin_url,
+            "admin_token": sandbox.admin_token,
+            "keys": sandbox.keys,
+        });
         let mut out = std::io::stdout().lock();
         if writeln!(out, "{line}").and_then(|_| out.flush()).is_err() {
             eprintln!("pb2b-sandbox: cannot write to stdout");

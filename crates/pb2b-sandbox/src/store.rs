@@ -39,8 +39,11 @@ pub struct Workspace {
     /// `ws_sandbox` for the default workspace, `ws_<slug>` for another.
     pub id: String,
     pub name: String,
-    /// Empty for the default workspace (its keys are the documented ones).
+    /// Empty for the default workspace.
     slug: String,
+    /// The secret the keys are derived from: `None` for the documented keys (the same on every
+    /// start, published in the docs), `Some` for keys no one else knows (the default).
+    key_secret: Option<String>,
 }
 
 impl Workspace {
@@ -51,13 +54,21 @@ impl Workspace {
                 id: "ws_sandbox".into(),
                 name: "Sandbox workspace".into(),
                 slug: String::new(),
+                key_secret: None,
             };
         }
         Workspace {
             id: format!("ws_{slug}"),
             name: format!("Sandbox workspace {slug}"),
             slug: slug.to_owned(),
+            key_secret: None,
         }
+    }
+
+    /// The same workspace with keys derived from `secret` instead of the documented ones.
+    pub fn with_key_secret(mut self, secret: String) -> Self {
+        self.key_secret = Some(secret);
+        self
     }
 }
 
@@ -84,17 +95,18 @@ impl KeyRec {
     }
 }
 
-/// The deterministic keys of `ws` (documented for the default workspace): the same on every
-/// start; another workspace's keys differ, so two sandboxes are two workspaces.
+/// The keys of `ws`, derived from its key secret: without one, the documented keys (the same on
+/// every start; another workspace's keys differ, so two sandboxes are two workspaces); with one,
+/// keys only the holder of that secret can know.
 pub fn default_keys(ws: &Workspace) -> Vec<KeyRec> {
     let created = 1_767_225_600_000; // 2026-01-01T00:00:00.000Z
     KEY_NAMES
         .iter()
         .map(|name| {
-            let seed = if ws.slug.is_empty() {
-                format!("pb2b-sandbox-key:{name}")
-            } else {
-                format!("pb2b-sandbox-key:{}:{name}", ws.slug)
+            let seed = match (&ws.key_secret, ws.slug.is_empty()) {
+                (None, true) => format!("pb2b-sandbox-key:{name}"),
+                (None, false) => format!("pb2b-sandbox-key:{}:{name}", ws.slug),
+                (Some(secret), _) => format!("pb2b-sandbox-key:{secret}:{}:{name}", ws.slug),
             };
             let h = sha256_hex(seed.as_bytes());
             let token = format!("pb2b_test_{}_{}", &h[..8], &h[8..40]);
@@ -432,7 +444,16 @@ impl Store {
         }
         for k in self.keys.iter_mut() {
             if let Some(stored) = keys.remove(&k.name) {
-                *k = stored;
+                if stored.token == k.token {
+                    *k = stored;
+                } else {
+                    // Saved under other keys (an older version's documented keys, or the other
+                    // key mode): the key's settings stay, its token is this start's.
+                    k.scopes = stored.scopes;
+                    k.read_only = stored.read_only;
+                    k.updated_at = stored.updated_at;
+                    db.put("key", &k.name, k);
+                }
             }
         }
         if !had_data {

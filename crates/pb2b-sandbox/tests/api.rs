@@ -1324,17 +1324,28 @@ fn binary_prints_exactly_one_json_line() {
         assert!(v["keys"][k].as_str().unwrap().starts_with("pb2b_test_"));
     }
     let full = v["keys"]["full"].as_str().unwrap().to_string();
+    let admin = v["admin_url"].as_str().unwrap().to_string();
+    assert_eq!(admin, base.replace("/api/public/v1", "/_sandbox"));
+    let token = v["admin_token"].as_str().unwrap().to_string();
+    assert!(token.len() >= 32, "{token}");
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let status = rt.block_on(async {
-        reqwest::Client::new()
-            .get(format!("{base}/me"))
-            .bearer_auth(&full)
-            .send()
-            .await
-            .unwrap()
-            .status()
+    let (status, with_token, without) = rt.block_on(async {
+        let http = reqwest::Client::new();
+        let me = http.get(format!("{base}/me")).bearer_auth(&full);
+        let state = format!("{admin}/state");
+        (
+            me.send().await.unwrap().status().as_u16(),
+            http.get(&state)
+                .header("X-Sandbox-Admin-Token", &token)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16(),
+            http.get(&state).send().await.unwrap().status().as_u16(),
+        )
     });
-    assert_eq!(status, 200);
+    assert_eq!((status, with_token, without), (200, 200, 401));
     // Stop it by its own pid (SIGTERM), then check nothing else reached stdout.
     let _ = std::process::Command::new("kill")
         .arg(pid.to_string())
@@ -1693,4 +1704,268 @@ async fn garbage_input_never_crashes() {
     let r = e.send(e.req(Method::GET, "/me", &k), "/me").await;
     assert_eq!(r.status, 200);
     e.sb.shutdown().await;
+}
+
+// ----- issue 14, item 4: only its own address, a per-run admin token, per-install keys -----
+
+/// A web page reached through DNS rebinding sends its own name as `Host`: every surface (public
+/// API, admin, export files) refuses it with 403 `forbidden` (documented for the sandbox), and
+/// nothing changes. `127.0.0.1:PORT` and `localhost:PORT` are the sandbox's own names.
+#[tokio::test]
+async fn requests_addressed_to_another_host_are_refused() {
+    let e = env().await;
+    let port = e.sb.addr.port();
+    e.create_lead(json!({"email": "kept@example.com"})).await;
+    for host in [
+        "evil.example".to_string(),
+        format!("evil.example:{port}"),
+        "127.0.0.1".to_string(),
+        format!("127.0.0.1:{}", port.wrapping_add(1)),
+        format!("localhost.evil.example:{port}"),
+    ] {
+        let r = e
+            .send(
+                e.req(Method::GET, "/me", &e.full()).header("Host", &host),
+                "/me",
+            )
+            .await;
+        assert_eq!((r.status.as_u16(), r.code()), (403, "forbidden"), "{host}");
+        assert!(r.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Host"));
+        let r = e
+            .send(
+                e.req(Method::POST, "/leads", &e.full())
+                    .header("Host", &host)
+                    .json(&json!({"email": "rebound@example.com"})),
+                "/leads",
+            )
+            .await;
+        assert_eq!(r.status, 403, "{host}: {}", r.raw);
+        let reset = e
+            .http
+            .post(format!("{}/reset", e.sb.admin_url))
+            .header("Host", &host)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(reset.status(), 403, "{host}");
+        let file = e
+            .http
+            .get(format!(
+                "http://127.0.0.1:{port}/files/exports/exp_x?expires=1&signature=00"
+            ))
+            .header("Host", &host)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(file.status(), 403, "{host}");
+    }
+    assert_eq!(
+        e.count_email("kept@example.com").await,
+        1,
+        "nothing was reset"
+    );
+    assert_eq!(e.count_email("rebound@example.com").await, 0);
+    for host in [format!("127.0.0.1:{port}"), format!("localhost:{port}")] {
+        let r = e
+            .send(
+                e.req(Method::GET, "/me", &e.full()).header("Host", &host),
+                "/me",
+            )
+            .await;
+        assert_eq!(r.status, 200, "{host}: {}", r.raw);
+    }
+    e.sb.shutdown().await;
+}
+
+/// `/_sandbox/*` answers only with the run's admin token: a page (or another local user) that
+/// can reach the port cannot reset or rewrite the sandbox.
+#[tokio::test]
+async fn admin_surface_needs_the_run_token() {
+    let e = env().await;
+    e.create_lead(json!({"email": "kept@example.com"})).await;
+    for (path, method) in [
+        ("/reset", Method::POST),
+        ("/state", Method::GET),
+        ("/health", Method::GET),
+        ("/leads/bulk", Method::POST),
+    ] {
+        let url = format!("{}{path}", e.sb.admin_url);
+        let r = e.http.request(method.clone(), &url).send().await.unwrap();
+        assert_eq!(r.status(), 401, "{path} without a token");
+        assert!(r.headers().contains_key("x-request-id"));
+        let v: Value = r.json().await.unwrap();
+        common::validate_pointer("/components/schemas/ErrorEnvelope", &v);
+        assert_eq!(v["error"]["code"], "unauthorized");
+        let r = e
+            .http
+            .request(method, &url)
+            .header("X-Sandbox-Admin-Token", "0123456789abcdef")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 403, "{path} with a wrong token");
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(v["error"]["code"], "forbidden");
+    }
+    assert_eq!(
+        e.count_email("kept@example.com").await,
+        1,
+        "nothing was reset"
+    );
+    // The token of another run (another sandbox) is refused too.
+    let other = env().await;
+    assert_ne!(other.sb.admin_token, e.sb.admin_token);
+    let r = e
+        .http
+        .post(format!("{}/reset", e.sb.admin_url))
+        .header(pb2b_sandbox::ADMIN_TOKEN_HEADER, &other.sb.admin_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    other.sb.shutdown().await;
+    // With this run's token it works (Env::admin sends it).
+    assert_eq!(e.admin(Method::POST, "/reset", None).await["reset"], true);
+    assert_eq!(e.count_email("kept@example.com").await, 0);
+    e.sb.shutdown().await;
+}
+
+/// Nobody's sandbox answers to the published keys unless asked to: each data folder gets its own
+/// random keys, kept across restarts (the app's saved key still works), and an in-memory sandbox
+/// gets new ones each start.
+#[tokio::test]
+async fn keys_are_random_per_data_folder_and_kept_across_restarts() {
+    let a = tempfile::tempdir().unwrap();
+    let b = tempfile::tempdir().unwrap();
+    let cfg = |dir: &std::path::Path| SandboxConfig {
+        data: Some(dir.join("sandbox.sqlite")),
+        seed_demo: false,
+        ..Default::default()
+    };
+    let first = env_with(cfg(a.path())).await;
+    let keys_a = first.sb.keys.clone();
+    first.sb.shutdown().await;
+    let second = env_with(cfg(b.path())).await;
+    let keys_b = second.sb.keys.clone();
+    second.sb.shutdown().await;
+    for (ka, kb) in [
+        (&keys_a.full, &keys_b.full),
+        (&keys_a.read_only, &keys_b.read_only),
+        (&keys_a.leads_read, &keys_b.leads_read),
+        (&keys_a.full_2, &keys_b.full_2),
+    ] {
+        assert_ne!(ka, kb, "two installs share a key");
+        assert!(ka.starts_with("pb2b_test_"), "{ka}");
+    }
+    let again = env_with(cfg(a.path())).await;
+    assert_eq!(again.sb.keys, keys_a, "a restart keeps the folder's keys");
+    let r = again
+        .send(again.req(Method::GET, "/me", &keys_a.full), "/me")
+        .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.data()["workspace"]["id"], "ws_sandbox");
+    again.sb.shutdown().await;
+
+    let m1 = env().await;
+    let m2 = env().await;
+    assert_ne!(
+        m1.sb.keys.full, m2.sb.keys.full,
+        "in memory: new keys each start"
+    );
+    m1.sb.shutdown().await;
+    m2.sb.shutdown().await;
+
+    // documented_keys: the published deterministic keys, on any start; a folder that had random
+    // keys switches to them (and back) keeping each key's settings.
+    let documented = |data: Option<std::path::PathBuf>| SandboxConfig {
+        data,
+        seed_demo: false,
+        documented_keys: true,
+        ..Default::default()
+    };
+    let d1 = env_with(documented(None)).await;
+    let d2 = env_with(documented(Some(a.path().join("sandbox.sqlite")))).await;
+    assert_eq!(d1.sb.keys, d2.sb.keys);
+    assert_ne!(d1.sb.keys.full, keys_a.full);
+    d1.sb.shutdown().await;
+    d2.sb.shutdown().await;
+    let back = env_with(cfg(a.path())).await;
+    assert_eq!(back.sb.keys, keys_a, "the folder's own keys again");
+    back.sb.shutdown().await;
+}
+
+/// A data file saved by an older version holds the documented keys: the next start replaces
+/// them with the folder's own, keeping each key's settings.
+#[tokio::test]
+async fn a_data_file_with_the_documented_keys_gets_its_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sandbox.sqlite");
+    let old = env_with(SandboxConfig {
+        data: Some(path.clone()),
+        seed_demo: false,
+        documented_keys: true,
+        ..Default::default()
+    })
+    .await;
+    let published = old.sb.keys.clone();
+    old.admin(
+        Method::POST,
+        "/keys/leads_read",
+        Some(json!({"read_only": true})),
+    )
+    .await;
+    old.sb.shutdown().await;
+    let e = env_with(SandboxConfig {
+        data: Some(path),
+        seed_demo: false,
+        ..Default::default()
+    })
+    .await;
+    assert_ne!(e.sb.keys.full, published.full);
+    assert_ne!(e.sb.keys.leads_read, published.leads_read);
+    let r = e
+        .send(e.req(Method::GET, "/me", &published.full), "/me")
+        .await;
+    assert_eq!((r.status.as_u16(), r.code()), (401, "invalid_api_key"));
+    let r = e
+        .send(e.req(Method::GET, "/me", &e.sb.keys.leads_read), "/me")
+        .await;
+    assert_eq!(r.data()["read_only"], true, "the key's settings stay");
+    e.sb.shutdown().await;
+}
+
+/// The stand-alone binary serves random keys unless it is started with `--documented-keys`.
+#[test]
+fn binary_keys_are_random_unless_documented_keys() {
+    use std::io::{BufRead, BufReader};
+    let ready = |extra: &[&str]| -> Value {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_pb2b-sandbox"))
+            .args(["--port", "0", "--no-demo"])
+            .args(extra)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let _ = std::process::Command::new("kill")
+            .arg(child.id().to_string())
+            .status();
+        assert!(child.wait().unwrap().success());
+        serde_json::from_str(&line).unwrap()
+    };
+    let (r1, r2) = (ready(&[]), ready(&[]));
+    assert_ne!(r1["keys"]["full"], r2["keys"]["full"]);
+    assert_ne!(r1["admin_token"], r2["admin_token"]);
+    let (d1, d2) = (ready(&["--documented-keys"]), ready(&["--documented-keys"]));
+    assert_eq!(d1["keys"], d2["keys"]);
+    assert_ne!(
+        d1["admin_token"], d2["admin_token"],
+        "the admin token is per run"
+    );
 }

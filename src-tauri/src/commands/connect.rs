@@ -53,9 +53,13 @@ async fn connect(state: &AppState, profile: Profile, key: SecretString) -> Resul
 async fn ensure_sandbox(state: &AppState) -> Result<(String, SecretString), ErrorReport> {
     let mut sandbox = state.sandbox.lock().await;
     if sandbox.is_none() {
+        // Keys of this install only: random, created once with the sandbox's data (so the key
+        // saved in the keychain still works after a restart), never the published ones a web
+        // page could use. The admin token stays in `state.sandbox`, in memory.
         let file = state.data_dir.join("sandbox.sqlite");
         let config = pb2b_sandbox::SandboxConfig {
             data: Some(file.clone()),
+            documented_keys: false,
             ..Default::default()
         };
         // The sandbox's database (and its -wal/-shm) is the user's alone, like the app's.

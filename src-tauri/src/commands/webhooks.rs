@@ -6,9 +6,9 @@ use std::time::Duration;
 
 use pb2b_core::error::{codes, ErrorReport};
 use pb2b_core::webhooks::{
-    self, check_signature, check_url, new_idempotency_key, DeliveryPage, DeliveryRow,
-    ReceivedDelivery, ReceiverConfig, SecretDialog, SignatureCheck, SignatureVerdict, TestReceiver,
-    UrlCheck, WebhookChanges, WebhookDraft, WebhookEndpoint, WebhookEventInfo, WebhookManager,
+    self, check_signature, check_url, new_idempotency_key, DeliveryPage, DeliveryRow, LiveEvent,
+    ReceiverConfig, SecretDialog, SignatureCheck, SignatureVerdict, TestReceiver, UrlCheck,
+    WebhookChanges, WebhookDraft, WebhookEndpoint, WebhookEventInfo, WebhookManager,
 };
 use tauri::ipc::Channel;
 use tauri::{AppHandle, Runtime, State};
@@ -219,13 +219,14 @@ pub async fn webhook_check_signature(
 }
 
 /// "Try it with a local receiver": starts a receiver on a loopback port, registers an endpoint
-/// for it (sandbox only), and streams every delivery with its signature verdict to `on_delivery`.
+/// for it (sandbox only), and streams every delivery with its signature verdict to `on_delivery`
+/// (and, when the view fell behind, how many it missed: it never stops silently).
 /// Answers the once-shown secret dialog of the new endpoint.
 #[tauri::command]
 pub async fn receiver_start(
     state: State<'_, AppState>,
     events: Vec<String>,
-    on_delivery: Channel<ReceivedDelivery>,
+    on_delivery: Channel<LiveEvent>,
 ) -> Result<SecretDialog, ErrorReport> {
     let (client, sandbox) = client_and_sandbox(&state).await?;
     if !sandbox {
@@ -242,8 +243,8 @@ pub async fn receiver_start(
     let receiver = TestReceiver::start(ReceiverConfig::default()).await?;
     let mut deliveries = receiver.subscribe();
     tauri::async_runtime::spawn(async move {
-        while let Ok(delivery) = deliveries.recv().await {
-            if on_delivery.send(delivery).is_err() {
+        while let Some(event) = deliveries.next().await {
+            if on_delivery.send(event).is_err() {
                 break;
             }
         }

@@ -19,7 +19,8 @@ received_at: string, method: string, path: string,
  */
 event: string | null, delivery_id: string | null, timestamp: string | null, signature: string | null, headers: Array<ReceivedHeader>, 
 /**
- * The body as text (invalid UTF-8 replaced); `raw_body` has the exact bytes.
+ * The body as text (invalid UTF-8 replaced). In Rust `raw_body`: the exact bytes, kept
+ * once (`body()` gives the text).
  */
 body: string, 
 /**

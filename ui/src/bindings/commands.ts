@@ -15,6 +15,7 @@ import type { Lead } from "./Lead";
 import type { LeadPage } from "./LeadPage";
 import type { LeadQuery } from "./LeadQuery";
 import type { LeadSubmission } from "./LeadSubmission";
+import type { LiveEvent } from "./LiveEvent";
 import type { LogFilter } from "./LogFilter";
 import type { LoggedRequest } from "./LoggedRequest";
 import type { Mapping } from "./Mapping";
@@ -22,7 +23,6 @@ import type { MirrorExportResult } from "./MirrorExportResult";
 import type { NewLead } from "./NewLead";
 import type { Overview } from "./Overview";
 import type { Preview } from "./Preview";
-import type { ReceivedDelivery } from "./ReceivedDelivery";
 import type { SecretDialog } from "./SecretDialog";
 import type { SignatureCheck } from "./SignatureCheck";
 import type { SignatureVerdict } from "./SignatureVerdict";
@@ -232,7 +232,7 @@ export function webhookCheckSignature(check: SignatureCheck): Promise<SignatureV
 }
 
 /** `crate::commands::webhooks::receiver_start` */
-export function receiverStart(events: Array<string>, onDelivery: Channel<ReceivedDelivery>): Promise<SecretDialog> {
+export function receiverStart(events: Array<string>, onDelivery: Channel<LiveEvent>): Promise<SecretDialog> {
   return invoke("receiver_start", { events, onDelivery });
 }
 

@@ -5,7 +5,7 @@ import { clear, h, toast } from "../dom";
 import { confirmDialog, errorPanel, gatedButton } from "../components";
 import { can } from "../state";
 import type { ErrorReport } from "../bindings/ErrorReport";
-import type { ReceivedDelivery } from "../bindings/ReceivedDelivery";
+import type { LiveEvent } from "../bindings/LiveEvent";
 import type { SecretDialog } from "../bindings/SecretDialog";
 import type { WebhookEndpoint } from "../bindings/WebhookEndpoint";
 import type { WebhookEventInfo } from "../bindings/WebhookEventInfo";
@@ -233,7 +233,12 @@ export async function renderWebhooks(root: HTMLElement): Promise<void> {
   const receiverPermission = onSandbox ? permission : { allowed: false, reason: "Only while connected to the local sandbox" };
   const receiverStart = gatedButton("Start test receiver", receiverPermission, () => void act(async () => {
     clear(receiverList);
-    const dialog = await api.receiverStart(["lead.created", "lead.updated", "export.completed", "export.failed"], (d: ReceivedDelivery) => {
+    const dialog = await api.receiverStart(["lead.created", "lead.updated", "export.completed", "export.failed"], (d: LiveEvent) => {
+      if (d.kind === "skipped") {
+        receiverList.prepend(h("li", { class: "card muted", "data-skipped": String(d.count) },
+          `${d.count} ${d.count === 1 ? "delivery" : "deliveries"} arrived faster than this view could show them and were skipped (the receiver keeps only the latest); showing the latest.`));
+        return;
+      }
       receiverList.prepend(h("li", { class: "card", "data-received": d.delivery_id ?? String(d.seq), "data-verdict": d.verdict.kind },
         h("div", { class: "row" },
           h("strong", {}, d.event ?? "(no event header)"),

@@ -44,7 +44,10 @@ pub fn json(out: &Output) -> Value {
 
 /// A count from the sandbox's `/_sandbox/state` (`leads`, `exports`, ...).
 pub async fn server_count(sb: &Sandbox, what: &str) -> u64 {
-    let v: Value = reqwest::get(format!("{}/state", sb.admin_url))
+    let v: Value = reqwest::Client::new()
+        .get(format!("{}/state", sb.admin_url))
+        .header(pb2b_sandbox::ADMIN_TOKEN_HEADER, &sb.admin_token)
+        .send()
         .await
         .unwrap()
         .json()

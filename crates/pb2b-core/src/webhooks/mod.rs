@@ -27,9 +27,11 @@
 //!   reason, age_seconds}`; lower level [`verify`], [`verify_headers`], [`parse_pasted_headers`],
 //!   [`sign`]. Constant-time (`hmac`'s `verify_slice`).
 //! - Test receiver: [`TestReceiver::start`]`(ReceiverConfig::default())`, `.url()`,
-//!   `.set_secret(..)`, `.subscribe()` (a `tokio::sync::broadcast` of [`ReceivedDelivery`], for a
-//!   Tauri channel), `.deliveries()` (the last `capacity`), `.answer_next_with(&[500])`,
-//!   `.stop().await`.
+//!   `.set_secret(..)`, `.subscribe()` ([`LiveDeliveries`]: `.next().await` gives each
+//!   [`LiveEvent`], a delivery or a notice of how many a slow reader missed, for a Tauri
+//!   channel), `.deliveries()` (the last `capacity`, within `max_stored_bytes`),
+//!   `.answer_next_with(&[500])`, `.stop().await`. It answers only requests addressed to its
+//!   own `127.0.0.1`/`localhost` port (the table in `receiver.rs`).
 //!
 //! Nothing here is long-running work with progress: every call is one or a few requests (list
 //! pages through all endpoints); the receiver is stopped with `stop()` or by dropping it.
@@ -54,7 +56,10 @@ pub use endpoints::{
 pub use events::{
     describe_event, events, parse_event_list, validate_events, WebhookEventInfo, EVENTS,
 };
-pub use receiver::{ReceivedDelivery, ReceivedHeader, ReceiverConfig, TestReceiver, RECEIVER_PATH};
+pub use receiver::{
+    LiveDeliveries, LiveEvent, ReceivedDelivery, ReceivedHeader, ReceiverConfig, TestReceiver,
+    RECEIVER_PATH,
+};
 pub use signature::{
     now_unix, parse_pasted_headers, sign, verify, verify_headers, SignatureVerdict, VerdictKind,
     DEFAULT_TOLERANCE, HEADER_DELIVERY, HEADER_EVENT, HEADER_SIGNATURE, HEADER_TIMESTAMP,

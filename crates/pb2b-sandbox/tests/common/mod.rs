@@ -236,7 +236,8 @@ impl Env {
     pub async fn admin(&self, method: Method, path: &str, body: Option<Value>) -> Value {
         let mut rb = self
             .http
-            .request(method, format!("{}{}", self.sb.admin_url, path));
+            .request(method, format!("{}{}", self.sb.admin_url, path))
+            .header(pb2b_sandbox::ADMIN_TOKEN_HEADER, &self.sb.admin_token);
         if let Some(b) = body {
             rb = rb.json(&b);
         }

@@ -101,7 +101,7 @@ pub fn init_with<R: tauri::Runtime>(
     let interval = settings::preference(app, &data_dir, "sync_interval_minutes")
         .and_then(|v| v.as_u64())
         .and_then(|m| u32::try_from(m).ok())
-        .unwrap_or(0);
+        .unwrap_or(commands::sync::DEFAULT_SYNC_INTERVAL_MINUTES);
     let state = state::AppState::new(data_dir, auto_sandbox);
     if let Ok(mut minutes) = state.sync_interval.try_lock() {
         *minutes = interval;

@@ -68,20 +68,25 @@ fn preferences_and_logs_are_the_users_alone() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let app = app(data.clone());
+    // Until the user chooses, the automatic sync runs every 15 minutes.
+    assert_eq!(
+        invoke(&app, "sync_interval", serde_json::json!({})).unwrap(),
+        15
+    );
     invoke(
         &app,
         "set_sync_interval",
-        serde_json::json!({ "minutes": 15 }),
+        serde_json::json!({ "minutes": 60 }),
     )
     .expect("saved");
     let prefs = data.join(pb2b_app::settings::PREFERENCES_FILE);
     assert_eq!(mode(&prefs), 0o600);
     assert_eq!(mode(&data), 0o700);
     let saved: serde_json::Value = serde_json::from_slice(&std::fs::read(&prefs).unwrap()).unwrap();
-    assert_eq!(saved["sync_interval_minutes"], 15);
+    assert_eq!(saved["sync_interval_minutes"], 60);
     assert_eq!(
         invoke(&app, "sync_interval", serde_json::json!({})).unwrap(),
-        15
+        60
     );
 
     // A log folder and file an older version left readable by everyone.

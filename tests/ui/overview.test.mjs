@@ -104,3 +104,11 @@ test("a workspace never synced starts its first sync by itself, once, and then s
   assert.deepEqual(errors, []);
   await context.close();
 });
+
+test("while connected to the sandbox, the sidebar says nothing leaves this computer", async () => {
+  const { page, context } = await openUi(browser, SYNCED, { hash: "#/overview" });
+  const banner = page.locator("[data-sandbox-banner]");
+  await banner.waitFor();
+  assert.equal(await banner.textContent(), "Sandbox: nothing leaves this computer");
+  await context.close();
+});

@@ -93,3 +93,13 @@ test("keyboard: focus lands on the screen heading, Tab and Shift+Tab reach the c
   await page.waitForFunction(() => document.activeElement?.tagName === "H1");
   await context.close();
 });
+
+test("the app reopens on the screen the user left", async () => {
+  const { page, context } = await openUi(browser, DIAGNOSTICS_OK, { hash: "#/diagnostics" });
+  await page.getByText("Reachable").waitFor();
+  // A new start: the page without a hash, as the app opens it.
+  await page.goto(page.url().replace(/#.*$/, ""));
+  await page.waitForFunction(() => location.hash === "#/diagnostics");
+  assert.equal(await page.getByRole("heading", { level: 1 }).textContent(), "Diagnostics");
+  await context.close();
+});

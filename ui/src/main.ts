@@ -42,6 +42,10 @@ onConnection((status) => {
       h("div", { "data-connection": status.profile.name }, status.profile.name),
     );
     if (status.check) badge.append(h("div", { class: "muted" }, status.check.me.workspace.name));
+    // The embedded sandbox: say so wherever the user is, so demo data is never taken for real.
+    if (status.profile.sandbox) {
+      badge.append(h("div", { class: "sandbox-banner", role: "note", "data-sandbox-banner": "" }, "Sandbox: nothing leaves this computer"));
+    }
   } else {
     badge.append(h("span", {}, "Not connected"));
   }
@@ -65,8 +69,17 @@ function renderNav(active: string): void {
   nav.append(list);
 }
 
+// The app reopens on the screen the user left (kept in the webview's own storage, in the app's
+// data folder; a screen id only, nothing about the workspace).
+const LAST_SCREEN = "pb2b.lastScreen";
+
 async function route(): Promise<void> {
   const id = currentId();
+  try {
+    localStorage.setItem(LAST_SCREEN, id);
+  } catch {
+    // Storage refused (private mode): the app opens on Connect next time.
+  }
   renderNav(id);
   const main = document.getElementById("main");
   if (!main) return;
@@ -92,6 +105,15 @@ window.addEventListener("keydown", (event) => {
 
 window.addEventListener("hashchange", () => void route());
 document.addEventListener("DOMContentLoaded", () => {
+  if (!location.hash) {
+    let last: string | null = null;
+    try {
+      last = localStorage.getItem(LAST_SCREEN);
+    } catch {
+      last = null;
+    }
+    if (last && SCREENS.some((s) => s.id === last)) history.replaceState(null, "", `#/${last}`);
+  }
   void route();
   // Restore the active profile (key from the keychain) for the sidebar, whatever screen opens.
   api.connectionStatus().then(setConnection, () => setConnection(null));

@@ -122,6 +122,10 @@ pub async fn mirror_export(
     .await
 }
 
+/// The automatic sync interval until the user chooses one: a new user's mirror stays fresh
+/// without finding the Sync screen (the first sync runs at once, from the Overview).
+pub const DEFAULT_SYNC_INTERVAL_MINUTES: u32 = 15;
+
 /// Sets the automatic sync interval (0 = off, or 5, 15, 60 minutes); kept in the settings store.
 #[tauri::command]
 pub async fn set_sync_interval<R: Runtime>(

@@ -2,6 +2,7 @@
 // time, search by request_id, copy a request_id, copy a redacted support bundle.
 import { api } from "../ipc";
 import { clear, copyText, h, toast } from "../dom";
+import { timeElement } from "../time";
 import { errorPanel } from "../components";
 import type { ErrorReport } from "../bindings/ErrorReport";
 import type { LogFilter } from "../bindings/LogFilter";
@@ -45,7 +46,7 @@ export async function renderActivity(root: HTMLElement): Promise<void> {
         "section",
         { class: "card", "aria-label": "Request details" },
         h("h2", {}, `${row.method} ${row.path}`),
-        h("p", { class: "muted" }, `${row.at} · ${row.profile} · attempt ${row.attempt} · ${row.duration_ms} ms`),
+        h("p", { class: "muted" }, timeElement(row.at), ` · ${row.profile} · attempt ${row.attempt} · ${row.duration_ms} ms`),
         h("div", { class: "row" },
           h("button", {
             type: "button",
@@ -80,7 +81,7 @@ export async function renderActivity(root: HTMLElement): Promise<void> {
         const tr = h(
           "tr",
           { tabindex: "0", "data-request-id": row.request_id ?? "" },
-          h("td", { class: "mono" }, row.at.replace("T", " ").replace("Z", "")),
+          h("td", {}, timeElement(row.at)),
           h("td", {}, row.method),
           h("td", { class: "mono" }, row.path),
           h("td", {}, statusBadge(row)),

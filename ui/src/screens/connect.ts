@@ -2,6 +2,7 @@
 // keychain, via the core), switch, rename, forget, or try the local sandbox.
 import { api } from "../ipc";
 import { clear, h } from "../dom";
+import { timeElement } from "../time";
 import { confirmDialog, errorPanel, fact, promptDialog } from "../components";
 import { setConnection } from "../state";
 import type { ConnectionStatus } from "../bindings/ConnectionStatus";
@@ -39,7 +40,7 @@ export function keyCheckCard(check: KeyCheck): HTMLElement {
           ? h("span", { class: "badge warn", "data-read-only": "true" }, "Read-only")
           : h("span", { class: "badge ok", "data-read-only": "false" }, "Read and write"),
       ),
-      ...fact("Expires", me.expires_at ?? "Never"),
+      ...fact("Expires", me.expires_at ? timeElement(me.expires_at) : "Never"),
       ...fact("request_id", h("code", {}, check.request_id)),
     ),
     h("h3", {}, "Scopes"),

@@ -6,6 +6,7 @@ import { on } from "../bindings/events";
 import { getCurrentWebview } from "@tauri-apps/api/webview";
 import { api } from "../ipc";
 import { clear, h, toast } from "../dom";
+import { timeElement } from "../time";
 import { confirmDialog, errorPanel, gatedButton } from "../components";
 import { can, connection } from "../state";
 import type { ColumnTarget } from "../bindings/ColumnTarget";
@@ -211,7 +212,7 @@ export async function renderImport(root: HTMLElement): Promise<void> {
     const unfinished = ["staging", "ready", "running", "paused"].includes(job.status);
     return h("li", { class: "card", "data-import": job.id, "data-import-status": job.status },
       h("div", { class: "row" }, h("strong", {}, job.file_name), h("span", { class: "badge" }, job.status),
-        h("span", { class: "muted" }, `${c.created} created · ${c.failed} failed · ${c.skipped} skipped of ${c.total} · ${job.created_at}`)),
+        h("span", { class: "muted" }, `${c.created} created · ${c.failed} failed · ${c.skipped} skipped of ${c.total} · `, timeElement(job.created_at))),
       h("div", { class: "row" },
         unfinished ? h("button", { type: "button", onclick: () => void api.importResume(job.id).then(() => { current = job.id; showRun(job.id, null); }, (e) => historyBox.append(errorPanel(e as ErrorReport))) }, "Resume") : null,
         c.failed + c.skipped > 0 ? h("button", { type: "button", "data-results": "errors", onclick: () => void results(job.id, "errors") }, "Download error report") : null,
@@ -237,7 +238,7 @@ export async function renderImport(root: HTMLElement): Promise<void> {
     const workspace = connection()?.check?.me.workspace.name ?? "this workspace";
     return h("li", { class: "card", "data-unassigned-import": job.id },
       h("div", { class: "row" }, h("strong", {}, job.file_name),
-        h("span", { class: "muted" }, `${c.created} created · ${c.pending + c.in_flight} not sent · ${c.failed} failed · ${job.created_at}`)),
+        h("span", { class: "muted" }, `${c.created} created · ${c.pending + c.in_flight} not sent · ${c.failed} failed · `, timeElement(job.created_at))),
       h("div", { class: "row" },
         h("button", {
           type: "button",

@@ -3,6 +3,7 @@
 // export of what is shown to CSV or JSON Lines.
 import { api } from "../ipc";
 import { clear, h, toast } from "../dom";
+import { timeElement } from "../time";
 import { errorPanel, fact } from "../components";
 import type { ErrorReport } from "../bindings/ErrorReport";
 import type { Lead } from "../bindings/Lead";
@@ -11,12 +12,12 @@ import type { LeadSortField } from "../bindings/LeadSortField";
 
 const ROW = 34;
 const PAGE = 200;
-const COLUMNS: [LeadSortField, string, (l: Lead) => string][] = [
+const COLUMNS: [LeadSortField, string, (l: Lead) => string | Node][] = [
   ["full_name", "Name", (l) => l.full_name ?? [l.first_name, l.last_name].filter(Boolean).join(" ")],
   ["email", "Email", (l) => l.email],
   ["company_name", "Company", (l) => l.company_name ?? ""],
   ["status", "Status", (l) => l.status],
-  ["updated_at", "Updated", (l) => l.updated_at.replace("T", " ").slice(0, 19)],
+  ["updated_at", "Updated", (l) => timeElement(l.updated_at)],
 ];
 
 export async function renderLeads(root: HTMLElement): Promise<void> {
@@ -105,8 +106,8 @@ export async function renderLeads(root: HTMLElement): Promise<void> {
             ...fact("LinkedIn", lead.linkedin_url ?? "—"),
             ...fact("Status", lead.status),
             ...fact("Source", lead.source),
-            ...fact("Created", lead.created_at),
-            ...fact("Updated", lead.updated_at),
+            ...fact("Created", timeElement(lead.created_at)),
+            ...fact("Updated", timeElement(lead.updated_at)),
             ...fact("Id", lead.id),
             ...custom.flatMap(([k, v]) => fact(k, String(v))),
           )),

@@ -3,6 +3,7 @@
 import { on } from "../bindings/events";
 import { api } from "../ipc";
 import { clear, h } from "../dom";
+import { timeElement } from "../time";
 import { errorPanel, fact } from "../components";
 import { can } from "../state";
 import type { ErrorReport } from "../bindings/ErrorReport";
@@ -45,7 +46,7 @@ export async function renderSync(root: HTMLElement): Promise<void> {
         { class: "card", "aria-label": "Mirror status" },
         h("dl", { class: "facts" },
           ...fact("Leads in the mirror", String(status.total_leads)),
-          ...fact("Last sync", status.last_finished_at ?? status.last_started_at ?? "Never"),
+          ...fact("Last sync", status.last_finished_at ?? status.last_started_at ? timeElement((status.last_finished_at ?? status.last_started_at) as string) : "Never"),
           ...fact("Outcome", h("span", { "data-sync-outcome": outcome }, outcome)),
           ...fact("Last run", status.last ? `${status.last.leads} read · ${status.last.new} new · ${status.last.updated} updated` : "—"),
           ...fact("Watermark", status.watermark ? `${status.watermark.updated_at} · ${status.watermark.id}` : "—"),

@@ -2,6 +2,7 @@
 // retry, a signature checker, and a local test receiver that shows deliveries arriving live.
 import { api } from "../ipc";
 import { clear, h, toast } from "../dom";
+import { timeElement } from "../time";
 import { confirmDialog, errorPanel, gatedButton } from "../components";
 import { can } from "../state";
 import type { ErrorReport } from "../bindings/ErrorReport";
@@ -136,7 +137,7 @@ export async function renderWebhooks(root: HTMLElement): Promise<void> {
           h("td", {}, String(d.attempt_count)),
           h("td", {}, d.response_status_code === null ? "—" : String(d.response_status_code)),
           h("td", { class: "mono" }, d.response_body_snippet ?? d.error_message ?? "—"),
-          h("td", {}, d.next_attempt_at ?? "—"),
+          h("td", {}, d.next_attempt_at ? timeElement(d.next_attempt_at) : "—"),
           h("td", {}, h("button", { type: "button", class: "small", onclick: async () => {
             if (await confirmDialog(`Deliver ${d.event} (${d.id}) again?`, "Retry delivery")) {
               await act(async () => {
@@ -168,7 +169,7 @@ export async function renderWebhooks(root: HTMLElement): Promise<void> {
         h("strong", { class: "mono" }, w.url),
         h("span", { class: `badge ${w.enabled ? "ok" : "warn"}` }, w.enabled ? "Enabled" : "Disabled"),
         w.secret_saved ? h("span", { class: "badge ok" }, "Secret in keychain") : null),
-      h("p", { class: "muted" }, `${w.events.join(", ")} · secret ${w.secret_prefix}… · created ${w.created_at}`),
+      h("p", { class: "muted" }, `${w.events.join(", ")} · secret ${w.secret_prefix}… · created `, timeElement(w.created_at)),
       h("div", { class: "row" },
         h("button", { type: "button", onclick: () => void showDeliveries(w) }, "Deliveries"),
         gatedButton("Edit", permission, () => {
@@ -243,7 +244,7 @@ export async function renderWebhooks(root: HTMLElement): Promise<void> {
         h("div", { class: "row" },
           h("strong", {}, d.event ?? "(no event header)"),
           h("span", { class: `badge ${d.verdict.valid ? "ok" : "bad"}` }, d.verdict.valid ? "Signature valid" : "Signature NOT valid"),
-          h("span", { class: "muted" }, `${d.received_at} · ${d.delivery_id ?? ""}`)),
+          h("span", { class: "muted" }, timeElement(d.received_at), ` · ${d.delivery_id ?? ""}`)),
         h("p", { class: "muted" }, d.verdict.reason),
         h("pre", { class: "mono excerpt" }, d.body.slice(0, 600))));
     });

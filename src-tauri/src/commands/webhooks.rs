@@ -9,6 +9,7 @@ use pb2b_core::webhooks::{
     self, check_signature, check_url, new_idempotency_key, DeliveryPage, DeliveryRow,
     ReceivedDelivery, ReceiverConfig, SecretDialog, SignatureCheck, SignatureVerdict, TestReceiver,
     UrlCheck, WebhookChanges, WebhookDraft, WebhookEndpoint, WebhookEventInfo, WebhookManager,
+    WebhookSubmission,
 };
 use tauri::ipc::Channel;
 use tauri::{AppHandle, Runtime, State};
@@ -68,15 +69,23 @@ async fn hold(state: &AppState, created: webhooks::CreatedWebhook) -> SecretDial
     dialog
 }
 
-/// Creates an endpoint; answers the once-shown secret dialog.
+/// A new submission of the create form: the draft with an Idempotency-Key made once; every
+/// later submit of it (a second click, "Try again" after a timeout) sends the same key.
+#[tauri::command]
+pub fn webhook_submission(draft: WebhookDraft) -> WebhookSubmission {
+    WebhookSubmission::new(draft)
+}
+
+/// Creates an endpoint from a submission (POST /webhooks with its Idempotency-Key: a replay
+/// answers the same endpoint and secret); answers the once-shown secret dialog.
 #[tauri::command]
 pub async fn webhook_create(
     state: State<'_, AppState>,
-    draft: WebhookDraft,
+    submission: WebhookSubmission,
 ) -> Result<SecretDialog, ErrorReport> {
     let (client, sandbox) = client_and_sandbox(&state).await?;
     let created = WebhookManager::new(&client, sandbox, Some(&state.keychain))
-        .create(&draft, &new_idempotency_key("webhook-create"))
+        .create(&submission.draft, &submission.idempotency_key)
         .await?;
     Ok(hold(&state, created).await)
 }

@@ -13,6 +13,11 @@ fn diagnostics_reports_versions_and_a_real_keychain_probe() {
     assert_eq!(report["arch"], std::env::consts::ARCH);
     assert_eq!(report["data_dir"], dir.path().display().to_string());
     assert!(report["os"].as_str().is_some_and(|os| !os.is_empty()));
+    assert_eq!(report["trust_store"], pb2b_core::api::network::TRUST_STORE);
+    assert_eq!(
+        report["proxy"],
+        pb2b_core::api::network::describe(pb2b_core::DEFAULT_BASE_URL).1
+    );
     // The test command runs inside a private D-Bus session with an unlocked gnome-keyring, so the
     // probe must succeed there; elsewhere (a bare `cargo test`) it must say why it failed.
     let keychain = &report["keychain"];

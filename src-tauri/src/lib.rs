@@ -2,6 +2,7 @@
 //! the OS (keychain, data folder). Every rule lives in `pb2b-core`; a command here only gathers its
 //! inputs, calls the core, and maps the result onto the one IPC error shape.
 
+pub mod clipboard;
 pub mod commands;
 pub mod ipc;
 pub mod jobs;
@@ -68,9 +69,22 @@ pub fn init_with<R: tauri::Runtime>(
     app.manage(state);
 }
 
+/// What the app does on its event loop's events: at exit, it clears the clipboard if it still
+/// holds a signing secret the app copied.
+pub fn on_run_event<R: tauri::Runtime>(app: &tauri::AppHandle<R>, event: &tauri::RunEvent) {
+    if let tauri::RunEvent::Exit = event {
+        if let Some(state) = app.try_state::<state::AppState>() {
+            if state.clipboard.clear_if_ours() {
+                tracing::info!("cleared the copied signing secret from the clipboard at exit");
+            }
+        }
+    }
+}
+
 /// Runs the desktop app.
 pub fn run() {
     builder::<tauri::Wry>()
-        .run(tauri::generate_context!())
-        .expect("error while running ProspectB2B Desktop");
+        .build(tauri::generate_context!())
+        .expect("error while running ProspectB2B Desktop")
+        .run(|app, event| on_run_event(app, &event));
 }

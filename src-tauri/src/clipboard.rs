@@ -54,7 +54,10 @@ impl SecretClipboard {
         }
         let clipboard = inner.clipboard.as_mut().expect("made above");
         let set = clipboard.set();
-        #[cfg(all(unix, not(target_os = "macos"), not(target_os = "android")))]
+        #[cfg(all(
+            unix,
+            not(any(target_os = "macos", target_os = "android", target_os = "emscripten"))
+        ))]
         let set = {
             use arboard::SetExtLinux;
             set.exclude_from_history()

@@ -12,8 +12,9 @@ log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 APP_PACKAGES=(libwebkit2gtk-4.1-dev libxdo-dev libayatana-appindicator3-dev librsvg2-dev
   build-essential pkg-config file libdbus-1-dev curl)
 # What the tests add: a headless X server, the WebKit WebDriver, a real Secret Service, Chromium
-# for the cheap UI tests, ImageMagick for screenshots.
-TEST_PACKAGES=(xvfb xauth webkit2gtk-driver gnome-keyring dbus dbus-x11 chromium imagemagick)
+# for the cheap UI tests, ImageMagick for screenshots, xclip to read the clipboard as another
+# program would (the copied signing secret's marks).
+TEST_PACKAGES=(xvfb xauth webkit2gtk-driver gnome-keyring dbus dbus-x11 chromium imagemagick xclip)
 
 ensure_packages() {
   local missing=()

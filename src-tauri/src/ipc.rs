@@ -32,7 +32,7 @@ use pb2b_core::sync::{
 };
 use pb2b_core::webhooks::{
     DeliveryPage, DeliveryRow, LiveEvent, SecretDialog, SignatureCheck, SignatureVerdict, UrlCheck,
-    WebhookChanges, WebhookDraft, WebhookEndpoint, WebhookEventInfo,
+    WebhookChanges, WebhookDraft, WebhookEndpoint, WebhookEventInfo, WebhookSubmission,
 };
 
 use crate::commands::sync::MirrorExportResult;
@@ -79,7 +79,8 @@ macro_rules! commands {
             crate::commands::webhooks::webhook_events() -> Vec<WebhookEventInfo>;
             crate::commands::webhooks::webhook_check_url(state, url: String) -> Result<UrlCheck, ErrorReport>;
             crate::commands::webhooks::webhooks_list(state) -> Result<Vec<WebhookEndpoint>, ErrorReport>;
-            crate::commands::webhooks::webhook_create(state, draft: WebhookDraft) -> Result<SecretDialog, ErrorReport>;
+            crate::commands::webhooks::webhook_submission(draft: WebhookDraft) -> WebhookSubmission;
+            crate::commands::webhooks::webhook_create(state, submission: WebhookSubmission) -> Result<SecretDialog, ErrorReport>;
             crate::commands::webhooks::webhook_rotate(state, id: String) -> Result<SecretDialog, ErrorReport>;
             crate::commands::webhooks::webhook_save_secret(state) -> Result<(), ErrorReport>;
             crate::commands::webhooks::webhook_copy_secret(app, state) -> Result<u64, ErrorReport>;

@@ -2,7 +2,9 @@
 //! the OS (keychain, data folder). Every rule lives in `pb2b-core`; a command here only gathers its
 //! inputs, calls the core, and maps the result onto the one IPC error shape.
 
+pub mod clipboard;
 pub mod commands;
+pub mod instance;
 pub mod ipc;
 pub mod jobs;
 pub mod logging;
@@ -109,9 +111,55 @@ pub fn init_with<R: tauri::Runtime>(
     app.manage(state);
 }
 
-/// Runs the desktop app.
+/// What the app does on its event loop's events: at exit, it clears the clipboard if it still
+/// holds a signing secret the app copied.
+pub fn on_run_event<R: tauri::Runtime>(app: &tauri::AppHandle<R>, event: &tauri::RunEvent) {
+    if let tauri::RunEvent::Exit = event {
+        if let Some(state) = app.try_state::<state::AppState>() {
+            if state.clipboard.clear_if_ours() {
+                tracing::info!("cleared the copied signing secret from the clipboard at exit");
+            }
+        }
+    }
+}
+
+/// Brings the main window to the front: another launch on this data folder asked for it.
+pub fn bring_to_front<R: tauri::Runtime>(app: &tauri::AppHandle<R>, arguments: usize) {
+    if let Some(window) = app.get_webview_window("main") {
+        let _ = window.unminimize();
+        let _ = window.show();
+        let _ = window.set_focus();
+    }
+    tracing::info!(
+        arguments,
+        "another launch on this data folder: brought the window to the front"
+    );
+}
+
+/// Runs the desktop app: the only one on its data folder (see `instance`); a later launch on the
+/// same folder brings this one's window to the front and exits.
 pub fn run() {
-    builder::<tauri::Wry>()
-        .run(tauri::generate_context!())
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    // The folder Tauri's `app_data_dir` resolves to, known before Tauri starts.
+    let data_dir = dirs::data_dir().map(|d| d.join(APP_IDENTIFIER));
+    let primary = match data_dir.as_deref().map(|d| instance::claim(d, &args)) {
+        Some(Ok(instance::Claim::First(primary))) => Some(primary),
+        Some(Ok(instance::Claim::Running)) => {
+            eprintln!("ProspectB2B Desktop is already running on this data folder: its window was brought to the front.");
+            return;
+        }
+        Some(Err(err)) => {
+            eprintln!("ProspectB2B Desktop could not check for another running copy ({err}); starting anyway.");
+            None
+        }
+        None => None,
+    };
+    let app = builder::<tauri::Wry>()
+        .build(tauri::generate_context!())
         .expect("error while running ProspectB2B Desktop");
+    if let Some(primary) = primary {
+        let handle = app.handle().clone();
+        primary.serve(move |args| bring_to_front(&handle, args.len()));
+    }
+    app.run(|app, event| on_run_event(app, &event));
 }

@@ -50,6 +50,9 @@ pub struct AppState {
     pub sync_interval: tokio::sync::Mutex<u32>,
     /// The signing secret of the open "shown once" dialog (for Copy and Save to keychain).
     pub shown_secret: tokio::sync::Mutex<Option<pb2b_core::webhooks::OnceShownSecret>>,
+    /// The clipboard the signing secret is copied to (kept for the app's life: on X11 the copying
+    /// process serves the copy), cleared at exit if it still holds the secret.
+    pub clipboard: crate::clipboard::SecretClipboard,
     /// The local webhook test receiver, while it runs.
     pub receiver: tokio::sync::Mutex<Option<pb2b_core::webhooks::TestReceiver>>,
     /// Whether unfinished export jobs were resumed in this run.
@@ -79,6 +82,7 @@ impl AppState {
             jobs: crate::jobs::Jobs::default(),
             exports_resumed: std::sync::atomic::AtomicBool::new(false),
             shown_secret: tokio::sync::Mutex::new(None),
+            clipboard: crate::clipboard::SecretClipboard::default(),
             receiver: tokio::sync::Mutex::new(None),
             sync_interval: tokio::sync::Mutex::new(0),
         }

@@ -2,5 +2,6 @@
 //! generated TypeScript bindings.
 
 mod bindings;
+mod instance;
 mod ipc;
 mod support;

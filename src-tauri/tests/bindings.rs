@@ -92,6 +92,7 @@ fn typescript_bindings_are_fresh() {
         pb2b_core::webhooks::UrlCheck,
         pb2b_core::webhooks::WebhookEndpoint,
         pb2b_core::webhooks::WebhookDraft,
+        pb2b_core::webhooks::WebhookSubmission,
         pb2b_core::webhooks::WebhookChanges,
         pb2b_core::webhooks::SecretDialog,
         pb2b_core::webhooks::RevealedSecret,

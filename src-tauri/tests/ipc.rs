@@ -13,6 +13,11 @@ fn diagnostics_reports_versions_and_a_real_keychain_probe() {
     assert_eq!(report["arch"], std::env::consts::ARCH);
     assert_eq!(report["data_dir"], dir.path().display().to_string());
     assert!(report["os"].as_str().is_some_and(|os| !os.is_empty()));
+    assert_eq!(report["trust_store"], pb2b_core::api::network::TRUST_STORE);
+    assert_eq!(
+        report["proxy"],
+        pb2b_core::api::network::describe(pb2b_core::DEFAULT_BASE_URL).1
+    );
     // The test command runs inside a private D-Bus session with an unlocked gnome-keyring, so the
     // probe must succeed there; elsewhere (a bare `cargo test`) it must say why it failed.
     let keychain = &report["keychain"];
@@ -121,4 +126,84 @@ fn a_missing_data_folder_is_refused_not_replaced_by_tmp() {
         pb2b_app::data_dir_or_refuse(Ok(home.clone())).unwrap(),
         home
     );
+}
+
+/// Issue 14, item 5: the create form sends one submission (one Idempotency-Key) again after a
+/// lost answer; the sandbox replays the first answer, so there is one endpoint and its once-shown
+/// secret is in the second answer too.
+#[test]
+fn webhook_create_sent_twice_with_one_submission_makes_one_endpoint_and_shows_its_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let sandbox = tauri::async_runtime::block_on(pb2b_sandbox::start(Default::default())).unwrap();
+    let app = app(dir.path().to_owned());
+    invoke(
+        &app,
+        "save_profile",
+        serde_json::json!({"name": "Sandbox", "baseUrl": sandbox.base_url, "key": sandbox.keys.full, "replace": false}),
+    )
+    .expect("connected to the sandbox");
+    let draft = serde_json::json!({"url": "https://hooks.example.com/pb2b", "events": ["lead.created"], "description": null, "enabled": true});
+    let submission = invoke(
+        &app,
+        "webhook_submission",
+        serde_json::json!({"draft": draft}),
+    )
+    .unwrap();
+    let key = submission["idempotency_key"].as_str().unwrap().to_owned();
+    assert!(key.starts_with("webhook-create-"), "{key}");
+    let again = invoke(
+        &app,
+        "webhook_submission",
+        serde_json::json!({"draft": draft}),
+    )
+    .unwrap();
+    assert_ne!(
+        again["idempotency_key"], submission["idempotency_key"],
+        "a new submission has a new key"
+    );
+
+    let first = invoke(
+        &app,
+        "webhook_create",
+        serde_json::json!({"submission": submission}),
+    )
+    .unwrap();
+    let second = invoke(
+        &app,
+        "webhook_create",
+        serde_json::json!({"submission": submission}),
+    )
+    .unwrap();
+    let secret = first["secret"]["secret"].as_str().unwrap();
+    assert!(secret.starts_with("whsec_"), "{first}");
+    assert_eq!(
+        second["secret"]["webhook_id"],
+        first["secret"]["webhook_id"]
+    );
+    assert_eq!(
+        second["secret"]["secret"], first["secret"]["secret"],
+        "the replay shows the secret"
+    );
+
+    let endpoints = invoke(&app, "webhooks_list", serde_json::json!({})).unwrap();
+    let endpoints = endpoints.as_array().unwrap();
+    assert_eq!(endpoints.len(), 1, "one endpoint: {endpoints:?}");
+    assert_eq!(endpoints[0]["id"], first["secret"]["webhook_id"]);
+    let requests = invoke(&app, "activity", serde_json::json!({"filter": {}})).unwrap();
+    let keys: Vec<&serde_json::Value> = requests
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| {
+            r["method"] == "POST" && r["path"].as_str().is_some_and(|p| p.ends_with("/webhooks"))
+        })
+        .map(|r| &r["idempotency_key"])
+        .collect();
+    assert_eq!(
+        keys,
+        [&serde_json::json!(key), &serde_json::json!(key)],
+        "both sends carried the submission's key"
+    );
+    drop(app);
+    tauri::async_runtime::block_on(sandbox.shutdown());
 }

@@ -4,6 +4,7 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import { execFileSync } from "node:child_process";
 import { connectWithKey, openApp, startDriver, startSandbox, tempDir } from "./webdriver.mjs";
 
 let sandbox;
@@ -31,6 +32,15 @@ test("the secret is shown once, then only its prefix; a delivery arrives in the 
   const prefix = await app.exec("return document.querySelector('#secret-dialog code.secret').dataset.secretPrefix");
   assert.ok(secret.startsWith(prefix) && secret.length > prefix.length);
   await app.screenshot("webhooks-secret-dialog");
+
+  // Copy goes through the app: on the clipboard, marked as a secret that clipboard managers keep
+  // out of their history (read here as another program would).
+  await app.exec("[...document.querySelectorAll('#secret-dialog button')].find(b => b.textContent === 'Copy').click()");
+  await app.waitForText("#secret-dialog [role=status]", (t) => t.startsWith("Copied"));
+  const xclip = (target) => execFileSync("xclip", ["-selection", "clipboard", "-t", target, "-o"], { encoding: "utf8" });
+  assert.ok(xclip("TARGETS").split("\n").includes("x-kde-passwordManagerHint"));
+  assert.equal(xclip("x-kde-passwordManagerHint"), "secret");
+  assert.equal(xclip("UTF8_STRING"), secret);
   await app.exec("[...document.querySelectorAll('#secret-dialog button')].find(b => b.textContent === 'Done').click()");
 
   const listed = await app.waitForText("#webhook-list", (t) => t.includes(prefix));

@@ -9,6 +9,8 @@ const DIAGNOSTICS_OK = `() => ({
     data_dir: "/home/ada/.local/share/com.prospectb2b.desktop",
     keychain: { reachable: true, backend: "Secret Service (D-Bus)", detail: "A probe entry was written, read back and deleted." },
     base_url: "https://login.prospectb2b.com/api/public/v1",
+    trust_store: "The operating system's trust store (rustls with native roots)",
+    proxy: "http://proxy.corp:3128 (with a user name and password, not shown), from the HTTPS_PROXY environment variable",
   }),
 })`;
 
@@ -27,6 +29,8 @@ test("the shell lists only the screens that work, and Diagnostics renders its re
   await page.getByText("Reachable").waitFor();
   assert.equal(await page.locator("[data-fact='API base URL']").textContent(), "https://login.prospectb2b.com/api/public/v1");
   assert.equal(await page.locator("[data-fact='Operating system']").textContent(), "Debian 12 (x86_64)");
+  assert.equal(await page.locator("[data-fact='Trusted certificates']").textContent(), "The operating system's trust store (rustls with native roots)");
+  assert.match(await page.locator("[data-fact='Proxy']").textContent(), /^http:\/\/proxy\.corp:3128 \(with a user name and password, not shown\)/);
   assert.equal(await page.getByRole("heading", { level: 1 }).textContent(), "Diagnostics");
   assert.deepEqual(errors, []);
   await context.close();

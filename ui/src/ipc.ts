@@ -14,6 +14,7 @@ import type { LiveEvent } from "./bindings/LiveEvent";
 import type { LogFilter } from "./bindings/LogFilter";
 import type { WebhookDraft } from "./bindings/WebhookDraft";
 import type { WebhookChanges } from "./bindings/WebhookChanges";
+import type { WebhookSubmission } from "./bindings/WebhookSubmission";
 import type { SignatureCheck } from "./bindings/SignatureCheck";
 import type { NewLead } from "./bindings/NewLead";
 import type { LeadSubmission } from "./bindings/LeadSubmission";
@@ -88,7 +89,8 @@ export const api = {
   webhookEvents: () => call(() => commands.webhookEvents()),
   webhookCheckUrl: (url: string) => call(() => commands.webhookCheckUrl(url)),
   webhooksList: () => call(() => commands.webhooksList()),
-  webhookCreate: (draft: WebhookDraft) => call(() => commands.webhookCreate(draft)),
+  webhookSubmission: (draft: WebhookDraft) => call(() => commands.webhookSubmission(draft)),
+  webhookCreate: (submission: WebhookSubmission) => call(() => commands.webhookCreate(submission)),
   webhookRotate: (id: string) => call(() => commands.webhookRotate(id)),
   webhookSaveSecret: () => call(() => commands.webhookSaveSecret()),
   webhookCopySecret: () => call(() => commands.webhookCopySecret()),

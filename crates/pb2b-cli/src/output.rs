@@ -141,5 +141,7 @@ impl Out {
             report.keychain.detail
         );
         println!("base URL      {}", report.base_url);
+        println!("trust store   {}", report.trust_store);
+        println!("proxy         {}", report.proxy);
     }
 }

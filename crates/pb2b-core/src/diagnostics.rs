@@ -1,5 +1,6 @@
 //! What the Diagnostics screen (and `pb2b diagnostics`) reports: versions, platform, data folder,
-//! a real keychain probe, and the base URL in use.
+//! a real keychain probe, the base URL in use, and how the client reaches it (trust store and
+//! proxy, see [`crate::api::network`]).
 
 use serde::Serialize;
 use ts_rs::TS;
@@ -24,6 +25,10 @@ pub struct Diagnostics {
     pub keychain: KeychainStatus,
     /// The API base URL requests go to.
     pub base_url: String,
+    /// Which certificates TLS trusts (the operating system's trust store).
+    pub trust_store: String,
+    /// Which proxy requests to the base URL go through, and why (credentials never shown).
+    pub proxy: String,
 }
 
 /// Collects the diagnostics; the keychain probe really writes, reads and deletes an entry.
@@ -34,6 +39,7 @@ pub fn collect(
     keychain: &OsKeychain,
 ) -> Diagnostics {
     let info = os_info::get();
+    let (trust_store, proxy) = crate::api::network::describe(base_url);
     Diagnostics {
         app_version: app_version.to_owned(),
         core_version: crate::CORE_VERSION.to_owned(),
@@ -42,5 +48,7 @@ pub fn collect(
         data_dir: data_dir.display().to_string(),
         keychain: keychain.probe(),
         base_url: base_url.to_owned(),
+        trust_store,
+        proxy,
     }
 }

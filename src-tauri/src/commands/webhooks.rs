@@ -9,15 +9,13 @@ use pb2b_core::webhooks::{
     self, check_signature, check_url, new_idempotency_key, DeliveryPage, DeliveryRow, LiveEvent,
     ReceiverConfig, SecretDialog, SignatureCheck, SignatureVerdict, TestReceiver, UrlCheck,
     WebhookChanges, WebhookDraft, WebhookEndpoint, WebhookEventInfo, WebhookManager,
+    WebhookSubmission,
 };
 use tauri::ipc::Channel;
-use tauri::{AppHandle, Runtime, State};
-use tauri_plugin_clipboard_manager::ClipboardExt;
+use tauri::{AppHandle, Manager, Runtime, State};
 
+use crate::clipboard::CLIPBOARD_SECONDS;
 use crate::state::AppState;
-
-/// How long a copied secret stays on the clipboard.
-const CLIPBOARD_SECONDS: u64 = 60;
 
 async fn client_and_sandbox(
     state: &AppState,
@@ -68,15 +66,23 @@ async fn hold(state: &AppState, created: webhooks::CreatedWebhook) -> SecretDial
     dialog
 }
 
-/// Creates an endpoint; answers the once-shown secret dialog.
+/// A new submission of the create form: the draft with an Idempotency-Key made once; every
+/// later submit of it (a second click, "Try again" after a timeout) sends the same key.
+#[tauri::command]
+pub fn webhook_submission(draft: WebhookDraft) -> WebhookSubmission {
+    WebhookSubmission::new(draft)
+}
+
+/// Creates an endpoint from a submission (POST /webhooks with its Idempotency-Key: a replay
+/// answers the same endpoint and secret); answers the once-shown secret dialog.
 #[tauri::command]
 pub async fn webhook_create(
     state: State<'_, AppState>,
-    draft: WebhookDraft,
+    submission: WebhookSubmission,
 ) -> Result<SecretDialog, ErrorReport> {
     let (client, sandbox) = client_and_sandbox(&state).await?;
     let created = WebhookManager::new(&client, sandbox, Some(&state.keychain))
-        .create(&draft, &new_idempotency_key("webhook-create"))
+        .create(&submission.draft, &submission.idempotency_key)
         .await?;
     Ok(hold(&state, created).await)
 }
@@ -108,45 +114,29 @@ pub async fn webhook_save_secret(state: State<'_, AppState>) -> Result<(), Error
     webhooks::save_secret(&state.keychain, secret)
 }
 
-/// Copies the secret of the open dialog to the clipboard and clears the clipboard after 60 s if it
-/// still holds the secret.
+/// Copies the secret of the open dialog to the clipboard, marked concealed and kept out of
+/// clipboard history (see `crate::clipboard`), and clears the clipboard after 60 s (and at exit)
+/// if it still holds the secret. The secret comes from app state, never from the webview.
 #[tauri::command]
 pub async fn webhook_copy_secret<R: Runtime>(
     app: AppHandle<R>,
     state: State<'_, AppState>,
 ) -> Result<u64, ErrorReport> {
-    let secret = {
+    {
         let shown = state.shown_secret.lock().await;
-        shown
-            .as_ref()
-            .ok_or_else(|| {
-                ErrorReport::local(
-                    codes::INVALID_INPUT,
-                    "The secret is no longer available.",
-                    false,
-                )
-            })?
-            .secret()
-            .clone()
-    };
-    let clipboard_error = |err: tauri_plugin_clipboard_manager::Error| {
-        ErrorReport::local(
-            codes::INTERNAL,
-            format!("The clipboard could not be used: {err}"),
-            true,
-        )
-    };
-    app.clipboard()
-        .write_text(secret.expose().clone())
-        .map_err(clipboard_error)?;
+        let secret = shown.as_ref().ok_or_else(|| {
+            ErrorReport::local(
+                codes::INVALID_INPUT,
+                "The secret is no longer available: rotate it to get a new one.",
+                false,
+            )
+        })?;
+        state.clipboard.copy(secret.secret())?;
+    }
     tauri::async_runtime::spawn(async move {
         tokio::time::sleep(Duration::from_secs(CLIPBOARD_SECONDS)).await;
-        if app
-            .clipboard()
-            .read_text()
-            .is_ok_and(|text| &text == secret.expose())
-        {
-            let _ = app.clipboard().write_text(String::new());
+        if let Some(state) = app.try_state::<AppState>() {
+            state.clipboard.clear_if_ours();
         }
     });
     Ok(CLIPBOARD_SECONDS)

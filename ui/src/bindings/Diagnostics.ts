@@ -32,4 +32,12 @@ keychain: KeychainStatus,
 /**
  * The API base URL requests go to.
  */
-base_url: string, };
+base_url: string, 
+/**
+ * Which certificates TLS trusts (the operating system's trust store).
+ */
+trust_store: string, 
+/**
+ * Which proxy requests to the base URL go through, and why (credentials never shown).
+ */
+proxy: string, };

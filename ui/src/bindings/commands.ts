@@ -35,6 +35,7 @@ import type { WebhookChanges } from "./WebhookChanges";
 import type { WebhookDraft } from "./WebhookDraft";
 import type { WebhookEndpoint } from "./WebhookEndpoint";
 import type { WebhookEventInfo } from "./WebhookEventInfo";
+import type { WebhookSubmission } from "./WebhookSubmission";
 
 /** `crate::commands::diagnostics` */
 export function diagnostics(): Promise<Diagnostics> {
@@ -181,9 +182,14 @@ export function webhooksList(): Promise<Array<WebhookEndpoint>> {
   return invoke("webhooks_list");
 }
 
+/** `crate::commands::webhooks::webhook_submission` */
+export function webhookSubmission(draft: WebhookDraft): Promise<WebhookSubmission> {
+  return invoke("webhook_submission", { draft });
+}
+
 /** `crate::commands::webhooks::webhook_create` */
-export function webhookCreate(draft: WebhookDraft): Promise<SecretDialog> {
-  return invoke("webhook_create", { draft });
+export function webhookCreate(submission: WebhookSubmission): Promise<SecretDialog> {
+  return invoke("webhook_create", { submission });
 }
 
 /** `crate::commands::webhooks::webhook_rotate` */

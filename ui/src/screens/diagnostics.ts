@@ -7,7 +7,7 @@ export async function renderDiagnostics(root: HTMLElement): Promise<void> {
   const body = h("div", { "aria-busy": "true" }, h("p", { class: "muted" }, "Checking…"));
   root.append(
     h("h1", { tabindex: "-1" }, "Diagnostics"),
-    h("p", { class: "lead" }, "What support asks first: versions, platform, where data lives, whether the system keychain works, and which API this app talks to."),
+    h("p", { class: "lead" }, "What support asks first: versions, platform, where data lives, whether the system keychain works, which API this app talks to, and through which proxy."),
     body,
     h("div", { class: "row" }, h("button", { type: "button", onclick: () => refresh() }, "Run checks again")),
   );
@@ -36,6 +36,8 @@ export async function renderDiagnostics(root: HTMLElement): Promise<void> {
             ...fact("Data folder", d.data_dir),
             ...fact("Keychain", keychain),
             ...fact("API base URL", d.base_url),
+            ...fact("Trusted certificates", d.trust_store),
+            ...fact("Proxy", d.proxy),
           ),
         ),
       );

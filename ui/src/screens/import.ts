@@ -9,6 +9,7 @@ import { clear, h, toast } from "../dom";
 import { timeElement } from "../time";
 import { confirmDialog, errorPanel, gatedButton } from "../components";
 import { can, connection } from "../state";
+import { Submission, buttonOf } from "../submission";
 import type { ColumnTarget } from "../bindings/ColumnTarget";
 import type { ErrorReport } from "../bindings/ErrorReport";
 import type { ImportJob } from "../bindings/ImportJob";
@@ -46,7 +47,7 @@ function createLeadForm(): HTMLElement {
   const inputs = new Map<string, HTMLInputElement>();
   const problems = new Map<string, HTMLElement>();
   const result = h("div", { id: "lead-result", "aria-live": "polite" });
-  let submission: LeadSubmission | null = null;
+  const submission = new Submission<LeadSubmission>(() => api.leadSubmission(lead()));
 
   function lead(): NewLead {
     const l: Record<string, string> = {};
@@ -65,7 +66,7 @@ function createLeadForm(): HTMLElement {
     const problem = h("p", { class: "field-error", id: `lead-${field}-error` });
     input.setAttribute("aria-describedby", `lead-${field}-error`);
     input.addEventListener("input", () => {
-      submission = null; // an edited lead is a new submission with a new key
+      submission.reset(); // an edited lead is a new submission with a new key
       void validate();
     });
     inputs.set(field, input);
@@ -73,15 +74,15 @@ function createLeadForm(): HTMLElement {
     return h("div", { class: "field" }, h("label", { for: `lead-${field}` }, label), input, problem);
   });
 
+  const button = gatedButton("Create lead", permission, () => void send(), { class: "primary", id: "lead-create" });
   const send = async () => {
     clear(result);
-    if (!(await validate())) return;
     try {
-      submission = submission ?? (await api.leadSubmission(lead()));
-      const created = await api.leadCreate(submission);
+      // Nothing is sent while a field is wrong; the key is kept until an answer arrives.
+      const created = await submission.send(buttonOf(button), async (s) => ((await validate()) ? api.leadCreate(s) : null));
+      if (!created) return;
       result.append(h("p", { class: "ok-text", "data-created-lead": created.lead.id },
         `${created.replayed ? "Already created (this submission was replayed, no duplicate made)" : "Created"}: ${created.lead.id} · request_id ${created.request_id}`));
-      submission = null;
     } catch (err) {
       // The same submission (same Idempotency-Key) is reused by "Try again".
       result.append(errorPanel(err as ErrorReport, () => void send()));
@@ -90,7 +91,7 @@ function createLeadForm(): HTMLElement {
   return h("section", { class: "card", "aria-label": "Create one lead" },
     h("h2", {}, "Create one lead"),
     h("div", { class: "form-grid" }, ...fields),
-    gatedButton("Create lead", permission, () => void send(), { class: "primary", id: "lead-create" }),
+    button,
     result);
 }
 

@@ -5,11 +5,13 @@ import { clear, h, toast } from "../dom";
 import { timeElement } from "../time";
 import { confirmDialog, errorPanel, gatedButton } from "../components";
 import { can } from "../state";
+import { Submission } from "../submission";
 import type { ErrorReport } from "../bindings/ErrorReport";
 import type { LiveEvent } from "../bindings/LiveEvent";
 import type { SecretDialog } from "../bindings/SecretDialog";
 import type { WebhookEndpoint } from "../bindings/WebhookEndpoint";
 import type { WebhookEventInfo } from "../bindings/WebhookEventInfo";
+import type { WebhookSubmission } from "../bindings/WebhookSubmission";
 
 /// The once-shown secret, in a modal that says so. Copy goes through the app (the clipboard is
 /// cleared after 60 s if it still holds the secret); Save keeps it in the OS keychain.
@@ -64,10 +66,15 @@ export async function renderWebhooks(root: HTMLElement): Promise<void> {
   const urlCheck = h("p", { class: "field-error", id: "webhook-url-check", role: "status" });
   urlInput.setAttribute("aria-describedby", "webhook-url-check");
   const picker = h("fieldset", { class: "events" }, h("legend", {}, "Events"));
+  picker.addEventListener("change", () => creation.reset());
   const submit = h("button", { type: "button", class: "primary", id: "webhook-save", disabled: !permission.allowed }, "Create endpoint");
   const cancelEdit = h("button", { type: "button", hidden: true }, "Cancel editing");
   let editing: WebhookEndpoint | null = null;
   let events: WebhookEventInfo[] = [];
+  // One Idempotency-Key per "Create endpoint" submission, kept until the answer arrives: a second
+  // click after a timeout gets the first endpoint (and its secret) again, not a second one.
+  const creation = new Submission<WebhookSubmission>(() =>
+    api.webhookSubmission({ url: urlInput.value.trim(), events: chosenEvents(), description: null, enabled: true }));
 
   async function act(work: () => Promise<void>): Promise<void> {
     clear(errorBox);
@@ -84,6 +91,7 @@ export async function renderWebhooks(root: HTMLElement): Promise<void> {
 
   let urlTimer: number | undefined;
   urlInput.addEventListener("input", () => {
+    creation.reset(); // an edited draft is a new submission with a new key
     window.clearTimeout(urlTimer);
     urlTimer = window.setTimeout(async () => {
       if (!urlInput.value.trim()) {
@@ -100,6 +108,7 @@ export async function renderWebhooks(root: HTMLElement): Promise<void> {
   });
 
   function resetForm(): void {
+    creation.reset();
     editing = null;
     urlInput.value = "";
     urlCheck.textContent = "";
@@ -117,7 +126,7 @@ export async function renderWebhooks(root: HTMLElement): Promise<void> {
         resetForm();
         await refresh();
       } else {
-        const dialog = await api.webhookCreate({ url: urlInput.value.trim(), events: chosenEvents(), description: null, enabled: true });
+        const dialog = await creation.send(submit, (s) => api.webhookCreate(s));
         resetForm();
         showSecret(dialog, () => void refresh());
         await refresh();

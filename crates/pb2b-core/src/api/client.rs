@@ -1,4 +1,5 @@
-//! The typed client: one pooled reqwest client (rustls), one retry loop, one observer hook.
+//! The typed client: one pooled reqwest client (rustls with the OS trust store; the proxy rules
+//! are [`super::network`]'s), one retry loop, one observer hook.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -130,7 +131,7 @@ struct Raw {
 }
 
 struct Inner {
-    http: reqwest::Client,
+    http: super::network::Http,
     base: Url,
     config: ClientConfig,
     auth: HeaderValue,
@@ -296,20 +297,20 @@ impl Client {
             }
             extra.push((n, HeaderValue::from_str(value).map_err(|_| invalid())?));
         }
-        let http = reqwest::Client::builder()
-            .use_rustls_tls()
-            .user_agent(config.user_agent.clone())
-            .connect_timeout(config.connect_timeout)
-            .pool_idle_timeout(Duration::from_secs(60))
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| {
-                ApiError::local(
-                    ApiErrorKind::InvalidRequest,
-                    client_codes::INVALID_REQUEST,
-                    format!("the HTTP client could not be built ({e})"),
-                )
-            })?;
+        let http = super::network::Http::new(|builder| {
+            builder
+                .user_agent(config.user_agent.clone())
+                .connect_timeout(config.connect_timeout)
+                .pool_idle_timeout(Duration::from_secs(60))
+                .redirect(reqwest::redirect::Policy::none())
+        })
+        .map_err(|e| {
+            ApiError::local(
+                ApiErrorKind::InvalidRequest,
+                client_codes::INVALID_REQUEST,
+                format!("the HTTP client could not be built ({e})"),
+            )
+        })?;
         Ok(Client {
             inner: Arc::new(Inner {
                 http,
@@ -398,6 +399,7 @@ impl Client {
             let started = Instant::now();
             let mut req = inner
                 .http
+                .client_for(&url)
                 .request(
                     match method {
                         Method::Get => reqwest::Method::GET,
@@ -708,7 +710,7 @@ impl Client {
             }
             inner.observer.record(exchange);
         };
-        let mut resp = match inner.http.get(url).send().await {
+        let mut resp = match inner.http.client_for(&url).get(url).send().await {
             Ok(r) => r,
             Err(e) => {
                 let (_, kind, code, message) = transport_failure(&e.without_url());

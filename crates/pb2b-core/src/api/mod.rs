@@ -6,12 +6,14 @@
 //! - [`ApiError`]: status, code, message, details, request_id, retryable; maps onto
 //!   [`crate::error::ErrorReport`] with a sentence and a remedy.
 //! - [`retry`]: the one place retries are decided (see its table).
+//! - [`network`]: the trust store and the proxy rules (see its table), and the Diagnostics line.
 //! - [`RequestObserver`]: every attempt goes through it (the request log).
 
 pub mod client;
 pub mod download_policy;
 pub mod error;
 pub mod models;
+pub mod network;
 pub mod observer;
 pub mod retry;
 

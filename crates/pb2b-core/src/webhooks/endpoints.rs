@@ -47,7 +47,7 @@ impl WebhookEndpoint {
 }
 
 /// The create form.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, TS)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[ts(export_to = "WebhookDraft.ts")]
 pub struct WebhookDraft {
     pub url: String,
@@ -57,6 +57,30 @@ pub struct WebhookDraft {
     /// Defaults to enabled.
     #[serde(default)]
     pub enabled: Option<bool>,
+}
+
+/// One press of "Create endpoint": the draft and the Idempotency-Key that names this submission,
+/// as [`crate::leads::LeadSubmission`] is for a lead. The form asks for one
+/// ([`WebhookSubmission::new`]) on its first submit and sends the same one again (a second click,
+/// "Try again", a retry after a timeout) until an answer arrives or the user edits the draft: the
+/// server then replays its first answer, the same endpoint with the same once-shown secret,
+/// instead of creating a second endpoint whose secret nobody sees.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[ts(export_to = "WebhookSubmission.ts")]
+pub struct WebhookSubmission {
+    /// `webhook-create-<32 hex>`; made once by [`WebhookSubmission::new`], kept for every retry.
+    pub idempotency_key: String,
+    pub draft: WebhookDraft,
+}
+
+impl WebhookSubmission {
+    /// A new submission with a fresh random key.
+    pub fn new(draft: WebhookDraft) -> Self {
+        WebhookSubmission {
+            idempotency_key: new_idempotency_key("create"),
+            draft,
+        }
+    }
 }
 
 /// The edit form: only what is `Some` changes. `description: Some("")` clears it.

@@ -13,7 +13,9 @@
 //!   `rotate_secret(id, idem)`, `deliveries(id, cursor, limit) -> DeliveryPage`,
 //!   `retry_delivery(id, delivery_id, idem) -> DeliveryRow`, and
 //!   `create_for_receiver(&receiver, events, idem)`. Errors are [`ErrorReport`](crate::error::ErrorReport).
-//!   [`new_idempotency_key`] makes one key per user action (reuse it when retrying that action).
+//!   [`new_idempotency_key`] makes one key per user action (reuse it when retrying that action);
+//!   the create form holds it in a [`WebhookSubmission`] (`{idempotency_key, draft}`) from its
+//!   first submit until the answer arrives, like the lead form's `LeadSubmission`.
 //! - The secret: `create`/`rotate_secret` return [`CreatedWebhook`] `{endpoint, secret:
 //!   OnceShownSecret, request_id}`. [`OnceShownSecret`] is neither `Serialize` nor `Clone`; its
 //!   Debug redacts. [`CreatedWebhook::dialog`] (or [`OnceShownSecret::reveal`]) is the one
@@ -51,7 +53,8 @@ use ts_rs::TS;
 pub use endpoints::{
     forget_secret, keychain_account, new_idempotency_key, save_secret, saved_secret,
     saved_secret_ids, CreatedWebhook, DeliveryPage, DeliveryRow, OnceShownSecret, RevealedSecret,
-    SecretDialog, WebhookChanges, WebhookDraft, WebhookEndpoint, WebhookManager, ONCE_SHOWN_NOTICE,
+    SecretDialog, WebhookChanges, WebhookDraft, WebhookEndpoint, WebhookManager, WebhookSubmission,
+    ONCE_SHOWN_NOTICE,
 };
 pub use events::{
     describe_event, events, parse_event_list, validate_events, WebhookEventInfo, EVENTS,

@@ -72,11 +72,13 @@ use crate::api::Lead;
 use crate::error::{codes, ErrorReport};
 use crate::store::StoreError;
 
+pub mod destination;
 mod engine;
 mod mirror;
 mod state;
 
-pub use engine::sync;
+pub use destination::Destination;
+pub use engine::{sync, sync_to};
 pub use mirror::{formula_safe, Mirror, LEAD_FIELDS};
 
 /// The automatic sync intervals the app offers, in minutes (0 = off).

@@ -13,6 +13,7 @@ use std::path::PathBuf;
 use clap::{Args, Subcommand, ValueEnum};
 use pb2b_core::api::ListLeadsQuery;
 use pb2b_core::error::{codes, ErrorReport};
+use pb2b_core::sync::postgres::{PgTarget, Postgres};
 use pb2b_core::sync::{
     self, CancellationToken, ExportFormat, LeadFilter, LeadPage, LeadQuery, LeadSort,
     LeadSortField, Mirror, SyncMode, SyncOptions, SyncOutcome, SyncReport, SyncStatus,
@@ -35,6 +36,13 @@ pub struct SyncArgs {
     /// How far before the watermark an incremental sync starts, in milliseconds.
     #[arg(long, default_value_t = sync::DEFAULT_OVERLAP_MS)]
     overlap_ms: u64,
+    /// Mirror into this PostgreSQL database instead of the local one:
+    /// postgres://user@host:5432/database (the password from PGPASSWORD, or in the URL).
+    #[arg(long, value_name = "URL", conflicts_with = "db")]
+    to: Option<String>,
+    /// The PostgreSQL schema to mirror into (with --to); one workspace per schema.
+    #[arg(long, value_name = "NAME", requires = "to")]
+    schema: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -141,11 +149,22 @@ fn query_of(args: &MirrorArgs) -> LeadQuery {
     }
 }
 
+/// The PostgreSQL target of `--to`, with the password from `PGPASSWORD` when the URL has none.
+fn pg_target(url: &str, schema: Option<&str>) -> Result<PgTarget, ErrorReport> {
+    let password = std::env::var("PGPASSWORD").ok();
+    PgTarget::parse(url, schema, password.as_deref())
+}
+
 pub async fn run_sync(cli: &Cli, env: &Env, args: &SyncArgs) -> Result<(), ErrorReport> {
     let other = folder(env, &args.db);
     let folder = other.as_ref().unwrap_or(&env.folder);
+    // A bad connection string is refused before the key is read or anything is sent.
+    let target = args
+        .to
+        .as_deref()
+        .map(|url| pg_target(url, args.schema.as_deref()))
+        .transpose()?;
     let workspace = Workspace::open(folder, env.credentials(cli)?).await?;
-    let mirror = workspace.mirror()?;
     let mode = match (&args.since, args.full) {
         (Some(since), _) => SyncMode::Since {
             since: since.clone(),
@@ -168,34 +187,53 @@ pub async fn run_sync(cli: &Cli, env: &Env, args: &SyncArgs) -> Result<(), Error
         })
     };
     let live = !cli.json && std::io::stderr().is_terminal();
-    let on_event = |event: JobEvent| {
-        if let (true, JobEvent::Sync(p)) = (live, event) {
+    let show = |p: &sync::SyncProgress| {
+        if live {
             eprint!(
                 "\r{} pages, {} leads ({} new, {} updated)   ",
                 p.pages, p.leads, p.new, p.updated
             );
         }
     };
-    let result = workspace
-        .run_job(&Job::Sync(options), &cancel, &on_event)
-        .await
-        .and_then(|outcome| match outcome {
-            JobOutcome::Sync(report) => Ok(report),
-            _ => Err(ErrorReport::local(
-                Code::Internal,
-                "A sync ended with another job's outcome.",
-                false,
-            )),
-        });
+    let (result, status) = match &target {
+        Some(target) => {
+            let pg = Postgres::open(target, workspace.id()).await?;
+            let result = sync::sync_to(workspace.client(), &pg, &options, &cancel, show).await;
+            (result, pg.status().await)
+        }
+        None => {
+            let mirror = workspace.mirror()?;
+            let on_event = |event: JobEvent| {
+                if let JobEvent::Sync(p) = event {
+                    show(&p);
+                }
+            };
+            let result = workspace
+                .run_job(&Job::Sync(options), &cancel, &on_event)
+                .await
+                .and_then(|outcome| match outcome {
+                    JobOutcome::Sync(report) => Ok(report),
+                    _ => Err(ErrorReport::local(
+                        Code::Internal,
+                        "A sync ended with another job's outcome.",
+                        false,
+                    )),
+                });
+            (result, mirror.status())
+        }
+    };
     on_ctrl_c.abort();
     if live {
         eprintln!();
     }
     let report = result?;
-    let status = mirror.status()?;
+    let status = status?;
     // With --json, stdout holds one document: the report, or (cancelled) the error.
     if !(cli.json && report.outcome == SyncOutcome::Cancelled) {
         print_sync(cli.json, &report, &status);
+        if let (Some(t), false) = (&target, cli.json) {
+            println!("destination {t}");
+        }
     }
     if report.outcome == SyncOutcome::Cancelled {
         return Err(ErrorReport::local(

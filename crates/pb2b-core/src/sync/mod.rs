@@ -75,6 +75,7 @@ use crate::store::StoreError;
 pub mod destination;
 mod engine;
 mod mirror;
+pub mod postgres;
 mod state;
 
 pub use destination::Destination;

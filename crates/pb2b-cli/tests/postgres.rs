@@ -248,3 +248,84 @@ async fn a_bad_connection_string_or_schema_is_refused_before_anything_is_sent() 
         assert!(text.contains(needle), "{url}: {text}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sync_verify_names_the_difference_and_repair_fixes_it_for_both_destinations() {
+    use pb2b_core::sync::Destination;
+    let sb = pb2b_sandbox::start(SandboxConfig {
+        seed_demo: false,
+        ..SandboxConfig::default()
+    })
+    .await
+    .unwrap();
+    admin(
+        &sb,
+        reqwest::Method::POST,
+        "/leads/bulk",
+        json!({"count": 300}),
+    )
+    .await;
+    let tmp = tempfile::tempdir().unwrap();
+    let name = schema("verify");
+    assert!(output(sync_to(&sb, tmp.path(), &name))
+        .await
+        .status
+        .success());
+    let verify = |extra: &[&str]| {
+        let mut cmd = pb2b(&sb, tmp.path());
+        cmd.args([
+            "sync",
+            "verify",
+            "--json",
+            "--to",
+            &pg_url(),
+            "--schema",
+            &name,
+        ])
+        .args(extra);
+        output(cmd)
+    };
+    let clean = verify(&[]).await;
+    assert!(
+        clean.status.success(),
+        "{}",
+        String::from_utf8_lossy(&clean.stderr)
+    );
+    assert_eq!(json(&clean)["equal"], true);
+
+    // Damage the schema: one lead gone.
+    let pg = open(&sb, &name).await;
+    let mut leads = pg.all_leads().await.unwrap();
+    leads.pop();
+    pg.replace_range(None, None, leads).await.unwrap();
+    let found = verify(&[]).await;
+    assert!(!found.status.success(), "a difference is exit 1");
+    assert_eq!(found.status.code(), Some(1), "a difference is exit 1");
+    let v = json(&found);
+    assert_eq!(v["destination_leads"], 299);
+    assert_eq!(v["differing"][0]["server_leads"], 300);
+    assert!(String::from_utf8_lossy(&found.stderr).contains("--repair"));
+    let repaired = verify(&["--repair"]).await;
+    assert!(
+        repaired.status.success(),
+        "{}",
+        String::from_utf8_lossy(&repaired.stderr)
+    );
+    assert_eq!(json(&repaired)["repaired"], 1);
+    assert_eq!(schema_versions(&pg).await, server_versions(&api(&sb)).await);
+
+    // The local SQLite mirror verifies the same way.
+    let db = tmp.path().join("mirror.sqlite");
+    let mut cmd = pb2b(&sb, tmp.path());
+    cmd.args(["sync", "--db"]).arg(&db);
+    assert!(output(cmd).await.status.success());
+    let mut cmd = pb2b(&sb, tmp.path());
+    cmd.args(["sync", "verify", "--json", "--db"]).arg(&db);
+    let local = output(cmd).await;
+    assert!(
+        local.status.success(),
+        "{}",
+        String::from_utf8_lossy(&local.stderr)
+    );
+    assert_eq!(json(&local)["server_leads"], 300);
+}

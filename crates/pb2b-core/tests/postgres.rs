@@ -349,3 +349,157 @@ async fn a_wrong_password_or_port_is_a_clear_destination_error() {
     assert!(err.message.contains("running"), "{}", err.message);
     assert!(!err.message.contains("hunter2"), "{}", err.message);
 }
+
+/// The same verification scenario for any destination: three days of 1,000 leads (three
+/// ranges); `tamper(deleted_id, bumped_id, new_updated_at)` damages the destination in the
+/// second and third range; verify names them, repair re-reads only them.
+async fn verify_and_repair<D, T, TF, R, RF>(
+    sb: &Sandbox,
+    c: &Client,
+    rec: &common::Recorder,
+    dest: &D,
+    tamper: T,
+    read: R,
+) where
+    D: Destination,
+    T: FnOnce(String, String, String) -> TF,
+    TF: std::future::Future<Output = ()>,
+    R: Fn() -> RF,
+    RF: std::future::Future<Output = Vec<Lead>>,
+{
+    let days = [
+        "2026-03-10T00:00:00.000Z",
+        "2026-03-11T00:00:00.000Z",
+        "2026-03-12T00:00:00.000Z",
+    ];
+    for d in days {
+        bulk(sb, 1000, Some(d)).await;
+    }
+    sync::sync_to(c, dest, &opts(100), &CancellationToken::new(), |_| {})
+        .await
+        .unwrap();
+    let clean = sync::verify(c, dest, false).await.unwrap();
+    assert!(clean.equal && clean.differing.is_empty(), "{clean:?}");
+    assert_eq!(
+        (clean.ranges, clean.server_leads, clean.destination_leads),
+        (3, 3000, 3000)
+    );
+
+    let server = server_leads(c).await;
+    let in_day = |d: &str| {
+        server
+            .iter()
+            .find(|l| l.updated_at == d)
+            .unwrap()
+            .id
+            .clone()
+    };
+    tamper(
+        in_day(days[1]),
+        in_day(days[2]),
+        "2026-03-12T00:00:01.000Z".into(),
+    )
+    .await;
+    let found = sync::verify(c, dest, false).await.unwrap();
+    assert!(!found.equal);
+    assert_eq!(found.destination_leads, 2999);
+    let froms: Vec<_> = found.differing.iter().map(|r| r.from.as_deref()).collect();
+    assert_eq!(
+        froms,
+        [Some(days[1]), Some(days[2])],
+        "the first range that differs is named first"
+    );
+    assert_eq!(
+        (
+            found.differing[0].server_leads,
+            found.differing[0].destination_leads
+        ),
+        (1000, 999)
+    );
+
+    rec.clear();
+    let repaired = sync::verify(c, dest, true).await.unwrap();
+    assert_eq!(repaired.repaired, 2);
+    assert!(repaired.equal, "{repaired:?}");
+    // Only the differing ranges were re-read: every request past the full listing starts at or
+    // after the second day.
+    let range_reads: Vec<String> = rec
+        .all()
+        .iter()
+        .filter_map(|e| {
+            e.path
+                .split("updated_after=")
+                .nth(1)
+                .map(|v| v.split('&').next().unwrap().replace("%3A", ":"))
+        })
+        .collect();
+    assert!(!range_reads.is_empty());
+    assert!(
+        range_reads
+            .iter()
+            .all(|v| v.as_str() >= "2026-03-10T23:59:59.999Z"),
+        "{range_reads:?}"
+    );
+    assert_eq!(read().await, server_leads(c).await);
+    assert!(sync::verify(c, dest, false).await.unwrap().equal);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_names_the_first_differing_range_and_repairs_only_those_in_postgres() {
+    let sb = sandbox_with(empty()).await;
+    let (c, rec) = client(&sb, &sb.keys.full);
+    let name = schema("verify");
+    let pg = Postgres::open(&target(&name), &ws_id(&c).await)
+        .await
+        .unwrap();
+    let db = raw().await;
+    let tamper = |gone: String, bumped: String, at: String| {
+        let (db, name) = (&db, &name);
+        async move {
+            db.execute(
+                &format!("DELETE FROM \"{name}\".leads WHERE id = $1"),
+                &[&gone],
+            )
+            .await
+            .unwrap();
+            db.execute(
+                &format!(
+                    "UPDATE \"{name}\".leads SET updated_at = $2::text::timestamptz WHERE id = $1"
+                ),
+                &[&bumped, &at],
+            )
+            .await
+            .unwrap();
+        }
+    };
+    verify_and_repair(&sb, &c, &rec, &pg, tamper, || async {
+        pg.all_leads().await.unwrap()
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_names_the_first_differing_range_and_repairs_only_those_in_sqlite() {
+    let sb = sandbox_with(empty()).await;
+    let (c, rec) = client(&sb, &sb.keys.full);
+    let store = Store::open_in_memory().unwrap();
+    let m = Mirror::open(store.clone(), &ws_id(&c).await, "p").unwrap();
+    let tamper = |gone: String, bumped: String, at: String| {
+        let store = store.clone();
+        async move {
+            store
+                .with_conn(|c| {
+                    c.execute("DELETE FROM sync_leads WHERE id = ?1", [&gone])?;
+                    c.execute(
+                        "UPDATE sync_leads SET updated_at = ?2 WHERE id = ?1",
+                        [&bumped, &at],
+                    )
+                })
+                .unwrap();
+        }
+    };
+    verify_and_repair(&sb, &c, &rec, &m, tamper, || async {
+        m.all_leads().unwrap()
+    })
+    .await;
+}

@@ -89,6 +89,24 @@ pub trait Destination: Send + Sync {
         batch: PageBatch,
     ) -> impl Future<Output = Result<(PageCounts, Option<Watermark>), ErrorReport>> + Send;
 
+    /// `(id, updated_at in ms)` of the leads with `from_ms <= updated_at < to_ms` (either bound
+    /// open), for [`super::verify`].
+    fn versions(
+        &self,
+        from_ms: Option<i64>,
+        to_ms: Option<i64>,
+    ) -> impl Future<Output = Result<Vec<(String, i64)>, ErrorReport>> + Send;
+
+    /// Makes the range `from_ms <= updated_at < to_ms` hold exactly `leads` (the server's), in
+    /// one transaction: the range's rows whose id is not among them are deleted, and they are
+    /// written whatever the stored `updated_at` (a repair follows the server).
+    fn replace_range(
+        &self,
+        from_ms: Option<i64>,
+        to_ms: Option<i64>,
+        leads: Vec<Lead>,
+    ) -> impl Future<Output = Result<(), ErrorReport>> + Send;
+
     /// Records how the run ended (best effort: the run's own state is already committed).
     fn record_end(
         &self,

@@ -11,8 +11,8 @@ use super::destination::{crash_now, group_watermark, Destination, PageBatch, Pag
 use super::mirror::lead_values;
 use super::state::{plan_run, record_end, watermark_of};
 use super::{
-    local_err, CancellationToken, Mirror, SyncOptions, SyncOutcome, SyncProgress, SyncReport,
-    Watermark, CRASH_HOOK_ENV, LEAD_FIELDS, PAGE_SIZE,
+    format_timestamp, local_err, parse_timestamp, CancellationToken, Mirror, SyncOptions,
+    SyncOutcome, SyncProgress, SyncReport, Watermark, CRASH_HOOK_ENV, LEAD_FIELDS, PAGE_SIZE,
 };
 use crate::api::{Client, Lead, ListLeadsQuery};
 use crate::error::{codes, ErrorReport};
@@ -402,6 +402,70 @@ impl Destination for Mirror {
         finished_at: &str,
     ) {
         record_end(&self.store, &self.key, outcome, error, finished_at);
+    }
+
+    async fn versions(
+        &self,
+        from_ms: Option<i64>,
+        to_ms: Option<i64>,
+    ) -> Result<Vec<(String, i64)>, ErrorReport> {
+        let (store, key) = (self.store.clone(), self.key.clone());
+        let (from, to) = (from_ms.map(format_timestamp), to_ms.map(format_timestamp));
+        let rows: Vec<(String, String)> = tokio::task::spawn_blocking(move || {
+            store.with_conn(|c| {
+                let mut st = c.prepare_cached(
+                    "SELECT id, updated_at FROM sync_leads WHERE mirror = ?1
+                     AND (?2 IS NULL OR updated_at >= ?2) AND (?3 IS NULL OR updated_at < ?3)",
+                )?;
+                let rows = st.query_map(params![key, from, to], |r| Ok((r.get(0)?, r.get(1)?)))?;
+                rows.collect()
+            })
+        })
+        .await
+        .map_err(join_error)?
+        .map_err(local_err)?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, at)| {
+                let ms = parse_timestamp(&at).unwrap_or(i64::MIN);
+                (id, ms)
+            })
+            .collect())
+    }
+
+    async fn replace_range(
+        &self,
+        from_ms: Option<i64>,
+        to_ms: Option<i64>,
+        leads: Vec<Lead>,
+    ) -> Result<(), ErrorReport> {
+        let (store, key) = (self.store.clone(), self.key.clone());
+        let (from, to) = (from_ms.map(format_timestamp), to_ms.map(format_timestamp));
+        tokio::task::spawn_blocking(move || {
+            store.with_conn(|c| {
+                let tx = c.transaction()?;
+                let ids = serde_json::Value::from(
+                    leads.iter().map(|l| l.id.as_str()).collect::<Vec<_>>(),
+                )
+                .to_string();
+                tx.execute(
+                    "DELETE FROM sync_leads WHERE mirror = ?1
+                     AND (?2 IS NULL OR updated_at >= ?2) AND (?3 IS NULL OR updated_at < ?3)
+                     AND id NOT IN (SELECT value FROM json_each(?4))",
+                    params![key, from, to, ids],
+                )?;
+                // The upsert rewrites a row whenever anything differs, updated_at included.
+                let rows: Vec<&Lead> = leads.iter().collect();
+                if !rows.is_empty() {
+                    tx.prepare_cached(&UPSERT_SQL)?
+                        .execute(params![key, page_rows(&rows)?])?;
+                }
+                tx.commit()
+            })
+        })
+        .await
+        .map_err(join_error)?
+        .map_err(local_err)
     }
 }
 

@@ -345,7 +345,7 @@ impl Postgres {
 
     /// `(id, updated_at in ms)` of the leads with `from_ms <= updated_at < to_ms` (either bound
     /// open), ordered by `(updated_at, id)`.
-    pub async fn versions(
+    async fn versions_in(
         &self,
         from_ms: Option<i64>,
         to_ms: Option<i64>,
@@ -727,7 +727,7 @@ impl Destination for Postgres {
         let result = async {
             let rows = self
                 .client
-                .query(&*self.upsert_sql(), &columns_params(&columns))
+                .query(&*self.upsert_sql(false), &columns_params(&columns))
                 .await?;
             let new = rows.iter().filter(|r| r.get::<_, bool>(0)).count() as u64;
             let counts = PageCounts {
@@ -808,6 +808,60 @@ impl Destination for Postgres {
         }
     }
 
+    async fn versions(
+        &self,
+        from_ms: Option<i64>,
+        to_ms: Option<i64>,
+    ) -> Result<Vec<(String, i64)>, ErrorReport> {
+        self.versions_in(from_ms, to_ms).await
+    }
+
+    async fn replace_range(
+        &self,
+        from_ms: Option<i64>,
+        to_ms: Option<i64>,
+        leads: Vec<crate::api::Lead>,
+    ) -> Result<(), ErrorReport> {
+        let err = |e: tokio_postgres::Error| pg_err("repairing a range of leads", &e);
+        let mut columns: Vec<Vec<Option<String>>> =
+            (0..15).map(|_| Vec::with_capacity(leads.len())).collect();
+        let mut seen = std::collections::HashSet::new();
+        for lead in leads.iter().filter(|l| seen.insert(l.id.as_str())) {
+            for (i, v) in lead_values(lead).into_iter().enumerate() {
+                columns[i].push(v.map(|c| c.into_owned()));
+            }
+        }
+        self.client.batch_execute("BEGIN").await.map_err(err)?;
+        let result = async {
+            self.client
+                .execute(
+                    &format!(
+                        "DELETE FROM {}.leads
+                         WHERE ($1::bigint IS NULL OR updated_at >= to_timestamp($1::bigint / 1000.0))
+                           AND ($2::bigint IS NULL OR updated_at < to_timestamp($2::bigint / 1000.0))
+                           AND NOT (id = ANY($3::text[]))",
+                        self.s
+                    ),
+                    &[&from_ms, &to_ms, &columns[0]],
+                )
+                .await?;
+            if !columns[0].is_empty() {
+                self.client
+                    .query(&*self.upsert_sql(true), &columns_params(&columns))
+                    .await?;
+            }
+            self.client.batch_execute("COMMIT").await
+        }
+        .await;
+        match result {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                let _ = self.client.batch_execute("ROLLBACK").await;
+                Err(err(e))
+            }
+        }
+    }
+
     async fn record_end(
         &self,
         outcome: SyncOutcome,
@@ -842,8 +896,9 @@ fn columns_params(
 impl Postgres {
     /// The page upsert: every column as a `text[]` parameter, unnested into rows and merged by
     /// id; a row is rewritten only when the incoming `updated_at` is newer, or equal with other
-    /// content. Returns one row per lead written: `true` when it was new.
-    fn upsert_sql(&self) -> String {
+    /// content (with `force`, a repair: whenever anything differs). Returns one row per lead
+    /// written: `true` when it was new.
+    fn upsert_sql(&self, force: bool) -> String {
         let s = &self.s;
         let all = cols("");
         let params = (1..=LEAD_FIELDS.len())
@@ -875,13 +930,20 @@ impl Postgres {
             .map(|c| format!("l.{c}"))
             .collect::<Vec<_>>()
             .join(", ");
+        let condition = if force {
+            format!("({new_row}) IS DISTINCT FROM ({old_row})")
+        } else {
+            format!(
+                "excluded.updated_at > l.updated_at
+                OR (excluded.updated_at = l.updated_at
+                    AND ({new_row}) IS DISTINCT FROM ({old_row}))"
+            )
+        };
         format!(
             "INSERT INTO {s}.leads AS l ({all})
              SELECT {select} FROM unnest({params}) AS t({all})
              ON CONFLICT (id) DO UPDATE SET {set}
-             WHERE excluded.updated_at > l.updated_at
-                OR (excluded.updated_at = l.updated_at
-                    AND ({new_row}) IS DISTINCT FROM ({old_row}))
+             WHERE {condition}
              RETURNING (xmax = 0)"
         )
     }

@@ -5,6 +5,7 @@
 # database, so it is an upper bound for the app, which keeps the database open).
 #
 #   LEADS=100000 bench/sync/run.sh
+#   LEADS=100000 scripts/with-postgres bench/sync/run.sh     # also into a private PostgreSQL
 #
 # Starts the release sandbox binary on 127.0.0.1 only (no demo leads, no rate limit, no faults),
 # bulk-inserts through the admin surface, syncs into a fresh SQLite file. Needs curl, python3 and
@@ -31,8 +32,11 @@ curl -sf -X POST "$admin/leads/bulk" -H @"$work/admin.h" -H 'content-type: appli
 export PB2B_API_KEY=$key PB2B_BASE_URL=$base PB2B_DATA_DIR="$work/data"
 db="$work/mirror.sqlite"
 
-sync_run() { # label -> "label leads pages seconds leads/s peakRSS_MiB requests"
-  /usr/bin/time -v "$BIN/pb2b" sync --json --db "$db" >"$work/$1.json" 2>"$work/$1.time"
+sync_run() { # label [sync args] -> "label leads pages seconds leads/s peakRSS_MiB requests"
+  local label=$1
+  shift
+  /usr/bin/time -v "$BIN/pb2b" sync --json "${@:---db=$db}" >"$work/$label.json" 2>"$work/$label.time"
+  set -- "$label"
   python3 - "$1" "$work/$1.json" "$work/$1.time" <<'PY'
 import json, re, sys
 label, rep, t = sys.argv[1], json.load(open(sys.argv[2]))["report"], open(sys.argv[3]).read()
@@ -44,6 +48,26 @@ print(f"{label}: {p['leads']} leads, {p['pages']} pages, {rep['requests']} list 
       f"{secs:.2f} s wall, {p['leads'] / secs:,.0f} leads/s, peak RSS {rss:.1f} MiB")
 PY
 }
+
+# The raw page rate in this same run: the whole listing read page by page (limit=100, cursor),
+# as a sync reads it, over one keep-alive connection, parsing each page; nothing is written.
+python3 - "$base" "$key" <<'PY'
+import http.client, json, sys, time, urllib.parse
+base, key = sys.argv[1], sys.argv[2]
+u = urllib.parse.urlparse(base)
+conn = http.client.HTTPConnection(u.hostname, u.port)
+n, cursor, t0 = 0, None, time.time()
+while True:
+    q = "limit=100" + (f"&cursor={urllib.parse.quote(cursor)}" if cursor else "")
+    conn.request("GET", f"{u.path}/leads?{q}", headers={"Authorization": f"Bearer {key}"})
+    page = json.loads(conn.getresponse().read())
+    n += len(page["data"])
+    if not page["pagination"]["has_more"]:
+        break
+    cursor = page["pagination"]["next_cursor"]
+secs = time.time() - t0
+print(f"raw pages: {n} leads in {secs:.2f} s, {n / secs:,.0f} leads/s (one connection, sequential)")
+PY
 
 sync_run first
 sync_run unchanged
@@ -66,3 +90,11 @@ search --search a
 search --status qualified --sort full-name
 search --search engineer --sort company-name --desc
 search --offset 90000 --sort email
+
+# The PostgreSQL destination, when a server is given (scripts/with-postgres bench/sync/run.sh sets
+# PB2B_TEST_POSTGRES_URL): a first sync into a fresh schema, then one with nothing changed.
+if [ -n "${PB2B_TEST_POSTGRES_URL:-}" ]; then
+  schema="bench_$$"
+  sync_run pg-first --to "$PB2B_TEST_POSTGRES_URL" --schema "$schema"
+  sync_run pg-unchanged --to "$PB2B_TEST_POSTGRES_URL" --schema "$schema"
+fi

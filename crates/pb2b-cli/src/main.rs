@@ -451,7 +451,11 @@ async fn run(cli: &Cli, out: &Out) -> Result<u8, ErrorReport> {
         }
         Command::Exports { action } => exports::run(cli, &env, action).await?,
         Command::Webhooks(cmd) => webhooks::run(cmd, cli, &env, out).await?,
-        Command::Sync(args) => sync::run_sync(cli, &env, args).await?,
+        Command::Sync(args) => {
+            if !sync::run_sync(cli, &env, args).await? {
+                return Ok(exit::OTHER);
+            }
+        }
         Command::Leads { action } => {
             if let Some(other) = import::run_leads(cli, &env, action).await? {
                 sync::run_leads(cli, &env, other).await?

@@ -12,6 +12,7 @@ use std::path::PathBuf;
 use clap::{Args, Subcommand, ValueEnum};
 use pb2b_core::api::ListLeadsQuery;
 use pb2b_core::error::{codes, ErrorReport};
+use pb2b_core::sync::postgres::{PgTarget, Postgres};
 use pb2b_core::sync::{
     self, CancellationToken, CsvCells, ExportFormat, LeadFilter, LeadPage, LeadQuery, LeadSort,
     LeadSortField, Mirror, SyncMode, SyncOptions, SyncOutcome, SyncReport, SyncStatus,
@@ -22,7 +23,10 @@ use crate::progress::Progress;
 use crate::{Cli, Env};
 
 #[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct SyncArgs {
+    #[command(subcommand)]
+    action: Option<SyncAction>,
     /// Re-read every lead from the start.
     #[arg(long)]
     full: bool,
@@ -35,6 +39,36 @@ pub struct SyncArgs {
     /// How far before the watermark an incremental sync starts, in milliseconds.
     #[arg(long, default_value_t = sync::DEFAULT_OVERLAP_MS)]
     overlap_ms: u64,
+    /// Mirror into this PostgreSQL database instead of the local one:
+    /// postgres://user@host:5432/database (the password from PGPASSWORD, or in the URL).
+    #[arg(long, value_name = "URL", conflicts_with = "db")]
+    to: Option<String>,
+    /// The PostgreSQL schema to mirror into (with --to); one workspace per schema.
+    #[arg(long, value_name = "NAME", requires = "to")]
+    schema: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SyncAction {
+    /// Compare the mirror with the server: counts, and a checksum over (id, updated_at) in ranges
+    /// of updated_at; names the first range that differs. Exit 1 when they differ.
+    Verify(VerifyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// Re-read the ranges that differ from the server and rewrite them in the mirror.
+    #[arg(long)]
+    repair: bool,
+    /// The SQLite file of the mirror (default: the data folder's database).
+    #[arg(long, conflicts_with = "to")]
+    db: Option<PathBuf>,
+    /// Verify the mirror in this PostgreSQL database (see `pb2b sync --to`).
+    #[arg(long, value_name = "URL")]
+    to: Option<String>,
+    /// The PostgreSQL schema (with --to).
+    #[arg(long, value_name = "NAME", requires = "to")]
+    schema: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -148,11 +182,84 @@ fn query_of(args: &MirrorArgs) -> LeadQuery {
     }
 }
 
-pub async fn run_sync(cli: &Cli, env: &Env, args: &SyncArgs) -> Result<(), ErrorReport> {
+/// The PostgreSQL target of `--to`, with the password from `PGPASSWORD` when the URL has none.
+fn pg_target(url: &str, schema: Option<&str>) -> Result<PgTarget, ErrorReport> {
+    let password = std::env::var("PGPASSWORD").ok();
+    PgTarget::parse(url, schema, password.as_deref())
+}
+
+async fn run_verify(cli: &Cli, env: &Env, args: &VerifyArgs) -> Result<bool, ErrorReport> {
     let other = folder(env, &args.db);
     let folder = other.as_ref().unwrap_or(&env.folder);
+    let target = args
+        .to
+        .as_deref()
+        .map(|url| pg_target(url, args.schema.as_deref()))
+        .transpose()?;
     let workspace = Workspace::open(folder, env.credentials(cli)?).await?;
-    let mirror = workspace.mirror()?;
+    let report = match &target {
+        Some(target) => {
+            let pg = Postgres::open(target, workspace.id()).await?;
+            sync::verify(workspace.client(), &pg, args.repair).await?
+        }
+        None => sync::verify(workspace.client(), &workspace.mirror()?, args.repair).await?,
+    };
+    if cli.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).unwrap_or_default()
+        );
+    } else {
+        println!(
+            "server {} leads, mirror {} leads, {} ranges compared, {} differ{}",
+            report.server_leads,
+            report.destination_leads,
+            report.ranges,
+            report.differing.len(),
+            if args.repair {
+                format!(", {} repaired", report.repaired)
+            } else {
+                String::new()
+            }
+        );
+        for r in &report.differing {
+            println!(
+                "differs     updated_at {} .. {}: server {} leads ({}), mirror {} ({})",
+                r.from.as_deref().unwrap_or("(start)"),
+                r.to.as_deref().unwrap_or("(end)"),
+                r.server_leads,
+                r.server_checksum,
+                r.destination_leads,
+                r.destination_checksum
+            );
+        }
+    }
+    if !report.equal {
+        let first = &report.differing[0];
+        eprintln!(
+            "The mirror differs from the server, first in updated_at {} .. {}; run `pb2b sync verify --repair` to re-read the ranges that differ.",
+            first.from.as_deref().unwrap_or("(start)"),
+            first.to.as_deref().unwrap_or("(end)")
+        );
+    }
+    Ok(report.equal)
+}
+
+/// `pb2b sync` and `pb2b sync verify`: `Ok(false)` when verify found a difference (exit 1, the
+/// answer rather than an error: the report is the output, as `webhooks verify` does).
+pub async fn run_sync(cli: &Cli, env: &Env, args: &SyncArgs) -> Result<bool, ErrorReport> {
+    if let Some(SyncAction::Verify(v)) = &args.action {
+        return run_verify(cli, env, v).await;
+    }
+    let other = folder(env, &args.db);
+    let folder = other.as_ref().unwrap_or(&env.folder);
+    // A bad connection string is refused before the key is read or anything is sent.
+    let target = args
+        .to
+        .as_deref()
+        .map(|url| pg_target(url, args.schema.as_deref()))
+        .transpose()?;
+    let workspace = Workspace::open(folder, env.credentials(cli)?).await?;
     let mode = match (&args.since, args.full) {
         (Some(since), _) => SyncMode::Since {
             since: since.clone(),
@@ -175,36 +282,53 @@ pub async fn run_sync(cli: &Cli, env: &Env, args: &SyncArgs) -> Result<(), Error
         })
     };
     let bar = Progress::new(cli.json);
-    let on_event = |event: JobEvent| {
-        if let JobEvent::Sync(p) = event {
-            bar.set(
-                p.leads,
-                None,
-                format!(
-                    "{} pages, {} leads ({} new, {} updated)",
-                    p.pages, p.leads, p.new, p.updated
-                ),
-            );
+    let show = |p: &sync::SyncProgress| {
+        bar.set(
+            p.leads,
+            None,
+            format!(
+                "{} pages, {} leads ({} new, {} updated)",
+                p.pages, p.leads, p.new, p.updated
+            ),
+        );
+    };
+    let (result, status) = match &target {
+        Some(target) => {
+            let pg = Postgres::open(target, workspace.id()).await?;
+            let result = sync::sync_to(workspace.client(), &pg, &options, &cancel, show).await;
+            (result, pg.status().await)
+        }
+        None => {
+            let mirror = workspace.mirror()?;
+            let on_event = |event: JobEvent| {
+                if let JobEvent::Sync(p) = event {
+                    show(&p);
+                }
+            };
+            let result = workspace
+                .run_job(&Job::Sync(options), &cancel, &on_event)
+                .await
+                .and_then(|outcome| match outcome {
+                    JobOutcome::Sync(report) => Ok(report),
+                    _ => Err(ErrorReport::local(
+                        Code::Internal,
+                        "A sync ended with another job's outcome.",
+                        false,
+                    )),
+                });
+            (result, mirror.status())
         }
     };
-    let result = workspace
-        .run_job(&Job::Sync(options), &cancel, &on_event)
-        .await
-        .and_then(|outcome| match outcome {
-            JobOutcome::Sync(report) => Ok(report),
-            _ => Err(ErrorReport::local(
-                Code::Internal,
-                "A sync ended with another job's outcome.",
-                false,
-            )),
-        });
     on_ctrl_c.abort();
     bar.finish();
     let report = result?;
-    let status = mirror.status()?;
+    let status = status?;
     // With --json, stdout holds one document: the report, or (cancelled) the error.
     if !(cli.json && report.outcome == SyncOutcome::Cancelled) {
         print_sync(cli.json, &report, &status);
+        if let (Some(t), false) = (&target, cli.json) {
+            println!("destination {t}");
+        }
     }
     if report.outcome == SyncOutcome::Cancelled {
         return Err(ErrorReport::local(
@@ -213,7 +337,7 @@ pub async fn run_sync(cli: &Cli, env: &Env, args: &SyncArgs) -> Result<(), Error
             true,
         ));
     }
-    Ok(())
+    Ok(true)
 }
 
 fn print_sync(json: bool, report: &SyncReport, status: &SyncStatus) {

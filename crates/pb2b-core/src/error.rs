@@ -94,6 +94,8 @@ codes! {
     SettingsBusy = "settings_busy", Local;
     /// The embedded sandbox could not start.
     SandboxFailed = "sandbox_failed", Local;
+    /// A sync destination (a PostgreSQL database) could not be reached or refused a statement.
+    DestinationError = "destination_error", Local;
     /// The user's input was refused before anything was sent.
     InvalidInput = "invalid_input", Usage;
     /// No profile of that name.

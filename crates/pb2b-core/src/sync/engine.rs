@@ -7,21 +7,16 @@ use std::sync::Arc;
 
 use rusqlite::{params, Transaction};
 
+use super::destination::{crash_now, group_watermark, Destination, PageBatch, PageCounts, RunPlan};
 use super::mirror::lead_values;
 use super::state::{plan_run, record_end, watermark_of};
 use super::{
-    local_err, parse_timestamp, CancellationToken, Mirror, SyncOptions, SyncOutcome, SyncProgress,
-    SyncReport, Watermark, CRASH_HOOK_ENV, LEAD_FIELDS, PAGE_SIZE,
+    format_timestamp, local_err, parse_timestamp, CancellationToken, Mirror, SyncOptions,
+    SyncOutcome, SyncProgress, SyncReport, Watermark, CRASH_HOOK_ENV, LEAD_FIELDS, PAGE_SIZE,
 };
 use crate::api::{Client, Lead, ListLeadsQuery};
 use crate::error::{codes, ErrorReport};
 use crate::store::{Store, StoreError};
-
-#[derive(Debug, Default, Clone, Copy)]
-struct PageCounts {
-    new: u64,
-    updated: u64,
-}
 
 fn crash_hook_page() -> Option<u64> {
     std::env::var(CRASH_HOOK_ENV)
@@ -45,11 +40,24 @@ static UPSERT_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
         .map(|c| format!("{c} = excluded.{c}"))
         .collect::<Vec<_>>()
         .join(", ");
-    // `WHERE true` tells the parser the ON belongs to the upsert, not to a join.
+    let old_row = LEAD_FIELDS[1..]
+        .iter()
+        .map(|c| format!("sync_leads.{c}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let new_row = LEAD_FIELDS[1..]
+        .iter()
+        .map(|c| format!("excluded.{c}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    // `WHERE true` tells the parser the ON belongs to the upsert, not to a join. A row with the
+    // same `updated_at` (a tie the overlap window re-reads) is rewritten only if its content
+    // differs, so re-reading is idempotent and a tie with new content is still followed.
     format!(
         "INSERT INTO sync_leads (mirror, {cols}) SELECT ?1, {values} FROM json_each(?2) WHERE true
          ON CONFLICT (mirror, id) DO UPDATE SET {set}
-         WHERE sync_leads.updated_at IS NOT excluded.updated_at"
+         WHERE sync_leads.updated_at IS NOT excluded.updated_at
+            OR ({old_row}) IS NOT ({new_row})"
     )
 });
 
@@ -85,15 +93,18 @@ fn upsert_page(tx: &Transaction<'_>, key: &str, leads: &[Lead]) -> rusqlite::Res
             continue;
         }
         match stored.get(&lead.id) {
-            Some(at) if *at == lead.updated_at => continue,
+            // A tie: written (and counted) only if its content differs, decided by the upsert.
+            Some(at) if *at == lead.updated_at => {}
             Some(_) => counts.updated += 1,
             None => counts.new += 1,
         }
         write.push(lead);
     }
     if !write.is_empty() {
-        tx.prepare_cached(&UPSERT_SQL)?
-            .execute(params![key, page_rows(&write)?])?;
+        let changed = tx
+            .prepare_cached(&UPSERT_SQL)?
+            .execute(params![key, page_rows(&write)?])? as u64;
+        counts.updated += changed.saturating_sub(counts.new + counts.updated);
     }
     Ok(counts)
 }
@@ -115,31 +126,24 @@ fn write_pages(
     store.with_conn(|c| {
         let tx = c.transaction()?;
         let mut counts = PageCounts::default();
-        let mut best: Option<(i64, &Lead)> = None;
         // Page by page, in order: a lead edited while the run pages moves behind the cursor and
         // comes again in a later page with a newer `updated_at`, and must count as updated.
         for leads in pages {
             let page = upsert_page(&tx, key, leads)?;
             counts.new += page.new;
             counts.updated += page.updated;
-            for lead in leads {
-                if let Some(ms) = parse_timestamp(&lead.updated_at) {
-                    if best.is_none_or(|(b, l)| (ms, lead.id.as_str()) > (b, l.id.as_str())) {
-                        best = Some((ms, lead));
-                    }
-                }
-            }
         }
+        let best = group_watermark(pages);
         let n_pages = pages.len() as i64;
         let n_leads: i64 = pages.iter().map(|p| p.len() as i64).sum();
         // The crash test hook: die after the N-th page's upserts, before its checkpoint and commit.
-        if let Some(n) = crash_at {
+        if crash_at.is_some() {
             let done: i64 = tx.query_row(
                 "SELECT run_pages FROM sync_state WHERE mirror = ?1",
                 [key],
                 |r| r.get(0),
             )?;
-            if (done + n_pages).max(0) as u64 >= n {
+            if crash_now(crash_at, done, pages.len()) {
                 std::process::abort();
             }
         }
@@ -183,7 +187,8 @@ fn write_pages(
     })
 }
 
-struct RunningGuard(Arc<AtomicBool>);
+/// Clears the mirror's "a run is going on in this process" flag when the run ends.
+pub struct RunningGuard(Arc<AtomicBool>);
 
 impl Drop for RunningGuard {
     fn drop(&mut self) {
@@ -318,48 +323,166 @@ async fn one_process_at_a_time(
     }
 }
 
-/// Runs one sync of `mirror` (see the module docs). `progress` is called after every committed
-/// page. Returns the run's report (`outcome` `completed` or `cancelled`), or the error that
-/// stopped it (the status then says `failed` and the next run resumes). Errors: any API error
-/// as an [`ErrorReport`], `invalid_input` for a bad `since`, `sync_running` when this mirror is
-/// already syncing.
+/// Runs one sync of `mirror` (see the module docs): [`sync_to`] with the SQLite mirror as the
+/// destination. Errors: any API error as an [`ErrorReport`], `invalid_input` for a bad `since`,
+/// `sync_running` when this mirror is already syncing in this process.
 pub async fn sync(
     client: &Client,
     mirror: &Mirror,
     options: &SyncOptions,
     cancel: &CancellationToken,
-    mut progress: impl FnMut(&SyncProgress) + Send,
+    progress: impl FnMut(&SyncProgress) + Send,
 ) -> Result<SyncReport, ErrorReport> {
-    if mirror
-        .running
-        .compare_exchange(false, true, Ordering::SeqCst, Ordering::SeqCst)
-        .is_err()
-    {
-        return Err(ErrorReport::local(
-            Code::SyncRunning,
-            "A sync of this workspace is already running.",
-            true,
-        ));
+    sync_to(client, mirror, options, cancel, progress).await
+}
+
+impl Destination for Mirror {
+    type Guard = (RunningGuard, Option<crate::presence::NamedLock>);
+
+    async fn lock(&self, cancel: &CancellationToken) -> Result<Self::Guard, ErrorReport> {
+        if self
+            .running
+            .compare_exchange(false, true, Ordering::SeqCst, Ordering::SeqCst)
+            .is_err()
+        {
+            return Err(ErrorReport::local(
+                Code::SyncRunning,
+                "A sync of this workspace is already running.",
+                true,
+            ));
+        }
+        let guard = RunningGuard(self.running.clone());
+        // One sync of a mirror at a time across processes too (the app's interval and a cron
+        // job's `pb2b sync`): the second waits for the first, then reads what changed since.
+        let lock = one_process_at_a_time(&self.store, &self.key, cancel).await?;
+        Ok((guard, lock))
     }
-    let _guard = RunningGuard(mirror.running.clone());
-    // One sync of a mirror at a time across processes too (the app's interval and a cron job's
-    // `pb2b sync`): the second waits for the first, then reads what changed since.
-    let _one_process = one_process_at_a_time(&mirror.store, &mirror.key, cancel).await?;
-    let page_size = options.page_size.clamp(1, PAGE_SIZE);
-    let started_at = crate::api::observer::now_utc_ms();
-    let store = mirror.store.clone();
-    let key = mirror.key.clone();
-    let plan = {
+
+    async fn plan_run(
+        &self,
+        options: &SyncOptions,
+        started_at: &str,
+    ) -> Result<RunPlan, ErrorReport> {
         let (store, key, options, started_at) = (
-            store.clone(),
-            key.clone(),
+            self.store.clone(),
+            self.key.clone(),
             options.clone(),
-            started_at.clone(),
+            started_at.to_owned(),
         );
         tokio::task::spawn_blocking(move || plan_run(&store, &key, &options, &started_at))
             .await
-            .map_err(join_error)??
-    };
+            .map_err(join_error)?
+    }
+
+    async fn write_pages(
+        &self,
+        batch: PageBatch,
+    ) -> Result<(PageCounts, Option<Watermark>), ErrorReport> {
+        let (store, key) = (self.store.clone(), self.key.clone());
+        tokio::task::spawn_blocking(move || {
+            write_pages(
+                &store,
+                &key,
+                &batch.pages,
+                batch.next_cursor.as_deref(),
+                batch.last_page,
+                batch.crash_at,
+                &batch.at,
+            )
+        })
+        .await
+        .map_err(join_error)?
+        .map_err(local_err)
+    }
+
+    async fn record_end(
+        &self,
+        outcome: SyncOutcome,
+        error: Option<&ErrorReport>,
+        finished_at: &str,
+    ) {
+        record_end(&self.store, &self.key, outcome, error, finished_at);
+    }
+
+    async fn versions(
+        &self,
+        from_ms: Option<i64>,
+        to_ms: Option<i64>,
+    ) -> Result<Vec<(String, i64)>, ErrorReport> {
+        let (store, key) = (self.store.clone(), self.key.clone());
+        let (from, to) = (from_ms.map(format_timestamp), to_ms.map(format_timestamp));
+        let rows: Vec<(String, String)> = tokio::task::spawn_blocking(move || {
+            store.with_conn(|c| {
+                let mut st = c.prepare_cached(
+                    "SELECT id, updated_at FROM sync_leads WHERE mirror = ?1
+                     AND (?2 IS NULL OR updated_at >= ?2) AND (?3 IS NULL OR updated_at < ?3)",
+                )?;
+                let rows = st.query_map(params![key, from, to], |r| Ok((r.get(0)?, r.get(1)?)))?;
+                rows.collect()
+            })
+        })
+        .await
+        .map_err(join_error)?
+        .map_err(local_err)?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, at)| {
+                let ms = parse_timestamp(&at).unwrap_or(i64::MIN);
+                (id, ms)
+            })
+            .collect())
+    }
+
+    async fn replace_range(
+        &self,
+        from_ms: Option<i64>,
+        to_ms: Option<i64>,
+        leads: Vec<Lead>,
+    ) -> Result<(), ErrorReport> {
+        let (store, key) = (self.store.clone(), self.key.clone());
+        let (from, to) = (from_ms.map(format_timestamp), to_ms.map(format_timestamp));
+        tokio::task::spawn_blocking(move || {
+            store.with_conn(|c| {
+                let tx = c.transaction()?;
+                let ids = serde_json::Value::from(
+                    leads.iter().map(|l| l.id.as_str()).collect::<Vec<_>>(),
+                )
+                .to_string();
+                tx.execute(
+                    "DELETE FROM sync_leads WHERE mirror = ?1
+                     AND (?2 IS NULL OR updated_at >= ?2) AND (?3 IS NULL OR updated_at < ?3)
+                     AND id NOT IN (SELECT value FROM json_each(?4))",
+                    params![key, from, to, ids],
+                )?;
+                // The upsert rewrites a row whenever anything differs, updated_at included.
+                let rows: Vec<&Lead> = leads.iter().collect();
+                if !rows.is_empty() {
+                    tx.prepare_cached(&UPSERT_SQL)?
+                        .execute(params![key, page_rows(&rows)?])?;
+                }
+                tx.commit()
+            })
+        })
+        .await
+        .map_err(join_error)?
+        .map_err(local_err)
+    }
+}
+
+/// Runs one sync into `dest` (see the module docs). `progress` is called after every committed
+/// group of pages. Returns the run's report (`outcome` `completed` or `cancelled`), or the error
+/// that stopped it (the destination's status then says `failed` and the next run resumes).
+pub async fn sync_to<D: Destination>(
+    client: &Client,
+    dest: &D,
+    options: &SyncOptions,
+    cancel: &CancellationToken,
+    mut progress: impl FnMut(&SyncProgress) + Send,
+) -> Result<SyncReport, ErrorReport> {
+    let _guard = dest.lock(cancel).await?;
+    let page_size = options.page_size.clamp(1, PAGE_SIZE);
+    let started_at = crate::api::observer::now_utc_ms();
+    let plan = dest.plan_run(options, &started_at).await?;
     let crash_at = crash_hook_page();
     let mut state = plan.progress;
     let requests = Arc::new(std::sync::atomic::AtomicU64::new(0));
@@ -372,28 +495,12 @@ pub async fn sync(
         started_at: started_at.clone(),
         finished_at: crate::api::observer::now_utc_ms(),
     };
-    let fail = |err: ErrorReport| {
-        let at = crate::api::observer::now_utc_ms();
-        record_end(&store, &key, SyncOutcome::Failed, Some(&err), &at);
-        err
-    };
-    let cancelled = |state: SyncProgress, requests: u64| {
-        let report = finish(SyncOutcome::Cancelled, state, requests);
-        record_end(
-            &store,
-            &key,
-            SyncOutcome::Cancelled,
-            None,
-            &report.finished_at,
-        );
-        Ok(report)
-    };
 
-    // The fetcher reads pages ahead while the writer commits them, so the network and SQLite
-    // overlap. When the writer falls behind, the pages waiting (at most MAX_GROUP) are committed
-    // together in one transaction with the checkpoint after the last of them: each page still
-    // commits atomically with a checkpoint that covers it, and a busy mirror pays one commit
-    // (and its random index pages written once) per group instead of per page.
+    // The fetcher reads pages ahead while the writer commits them, so the network and the
+    // destination overlap. When the writer falls behind, the pages waiting (at most MAX_GROUP)
+    // are committed together in one transaction with the checkpoint after the last of them: each
+    // page still commits atomically with a checkpoint that covers it, and a busy destination pays
+    // one commit per group instead of per page.
     let (page_tx, mut page_rx) = tokio::sync::mpsc::channel(MAX_GROUP);
     let updated_after = plan.updated_after.clone();
     let _fetcher = AbortOnDrop(tokio::spawn(fetch_pages(
@@ -403,14 +510,14 @@ pub async fn sync(
             updated_after: updated_after.clone(),
             cursor,
         },
-        plan.cursor,
+        plan.cursor.clone(),
         requests.clone(),
         page_tx,
     )));
-    loop {
+    let failure = loop {
         let first = tokio::select! {
             biased;
-            _ = cancel.cancelled() => return cancelled(state, sent(&requests)),
+            _ = cancel.cancelled() => break None,
             m = page_rx.recv() => m,
         };
         let mut group = Vec::new();
@@ -446,27 +553,16 @@ pub async fn sync(
         if !group.is_empty() {
             let n_pages = group.len() as u64;
             let n_leads: u64 = group.iter().map(|p| p.len() as u64).sum();
-            let (store, key, next, at) = (
-                store.clone(),
-                key.clone(),
-                next_cursor.clone(),
-                crate::api::observer::now_utc_ms(),
-            );
-            let write = tokio::task::spawn_blocking(move || {
-                write_pages(
-                    &store,
-                    &key,
-                    &group,
-                    next.as_deref(),
-                    last_page,
-                    crash_at,
-                    &at,
-                )
-            });
-            let (counts, wm) = match write.await {
-                Ok(Ok(v)) => v,
-                Ok(Err(e)) => return Err(fail(local_err(e))),
-                Err(e) => return Err(fail(join_error(e))),
+            let batch = PageBatch {
+                pages: group,
+                next_cursor,
+                last_page,
+                crash_at,
+                at: crate::api::observer::now_utc_ms(),
+            };
+            let (counts, wm) = match dest.write_pages(batch).await {
+                Ok(v) => v,
+                Err(e) => break Some(e),
             };
             state.pages += n_pages;
             state.leads += n_leads;
@@ -478,12 +574,25 @@ pub async fn sync(
         if last_page {
             return Ok(finish(SyncOutcome::Completed, state, sent(&requests)));
         }
-        if let Some(e) = failure {
-            return Err(fail(e));
+        if failure.is_some() {
+            break failure;
         }
         if cancel.is_cancelled() {
             // Cancelled while pages were written: their checkpoint is committed.
-            return cancelled(state, sent(&requests));
+            break None;
+        }
+    };
+    let at = crate::api::observer::now_utc_ms();
+    match failure {
+        Some(err) => {
+            dest.record_end(SyncOutcome::Failed, Some(&err), &at).await;
+            Err(err)
+        }
+        None => {
+            let report = finish(SyncOutcome::Cancelled, state, sent(&requests));
+            dest.record_end(SyncOutcome::Cancelled, None, &report.finished_at)
+                .await;
+            Ok(report)
         }
     }
 }

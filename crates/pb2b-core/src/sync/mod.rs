@@ -72,12 +72,17 @@ use crate::api::Lead;
 use crate::error::{codes, ErrorReport};
 use crate::store::StoreError;
 
+pub mod destination;
 mod engine;
 mod mirror;
+pub mod postgres;
 mod state;
+mod verify;
 
-pub use engine::sync;
+pub use destination::Destination;
+pub use engine::{sync, sync_to};
 pub use mirror::{formula_safe, Mirror, LEAD_FIELDS};
+pub use verify::{verify, VerifyRange, VerifyReport, RANGE_LEADS};
 
 /// The automatic sync intervals the app offers, in minutes (0 = off).
 pub const SYNC_INTERVALS_MINUTES: [u32; 4] = [0, 5, 15, 60];

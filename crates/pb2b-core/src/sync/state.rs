@@ -6,22 +6,20 @@ use std::sync::atomic::Ordering;
 use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::Value;
 
-use super::{
-    format_timestamp, invalid, local_err, parse_timestamp, Mirror, SyncMode, SyncOptions,
-    SyncOutcome, SyncProgress, SyncStatus, Watermark,
-};
+use super::destination::{decide, since_ms, ActiveRun, RunPlan};
+use super::{local_err, Mirror, SyncOptions, SyncOutcome, SyncProgress, SyncStatus, Watermark};
 use crate::error::ErrorReport;
 use crate::store::Store;
 
 impl SyncOutcome {
-    fn as_str(self) -> &'static str {
+    pub(super) fn as_str(self) -> &'static str {
         match self {
             SyncOutcome::Completed => "completed",
             SyncOutcome::Cancelled => "cancelled",
             SyncOutcome::Failed => "failed",
         }
     }
-    fn parse(s: &str) -> Option<Self> {
+    pub(super) fn parse(s: &str) -> Option<Self> {
         match s {
             "completed" => Some(SyncOutcome::Completed),
             "cancelled" => Some(SyncOutcome::Cancelled),
@@ -98,7 +96,7 @@ impl Mirror {
     }
 }
 
-fn parse_error(s: &str) -> Option<ErrorReport> {
+pub(super) fn parse_error(s: &str) -> Option<ErrorReport> {
     let v: Value = serde_json::from_str(s).ok()?;
     Some(ErrorReport {
         code: crate::error::Code::from_wire(v.get("code")?.as_str()?),
@@ -109,21 +107,6 @@ fn parse_error(s: &str) -> Option<ErrorReport> {
             .map(str::to_owned),
         retryable: v.get("retryable").and_then(Value::as_bool).unwrap_or(false),
     })
-}
-
-pub(super) struct RunPlan {
-    pub(super) mode: String,
-    pub(super) updated_after: Option<String>,
-    pub(super) cursor: Option<String>,
-    pub(super) progress: SyncProgress,
-}
-
-fn mode_name(mode: &SyncMode) -> &'static str {
-    match mode {
-        SyncMode::Incremental => "incremental",
-        SyncMode::Full => "full",
-        SyncMode::Since { .. } => "since",
-    }
 }
 
 pub(super) fn watermark_of(
@@ -147,9 +130,6 @@ pub(super) fn watermark_of(
     .optional()
 }
 
-/// An interrupted run: mode, updated_after, cursor, and pages/leads/new/updated so far.
-type ActiveRun = (String, Option<String>, Option<String>, [i64; 4]);
-
 /// Decides the run (resume or new) and persists its start, in one transaction.
 pub(super) fn plan_run(
     store: &Store,
@@ -157,14 +137,7 @@ pub(super) fn plan_run(
     options: &SyncOptions,
     started_at: &str,
 ) -> Result<RunPlan, ErrorReport> {
-    let since_ms = match &options.mode {
-        SyncMode::Since { since } => Some(parse_timestamp(since).ok_or_else(|| {
-            invalid(format!(
-                "“{since}” is not a date (2026-03-10) or a timestamp (2026-03-10T12:00:00.000Z)"
-            ))
-        })?),
-        _ => None,
-    };
+    let since_ms = since_ms(options)?;
     store
         .with_conn(|c| {
             let tx = c.transaction()?;
@@ -185,61 +158,24 @@ pub(super) fn plan_run(
                 )
                 .optional()?;
             let wm = watermark_of(&tx, key)?;
-            let plan = match (&options.mode, active) {
-                (SyncMode::Incremental, Some((mode, updated_after, cursor, n))) => RunPlan {
-                    mode,
-                    updated_after,
-                    cursor,
-                    progress: SyncProgress {
-                        pages: n[0].max(0) as u64,
-                        leads: n[1].max(0) as u64,
-                        new: n[2].max(0) as u64,
-                        updated: n[3].max(0) as u64,
-                        watermark: wm.as_ref().map(|(_, w)| w.clone()),
-                        resumed: true,
-                    },
-                },
-                (mode, _) => {
-                    let updated_after = match mode {
-                        SyncMode::Full => None,
-                        SyncMode::Since { .. } => {
-                            since_ms.map(|ms| format_timestamp(ms.saturating_sub(1)))
-                        }
-                        SyncMode::Incremental => wm.as_ref().map(|(ms, _)| {
-                            let overlap = options.overlap_ms.clamp(1, i64::MAX as u64) as i64;
-                            format_timestamp(ms.saturating_sub(overlap))
-                        }),
-                    };
-                    if matches!(mode, SyncMode::Full) {
-                        tx.execute(
-                            "UPDATE sync_state SET watermark_ms = NULL,
-                                watermark_updated_at = NULL, watermark_id = NULL
-                             WHERE mirror = ?1",
-                            [key],
-                        )?;
-                    }
-                    tx.execute(
-                        "UPDATE sync_state SET run_active = 1, run_mode = ?2,
-                            run_updated_after = ?3, run_cursor = NULL, run_started_at = ?4,
-                            run_pages = 0, run_leads = 0, run_new = 0, run_updated = 0
-                         WHERE mirror = ?1",
-                        params![key, mode_name(mode), updated_after, started_at],
-                    )?;
-                    RunPlan {
-                        mode: mode_name(mode).to_owned(),
-                        updated_after,
-                        cursor: None,
-                        progress: SyncProgress {
-                            watermark: if matches!(mode, SyncMode::Full) {
-                                None
-                            } else {
-                                wm.map(|(_, w)| w)
-                            },
-                            ..SyncProgress::default()
-                        },
-                    }
-                }
-            };
+            let (plan, reset_watermark) = decide(options, since_ms, active, wm);
+            if reset_watermark {
+                tx.execute(
+                    "UPDATE sync_state SET watermark_ms = NULL,
+                        watermark_updated_at = NULL, watermark_id = NULL
+                     WHERE mirror = ?1",
+                    [key],
+                )?;
+            }
+            if !plan.progress.resumed {
+                tx.execute(
+                    "UPDATE sync_state SET run_active = 1, run_mode = ?2,
+                        run_updated_after = ?3, run_cursor = NULL, run_started_at = ?4,
+                        run_pages = 0, run_leads = 0, run_new = 0, run_updated = 0
+                     WHERE mirror = ?1",
+                    params![key, plan.mode, plan.updated_after, started_at],
+                )?;
+            }
             tx.execute(
                 "UPDATE sync_state SET last_started_at = ?2 WHERE mirror = ?1",
                 params![key, started_at],

@@ -51,8 +51,8 @@ export function appCsp() {
   return Object.entries(conf.app.security.csp).map(([k, v]) => `${k} ${v}`).join("; ");
 }
 
-export async function openUi(browser, handlersSource, { colorScheme = "light", hash = "" } = {}) {
-  const context = await browser.newContext({ colorScheme, viewport: { width: 1180, height: 780 } });
+export async function openUi(browser, handlersSource, { colorScheme = "light", hash = "", userAgent } = {}) {
+  const context = await browser.newContext({ colorScheme, viewport: { width: 1180, height: 780 }, ...(userAgent ? { userAgent } : {}) });
   const page = await context.newPage();
   const errors = [];
   page.on("pageerror", (err) => errors.push(err));

@@ -89,7 +89,8 @@ test("a workspace never synced starts its first sync by itself, once, and then s
       overview: () => synced ? base.overview() : { ...base.overview(), leads_total: 0, by_status: [], by_source: [],
         sync: { ...base.overview().sync, total_leads: 0, last_started_at: null, last_finished_at: null, last_outcome: null } },
       sync_now: async () => {
-        await new Promise((r) => setTimeout(r, 300));
+        // Runs until the test lets it finish, so the running state can be seen however slow the machine.
+        await new Promise((r) => { window.__finishSync = r; });
         synced = true;
         return { outcome: "completed", progress: { pages: 1, leads: 40, new: 40, updated: 0, resumed: false }, requests: 1 };
       },
@@ -97,6 +98,8 @@ test("a workspace never synced starts its first sync by itself, once, and then s
   }`;
   const { page, context, errors } = await openUi(browser, handlers, { hash: "#/overview" });
   await page.getByText("The first sync is running").waitFor();
+  await page.waitForFunction(() => typeof window.__finishSync === "function");
+  await page.evaluate(() => window.__finishSync());
   await page.locator("[data-chart='status'] canvas").waitFor();
   assert.equal(await page.locator("[data-stat='leads'] .stat-value").textContent(), "40");
   assert.equal(await page.evaluate(() => window.__pb2bCalls.filter((c) => c.cmd === "sync_now").length), 1);

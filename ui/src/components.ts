@@ -97,6 +97,8 @@ export function promptDialog(label: string, value: string, submitLabel: string):
   });
 }
 
+let gatedCount = 0;
+
 /// A button that is disabled with the reason shown beside it when the key may not perform it.
 export function gatedButton(
   label: string,
@@ -104,7 +106,8 @@ export function gatedButton(
   onclick: () => void,
   attrs: Record<string, string> = {},
 ): HTMLElement {
-  const reasonId = `why-${label.toLowerCase().replace(/[^a-z0-9]+/g, "-")}`;
+  // Unique per button: the same label appears on every webhook card.
+  const reasonId = `why-${++gatedCount}`;
   const button = h(
     "button",
     { type: "button", ...attrs, disabled: !permission.allowed, "aria-describedby": permission.allowed ? undefined : reasonId, onclick },

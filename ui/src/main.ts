@@ -92,10 +92,14 @@ async function route(): Promise<void> {
   await rendering;
 }
 
-// Keyboard: Alt+1..9 jumps to the n-th screen.
+// Keyboard: Alt+1..9 (Cmd+1..9 on macOS, where Option+digit types a character) jumps to the
+// n-th screen. `event.code` is used, not `event.key`, which Option changes on a Mac.
+const MAC = /Mac|iPhone|iPad/.test(navigator.platform) || /Mac OS X/.test(navigator.userAgent);
 window.addEventListener("keydown", (event) => {
-  if (event.altKey && !event.ctrlKey && !event.metaKey && /^[1-9]$/.test(event.key)) {
-    const screen = SCREENS[Number(event.key) - 1];
+  const digit = /^Digit([1-9])$/.exec(event.code)?.[1] ?? (/^[1-9]$/.test(event.key) ? event.key : null);
+  const chord = MAC ? event.metaKey && !event.altKey && !event.ctrlKey : event.altKey && !event.ctrlKey && !event.metaKey;
+  if (chord && digit) {
+    const screen = SCREENS[Number(digit) - 1];
     if (screen) {
       event.preventDefault();
       location.hash = `#/${screen.id}`;

@@ -27,7 +27,7 @@ export async function renderActivity(root: HTMLElement): Promise<void> {
   const pathInput = h("input", { id: "filter-path", type: "search", placeholder: "/leads" });
   const requestIdInput = h("input", { id: "filter-request-id", type: "search", placeholder: "req_…" });
   const sinceInput = h("input", { id: "filter-since", type: "datetime-local" });
-  const table = h("div", { id: "activity-table", "aria-live": "polite" });
+  const table = h("div", { id: "activity-table" });
   const detail = h("div", { id: "activity-detail" });
 
   function filter(): LogFilter {

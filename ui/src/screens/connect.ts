@@ -137,6 +137,15 @@ export async function renderConnect(root: HTMLElement): Promise<void> {
       show(status);
     }),
   );
+  // Enter in any field of the form saves and connects, as the primary button does.
+  for (const input of [nameInput, keyInput, baseUrlInput]) {
+    input.addEventListener("keydown", (event) => {
+      if (event.key === "Enter" && !event.isComposing) {
+        event.preventDefault();
+        if (!saveButton.disabled) saveButton.click();
+      }
+    });
+  }
   sandboxButton.addEventListener("click", () =>
     void busy(sandboxButton, async () => {
       show(await api.connectSandbox());

@@ -22,7 +22,7 @@ export async function renderExports(root: HTMLElement): Promise<void> {
   const jobs = new Map<string, ExportJob>();
   const downloads = new Map<string, { bytes: number; total: number | null }>();
   const waits = new Map<string, string>();
-  const list = h("div", { id: "export-jobs", "aria-live": "polite" });
+  const list = h("div", { id: "export-jobs" });
   const errorBox = h("div", {});
   const updatedAfter = h("input", { type: "date", id: "export-updated-after" });
   const fieldBoxes = FIELDS.map((f) => h("input", { type: "checkbox", id: `field-${f}`, value: f }));

@@ -2,6 +2,7 @@
 // one) to see its mapping and counts before anything is sent, then import it with progress,
 // pause/resume/cancel, and results files. Rows already sent are never sent twice, even after a
 // crash: the core's journal and per-row Idempotency-Keys see to that.
+import { announce, announceProgress } from "../announce";
 import { on } from "../bindings/events";
 import { getCurrentWebview } from "@tauri-apps/api/webview";
 import { api } from "../ipc";
@@ -100,8 +101,8 @@ export async function renderImport(root: HTMLElement): Promise<void> {
   const dropZone = h("div", { class: "drop-zone", id: "drop-zone", tabindex: "0" },
     h("p", {}, "Drop a CSV, TSV or TXT file anywhere on this window"),
     h("button", { type: "button", id: "import-choose", onclick: () => void choose() }, "Choose file…"));
-  const previewBox = h("div", { id: "import-preview", "aria-live": "polite" });
-  const runBox = h("div", { id: "import-run", "aria-live": "polite" });
+  const previewBox = h("div", { id: "import-preview" });
+  const runBox = h("div", { id: "import-run" });
   const historyBox = h("div", { id: "import-history" });
   let path: string | null = null;
   let mapping: Mapping | null = null;
@@ -206,6 +207,7 @@ export async function renderImport(root: HTMLElement): Promise<void> {
     const eta = p.eta_seconds === null ? "" : ` · about ${Math.ceil(p.eta_seconds)} s left`;
     const waiting = p.waiting_seconds > 0 ? ` · waiting ${p.waiting_seconds.toFixed(0)} s for the rate limit` : "";
     line.textContent = `${done} of ${p.counts.total} rows · ${p.counts.created} created · ${p.counts.failed} failed · ${p.counts.skipped} skipped · ${p.rows_per_sec.toFixed(0)} rows/s${eta}${waiting}`;
+    announceProgress(`Importing: ${done} of ${p.counts.total} rows`);
   }
 
   function jobCard(job: ImportJob): HTMLElement {
@@ -292,6 +294,7 @@ export async function renderImport(root: HTMLElement): Promise<void> {
     }),
     await on("import-finished", () => {
       line.textContent += " — finished";
+      announce(line.textContent);
       line.setAttribute("data-import-finished", "true");
       void history();
     }),

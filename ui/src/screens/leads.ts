@@ -24,11 +24,23 @@ export async function renderLeads(root: HTMLElement): Promise<void> {
   const search = h("input", { id: "leads-search", type: "search", placeholder: "Search name, email, company, phone…", "aria-controls": "leads-grid" });
   const statusFilter = h("select", { id: "leads-status" }, h("option", { value: "" }, "Any status"),
     ...["new", "contacted", "qualified", "unqualified", "customer", "lost"].map((s) => h("option", { value: s }, s)));
-  const count = h("p", { class: "muted", id: "leads-count", "aria-live": "polite" });
-  const header = h("div", { class: "grid-header", role: "row" });
-  const spacer = h("div", { class: "grid-spacer" });
-  const viewport = h("div", { class: "grid-viewport", id: "leads-grid", role: "grid", "aria-label": "Leads", tabindex: "0" }, spacer);
-  const detail = h("aside", { id: "lead-detail", "aria-live": "polite" });
+  const count = h("p", { class: "muted", id: "leads-count" });
+  // A grid (role grid) of a header row and the rows in view: the grid holds the focus and names
+  // the focused row with aria-activedescendant; aria-rowcount says how many rows there are in
+  // all, since only those in view exist in the page.
+  // The grid is also the scroll container (so the keyboard reaches everything it scrolls); its
+  // header row stays on top (sticky) above the rows.
+  const header = h("div", { class: "grid-header", role: "row", "aria-rowindex": "1" });
+  const spacer = h("div", { class: "grid-spacer", role: "rowgroup" });
+  const viewport = h(
+    "div",
+    { class: "grid-viewport", id: "leads-grid", role: "grid", "aria-label": "Leads", "aria-colcount": String(COLUMNS.length), "aria-rowcount": "1", tabindex: "0" },
+    h("div", { class: "grid-head", role: "rowgroup" }, header),
+    spacer,
+  );
+  const grid = viewport;
+  // The lead's detail opens as a drawer over the table's right side; Escape or Close shuts it.
+  const detail = h("aside", { id: "lead-detail", class: "drawer", "aria-label": "Lead details", hidden: true });
   const errorBox = h("div", {});
 
   let query: LeadQuery = { query: "", sort: { field: "updated_at", descending: true }, filter: {}, offset: 0, limit: PAGE };
@@ -63,9 +75,11 @@ export async function renderLeads(root: HTMLElement): Promise<void> {
 
   function paint(): void {
     spacer.style.height = `${total * ROW}px`;
+    grid.setAttribute("aria-rowcount", String(total + 1));
     count.textContent = `${total.toLocaleString()} lead${total === 1 ? "" : "s"}`;
     const first = Math.max(0, Math.floor(viewport.scrollTop / ROW) - 10);
     const last = Math.min(total, Math.ceil((viewport.scrollTop + viewport.clientHeight) / ROW) + 10);
+    // (Rows start below the sticky header, so the range above is a little generous at the top.)
     for (const child of [...spacer.children]) child.remove();
     for (let i = first; i < last; i++) {
       const lead = rowAt(i);
@@ -75,7 +89,14 @@ export async function renderLeads(root: HTMLElement): Promise<void> {
       }
       const row = h(
         "div",
-        { class: `grid-row${i === focused ? " focused" : ""}`, role: "row", "aria-rowindex": String(i + 2), "data-lead-id": lead.id },
+        {
+          class: `grid-row${i === focused ? " focused" : ""}`,
+          id: `lead-row-${i}`,
+          role: "row",
+          "aria-rowindex": String(i + 2),
+          "aria-selected": i === focused ? "true" : "false",
+          "data-lead-id": lead.id,
+        },
         ...COLUMNS.map(([, , get]) => h("div", { role: "gridcell" }, get(lead))),
       );
       row.style.transform = `translateY(${i * ROW}px)`;
@@ -86,17 +107,28 @@ export async function renderLeads(root: HTMLElement): Promise<void> {
       });
       spacer.append(row);
     }
+    if (rowAt(focused)) grid.setAttribute("aria-activedescendant", `lead-row-${focused}`);
+    else grid.removeAttribute("aria-activedescendant");
+  }
+
+  function closeDetail(): void {
+    detail.hidden = true;
+    clear(detail);
+    grid.focus();
   }
 
   async function showDetail(id: string): Promise<void> {
     clear(detail);
+    detail.hidden = false;
     try {
       const lead = await api.leadDetail(id);
       if (!lead) return;
       const custom = Object.entries(lead.custom_fields ?? {});
       detail.append(
-        h("section", { class: "card", "aria-label": "Lead details" },
-          h("h2", {}, lead.full_name ?? lead.email),
+        h("section", { class: "card" },
+          h("div", { class: "row drawer-head" },
+            h("h2", {}, lead.full_name ?? lead.email),
+            h("button", { type: "button", class: "drawer-close", "aria-label": "Close lead details", onclick: () => closeDetail() }, "Close")),
           h("dl", { class: "facts" },
             ...fact("Email", lead.email),
             ...fact("Company", lead.company_name ?? "—"),
@@ -133,15 +165,14 @@ export async function renderLeads(root: HTMLElement): Promise<void> {
       const active = query.sort?.field === field;
       const sort = active ? (query.sort?.descending ? "descending" : "ascending") : "none";
       header.append(
-        h("button", {
-          type: "button",
-          role: "columnheader",
-          "aria-sort": sort,
-          onclick: () => {
-            query = { ...query, sort: { field, descending: active ? !query.sort?.descending : false } };
-            reset();
-          },
-        }, label, active ? (query.sort?.descending ? " ↓" : " ↑") : ""),
+        h("div", { role: "columnheader", "aria-sort": sort },
+          h("button", {
+            type: "button",
+            onclick: () => {
+              query = { ...query, sort: { field, descending: active ? !query.sort?.descending : false } };
+              reset();
+            },
+          }, label, active ? (query.sort?.descending ? " ↓" : " ↑") : "")),
       );
     }
   }
@@ -170,17 +201,25 @@ export async function renderLeads(root: HTMLElement): Promise<void> {
     reset();
   });
   viewport.addEventListener("scroll", () => paint());
-  viewport.addEventListener("keydown", (e) => {
+  detail.addEventListener("keydown", (e) => {
+    if (e.key === "Escape") closeDetail();
+  });
+  grid.addEventListener("keydown", (e) => {
     const step = e.key === "ArrowDown" ? 1 : e.key === "ArrowUp" ? -1 : e.key === "PageDown" ? 10 : e.key === "PageUp" ? -10 : 0;
     if (step) {
       e.preventDefault();
       focused = Math.max(0, Math.min(total - 1, focused + step));
-      if (focused * ROW < viewport.scrollTop) viewport.scrollTop = focused * ROW;
-      if ((focused + 1) * ROW > viewport.scrollTop + viewport.clientHeight) viewport.scrollTop = (focused + 1) * ROW - viewport.clientHeight;
+      // Keep the focused row in view below the sticky header.
+      const headerHeight = spacer.offsetTop;
+      const top = spacer.offsetTop + focused * ROW;
+      if (top - headerHeight < viewport.scrollTop) viewport.scrollTop = top - headerHeight;
+      if (top + ROW > viewport.scrollTop + viewport.clientHeight) viewport.scrollTop = top + ROW - viewport.clientHeight;
       paint();
     } else if (e.key === "Enter") {
       const lead = rowAt(focused);
       if (lead) void showDetail(lead.id);
+    } else if (e.key === "Escape" && !detail.hidden) {
+      closeDetail();
     }
   });
 
@@ -209,7 +248,7 @@ export async function renderLeads(root: HTMLElement): Promise<void> {
       exportButton("csv", "Export CSV"), exportButton("jsonl", "Export JSON Lines")),
     count,
     errorBox,
-    h("div", { class: "leads-layout" }, h("div", { class: "grid" }, header, viewport), detail),
+    h("div", { class: "leads-layout" }, h("div", { class: "grid" }, viewport), detail),
   );
   reset();
 }

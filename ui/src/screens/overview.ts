@@ -4,6 +4,7 @@
 // sheets, so the strict CSP holds), coloured from the theme's CSS variables and redrawn when the
 // OS switches between light and dark. Each chart has a text equivalent (a table) for screen
 // readers. A workspace that was never synced starts its first sync here, by itself.
+import { announce, announceProgress } from "../announce";
 import {
   BarController,
   BarElement,
@@ -73,11 +74,12 @@ function stat(label: string, value: Node | string, id: string): HTMLElement {
 export async function renderOverview(root: HTMLElement): Promise<void> {
   const body = h("div", { id: "overview-body" });
   const syncLine = h("p", { class: "muted", id: "overview-sync-line" });
-  const announce = h("p", { class: "visually-hidden", role: "status", id: "overview-announce" });
+  // The last announcement, kept for tests and for sighted users of a screen reader's log.
+  const announced = h("p", { class: "visually-hidden", id: "overview-announce" });
   root.append(
     h("h1", { tabindex: "-1" }, "Overview"),
     h("p", { class: "lead", id: "overview-lead" }, "Your workspace at a glance, from this computer's mirror."),
-    announce,
+    announced,
     syncLine,
     body,
   );
@@ -254,14 +256,17 @@ export async function renderOverview(root: HTMLElement): Promise<void> {
     if (syncing) return;
     syncing = true;
     syncLine.textContent = "First sync: starting…";
-    announce.textContent = "The first sync started.";
+    announced.textContent = "The first sync started.";
+    announce(announced.textContent);
     await refresh();
     try {
       const report = await api.syncNow({}, (p) => {
         syncLine.textContent = `First sync: ${number.format(p.leads)} leads read`;
+        announceProgress(syncLine.textContent);
       });
       syncLine.textContent = "";
-      announce.textContent = `The first sync finished: ${number.format(report.progress.leads)} leads.`;
+      announced.textContent = `The first sync finished: ${number.format(report.progress.leads)} leads.`;
+      announce(announced.textContent);
     } catch (err) {
       syncLine.textContent = "";
       body.prepend(errorPanel(err as ErrorReport, () => void firstSync()));

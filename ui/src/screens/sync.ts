@@ -1,5 +1,6 @@
 // Sync: mirror the workspace's leads locally. Sync now (with progress and cancel), full resync,
 // re-sync from a date, the automatic interval, and the last run's outcome and watermark.
+import { announce, announceProgress } from "../announce";
 import { on } from "../bindings/events";
 import { api } from "../ipc";
 import { clear, h } from "../dom";
@@ -11,8 +12,8 @@ import type { SyncOptions } from "../bindings/SyncOptions";
 import type { SyncStatus } from "../bindings/SyncStatus";
 
 export async function renderSync(root: HTMLElement): Promise<void> {
-  const statusBox = h("div", { id: "sync-status", "aria-live": "polite" });
-  const runBox = h("div", { id: "sync-run", "aria-live": "polite" });
+  const statusBox = h("div", { id: "sync-status" });
+  const runBox = h("div", { id: "sync-run" });
   const progress = h("progress", { id: "sync-progress", "aria-label": "Sync progress" });
   const progressText = h("p", { class: "muted", id: "sync-progress-text" });
   const syncButton = h("button", { type: "button", class: "primary", id: "sync-now" }, "Sync now");
@@ -76,11 +77,13 @@ export async function renderSync(root: HTMLElement): Promise<void> {
     try {
       const report = await api.syncNow(options, (p) => {
         progressText.textContent = `${p.pages} pages · ${p.leads} leads read · ${p.new} new · ${p.updated} updated${p.resumed ? " (resumed)" : ""}`;
+        announceProgress(`Syncing: ${p.leads} leads read`);
       });
       progress.value = 1;
       progress.max = 1;
       progressText.textContent = `${report.outcome === "completed" ? "Done" : "Cancelled"}: ${report.progress.leads} leads read, ${report.progress.new} new, ${report.progress.updated} updated, ${report.requests} requests.`;
       progressText.setAttribute("data-sync-done", report.outcome);
+      announce(progressText.textContent);
     } catch (err) {
       clear(runBox);
       runBox.append(errorPanel(err as ErrorReport, () => void run(options)));

@@ -1,5 +1,6 @@
 // Webhooks: endpoints and their events, the signing secret shown once, deliveries with manual
 // retry, a signature checker, and a local test receiver that shows deliveries arriving live.
+import { announceProgress } from "../announce";
 import { api } from "../ipc";
 import { clear, h, toast } from "../dom";
 import { timeElement } from "../time";
@@ -59,7 +60,7 @@ function showSecret(dialogData: SecretDialog, onClose: () => void): void {
 
 export async function renderWebhooks(root: HTMLElement): Promise<void> {
   const permission = can("manage_webhooks");
-  const list = h("div", { id: "webhook-list", "aria-live": "polite" });
+  const list = h("div", { id: "webhook-list" });
   const deliveriesBox = h("div", { id: "webhook-deliveries" });
   const errorBox = h("div", {});
   const urlInput = h("input", { id: "webhook-url", type: "url", placeholder: "https://example.com/webhooks/prospectb2b", spellcheck: "false" });
@@ -238,7 +239,7 @@ export async function renderWebhooks(root: HTMLElement): Promise<void> {
   }) }, "Check signature");
 
   // Local test receiver.
-  const receiverList = h("ul", { class: "profiles", id: "receiver-deliveries", "aria-label": "Received deliveries", "aria-live": "polite" });
+  const receiverList = h("ul", { class: "profiles", id: "receiver-deliveries", "aria-label": "Received deliveries" });
   const onSandbox = await api.receiverAvailable().catch(() => false);
   const receiverPermission = onSandbox ? permission : { allowed: false, reason: "Only while connected to the local sandbox" };
   const receiverStart = gatedButton("Start test receiver", receiverPermission, () => void act(async () => {
@@ -249,6 +250,7 @@ export async function renderWebhooks(root: HTMLElement): Promise<void> {
           `${d.count} ${d.count === 1 ? "delivery" : "deliveries"} arrived faster than this view could show them and were skipped (the receiver keeps only the latest); showing the latest.`));
         return;
       }
+      announceProgress(`A delivery arrived: ${d.event ?? "no event header"}, signature ${d.verdict.valid ? "valid" : "not valid"}`);
       receiverList.prepend(h("li", { class: "card", "data-received": d.delivery_id ?? String(d.seq), "data-verdict": d.verdict.kind },
         h("div", { class: "row" },
           h("strong", {}, d.event ?? "(no event header)"),

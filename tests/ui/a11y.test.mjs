@@ -147,3 +147,42 @@ test("the leads grid names its size and its focused row, and the detail opens as
   await page.waitForFunction(() => document.querySelector("#lead-detail").hidden);
   await context.close();
 });
+
+test("the leads table's columns can be chosen and resized (mouse or keyboard), and are remembered", async () => {
+  const { page, context } = await openUi(browser, APP, { hash: "#/leads" });
+  await page.locator(".grid-row").first().waitFor();
+  const headers = () => page.locator("[role=columnheader]").allTextContents();
+  assert.deepEqual(await headers(), ["Name", "Email", "Company", "Status", "Updated ↓"]);
+  await page.getByText("Columns", { exact: true }).click();
+  await page.locator("#col-phone").check();
+  await page.locator("#col-company_name").uncheck();
+  await page.locator(".grid-row").first().waitFor();
+  assert.deepEqual(await headers(), ["Name", "Email", "Phone", "Status", "Updated ↓"]);
+  assert.equal(await page.locator(".grid-row").first().locator("[role=gridcell]").count(), 5);
+  assert.match(await page.locator(".grid-row").first().textContent(), /\+44 20 7946 0/);
+  // Keyboard: the separator on Name's edge, three steps wider.
+  const nameWidth = () => page.locator("[data-column=full_name]").evaluate((el) => el.getBoundingClientRect().width);
+  const before = await nameWidth();
+  await page.locator("[data-resize=full_name]").focus();
+  for (let i = 0; i < 3; i++) await page.keyboard.press("ArrowRight");
+  assert.equal(Math.round((await nameWidth()) - before), 48);
+  // Mouse: drag Email's edge 100 px to the left.
+  const emailWidth = () => page.locator("[data-column=email]").evaluate((el) => el.getBoundingClientRect().width);
+  const email = await emailWidth();
+  const box = await page.locator("[data-resize=email]").boundingBox();
+  await page.mouse.move(box.x + 3, box.y + 5);
+  await page.mouse.down();
+  await page.mouse.move(box.x - 97, box.y + 5, { steps: 5 });
+  await page.mouse.up();
+  assert.equal(Math.round(email - (await emailWidth())), 100);
+  // Cells follow their header.
+  const cell = await page.locator(".grid-row").first().locator("[role=gridcell]").first().evaluate((el) => el.getBoundingClientRect().width);
+  assert.equal(Math.round(cell), Math.round(await nameWidth()));
+  // A new start keeps the choice and the widths.
+  await page.goto(page.url());
+  await page.reload();
+  await page.locator(".grid-row").first().waitFor();
+  assert.deepEqual(await headers(), ["Name", "Email", "Phone", "Status", "Updated ↓"]);
+  assert.equal(Math.round(await nameWidth()), Math.round(before + 48));
+  await context.close();
+});

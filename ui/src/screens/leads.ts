@@ -8,17 +8,10 @@ import { errorPanel, fact } from "../components";
 import type { ErrorReport } from "../bindings/ErrorReport";
 import type { Lead } from "../bindings/Lead";
 import type { LeadQuery } from "../bindings/LeadQuery";
-import type { LeadSortField } from "../bindings/LeadSortField";
+import { ALL_COLUMNS, ColumnLayout, STEP } from "../columns";
 
 const ROW = 34;
 const PAGE = 200;
-const COLUMNS: [LeadSortField, string, (l: Lead) => string | Node][] = [
-  ["full_name", "Name", (l) => l.full_name ?? [l.first_name, l.last_name].filter(Boolean).join(" ")],
-  ["email", "Email", (l) => l.email],
-  ["company_name", "Company", (l) => l.company_name ?? ""],
-  ["status", "Status", (l) => l.status],
-  ["updated_at", "Updated", (l) => timeElement(l.updated_at)],
-];
 
 export async function renderLeads(root: HTMLElement): Promise<void> {
   const search = h("input", { id: "leads-search", type: "search", placeholder: "Search name, email, company, phone…", "aria-controls": "leads-grid" });
@@ -30,11 +23,12 @@ export async function renderLeads(root: HTMLElement): Promise<void> {
   // all, since only those in view exist in the page.
   // The grid is also the scroll container (so the keyboard reaches everything it scrolls); its
   // header row stays on top (sticky) above the rows.
+  const layout = new ColumnLayout();
   const header = h("div", { class: "grid-header", role: "row", "aria-rowindex": "1" });
   const spacer = h("div", { class: "grid-spacer", role: "rowgroup" });
   const viewport = h(
     "div",
-    { class: "grid-viewport", id: "leads-grid", role: "grid", "aria-label": "Leads", "aria-colcount": String(COLUMNS.length), "aria-rowcount": "1", tabindex: "0" },
+    { class: "grid-viewport", id: "leads-grid", role: "grid", "aria-label": "Leads", "aria-colcount": String(layout.columns().length), "aria-rowcount": "1", tabindex: "0" },
     h("div", { class: "grid-head", role: "rowgroup" }, header),
     spacer,
   );
@@ -81,6 +75,7 @@ export async function renderLeads(root: HTMLElement): Promise<void> {
     const last = Math.min(total, Math.ceil((viewport.scrollTop + viewport.clientHeight) / ROW) + 10);
     // (Rows start below the sticky header, so the range above is a little generous at the top.)
     for (const child of [...spacer.children]) child.remove();
+    const template = layout.template();
     for (let i = first; i < last; i++) {
       const lead = rowAt(i);
       if (!lead) {
@@ -97,8 +92,9 @@ export async function renderLeads(root: HTMLElement): Promise<void> {
           "aria-selected": i === focused ? "true" : "false",
           "data-lead-id": lead.id,
         },
-        ...COLUMNS.map(([, , get]) => h("div", { role: "gridcell" }, get(lead))),
+        ...layout.columns().map((c) => h("div", { role: "gridcell" }, c.cell(lead))),
       );
+      row.style.gridTemplateColumns = template;
       row.style.transform = `translateY(${i * ROW}px)`;
       row.addEventListener("click", () => {
         focused = i;
@@ -161,21 +157,96 @@ export async function renderLeads(root: HTMLElement): Promise<void> {
 
   function renderHeader(): void {
     clear(header);
-    for (const [field, label] of COLUMNS) {
-      const active = query.sort?.field === field;
+    header.style.gridTemplateColumns = layout.template();
+    viewport.setAttribute("aria-colcount", String(layout.columns().length));
+    for (const column of layout.columns()) {
+      const field = column.sort;
+      const active = field !== null && query.sort?.field === field;
       const sort = active ? (query.sort?.descending ? "descending" : "ascending") : "none";
-      header.append(
-        h("div", { role: "columnheader", "aria-sort": sort },
-          h("button", {
+      const label = field
+        ? h("button", {
             type: "button",
             onclick: () => {
               query = { ...query, sort: { field, descending: active ? !query.sort?.descending : false } };
               reset();
             },
-          }, label, active ? (query.sort?.descending ? " ↓" : " ↑") : "")),
-      );
+          }, column.label, active ? (query.sort?.descending ? " ↓" : " ↑") : "")
+        : h("span", { class: "plain-header" }, column.label);
+      // A separator on the column's right edge: drag it, or focus it and use the arrow keys.
+      const handle = h("div", {
+        class: "col-resize",
+        role: "separator",
+        tabindex: "0",
+        "aria-orientation": "vertical",
+        "aria-label": `Resize ${column.label}`,
+        "aria-valuemin": "60",
+        "aria-valuemax": "640",
+        "aria-valuenow": String(layout.widths[column.id]),
+        "data-resize": column.id,
+      });
+      handle.addEventListener("keydown", (e) => {
+        const delta = e.key === "ArrowRight" ? STEP : e.key === "ArrowLeft" ? -STEP : 0;
+        if (!delta) return;
+        e.preventDefault();
+        e.stopPropagation();
+        layout.resize(column.id, layout.widths[column.id] + delta);
+        relayout(column.id);
+      });
+      handle.addEventListener("pointerdown", (e) => {
+        e.preventDefault();
+        handle.setPointerCapture(e.pointerId);
+        const startX = e.clientX;
+        const startWidth = layout.widths[column.id];
+        // While dragging only the widths change (the handle must survive: it holds the pointer).
+        const move = (m: PointerEvent) => {
+          layout.resize(column.id, startWidth + m.clientX - startX);
+          applyWidths();
+          handle.setAttribute("aria-valuenow", String(layout.widths[column.id]));
+        };
+        const up = () => {
+          handle.removeEventListener("pointermove", move);
+          handle.removeEventListener("pointerup", up);
+          relayout(column.id);
+        };
+        handle.addEventListener("pointermove", move);
+        handle.addEventListener("pointerup", up);
+      });
+      header.append(h("div", { role: "columnheader", "aria-sort": field ? sort : undefined, "data-column": column.id }, label, handle));
     }
   }
+
+  function applyWidths(): void {
+    const template = layout.template();
+    header.style.gridTemplateColumns = template;
+    for (const row of spacer.children) (row as HTMLElement).style.gridTemplateColumns = template;
+  }
+
+  /** New widths or columns: header and rows take the layout; focus stays on the handle used. */
+  function relayout(focusHandle: string | null): void {
+    renderHeader();
+    paint();
+    if (focusHandle) header.querySelector<HTMLElement>(`[data-resize="${focusHandle}"]`)?.focus();
+  }
+
+  // "Columns": choose which are shown.
+  const chooser = h(
+    "details",
+    { class: "column-chooser" },
+    h("summary", {}, "Columns"),
+    h(
+      "fieldset",
+      {},
+      h("legend", { class: "visually-hidden" }, "Columns shown"),
+      ...ALL_COLUMNS.map((c) => {
+        const box = h("input", { type: "checkbox", id: `col-${c.id}`, value: c.id, checked: layout.shown.includes(c.id) });
+        box.addEventListener("change", () => {
+          if (!layout.toggle(c.id, box.checked)) box.checked = layout.shown.includes(c.id);
+          relayout(null);
+        });
+        return h("label", { for: `col-${c.id}`, class: "check" }, box, c.label);
+      }),
+    ),
+  );
 
   // Search as you type without a typing delay: a keystroke searches at once; while a search
   // runs, only the latest text waits for it (keystrokes in between are skipped), so fast typing
@@ -245,7 +316,7 @@ export async function renderLeads(root: HTMLElement): Promise<void> {
     h("div", { class: "row filters", role: "search", "aria-label": "Search leads" },
       h("label", { for: "leads-search" }, "Search"), search,
       h("label", { for: "leads-status" }, "Status"), statusFilter,
-      exportButton("csv", "Export CSV"), exportButton("jsonl", "Export JSON Lines")),
+      exportButton("csv", "Export CSV"), exportButton("jsonl", "Export JSON Lines"), chooser),
     count,
     errorBox,
     h("div", { class: "leads-layout" }, h("div", { class: "grid" }, viewport), detail),

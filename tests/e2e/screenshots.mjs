@@ -1,33 +1,58 @@
 // Writes a PNG of every screen of the real app to a folder (scripts/screenshots runs this under
 // Xvfb inside a private D-Bus session). Screens are read from the app's own navigation, so a new
-// screen is photographed without touching this file. Light theme first, then dark where the
-// webview honours GTK's dark preference.
-import { mkdirSync } from "node:fs";
-import { openApp, startDriver } from "./webdriver.mjs";
+// screen is photographed without touching this file. Every screen is taken in the light and the
+// dark theme (GTK's dark preference, which the webview turns into prefers-color-scheme), at the
+// window's default size and at its minimum size: NN-screen-{light,dark}-{default,minimum}.png.
+import { mkdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { ROOT, openApp, startDriver } from "./webdriver.mjs";
 
 const dir = process.argv[2] ?? "screenshots";
+const appArgs = process.argv.slice(3);
 process.env.PB2B_SCREENSHOT_DIR = dir;
 mkdirSync(dir, { recursive: true });
 
-const driver = await startDriver();
-try {
-  const app = await openApp(driver, { args: process.argv.slice(3) });
+const conf = JSON.parse(readFileSync(join(ROOT, "tauri.conf.json"), "utf8")).app.windows[0];
+const SIZES = [
+  ["default", conf.width, conf.height],
+  ["minimum", conf.minWidth, conf.minHeight],
+];
+const THEMES = [
+  ["light", { GTK_THEME: "Adwaita" }],
+  ["dark", { GTK_THEME: "Adwaita:dark" }],
+];
+
+for (const [theme, env] of THEMES) {
+  const driver = await startDriver({ env });
   try {
-    await app.find("nav[aria-label='Main'] a");
-    const screens = await app.exec(
-      "return [...document.querySelectorAll(\"nav[aria-label='Main'] a\")].map(a => a.dataset.screen)",
-    );
-    for (const [i, screen] of screens.entries()) {
-      await app.click(`a[data-screen='${screen}']`);
-      await app.find("main h1");
-      // Let the screen's first data load settle (spinners replaced by content).
-      await app.exec("return new Promise(r => setTimeout(r, 800))");
-      await app.screenshot(`${String(i + 1).padStart(2, "0")}-${screen}`);
-      console.log(`${dir}/${String(i + 1).padStart(2, "0")}-${screen}.png`);
+    const app = await openApp(driver, { args: appArgs });
+    try {
+      await app.find("nav[aria-label='Main'] a");
+      const dark = await app.exec("return matchMedia('(prefers-color-scheme: dark)').matches");
+      if (dark !== (theme === "dark")) console.error(`# the webview did not take the ${theme} theme`);
+      const screens = await app.exec(
+        "return [...document.querySelectorAll(\"nav[aria-label='Main'] a\")].map(a => a.dataset.screen)",
+      );
+      for (const [size, width, height] of SIZES) {
+        await app.setSize(width, height);
+        for (const [i, screen] of screens.entries()) {
+          await app.click(`a[data-screen='${screen}']`);
+          await app.find("main h1");
+          if (screen === "overview") {
+            // The first visit syncs the sandbox's leads: wait for the charts.
+            await app.find("[data-chart='status'] canvas", { timeout: 60_000 }).catch(() => {});
+          }
+          // Let the screen's first data load settle (spinners replaced by content).
+          await app.exec("return new Promise(r => setTimeout(r, 800))");
+          const name = `${String(i + 1).padStart(2, "0")}-${screen}-${theme}-${size}`;
+          await app.screenshot(name);
+          console.log(`${dir}/${name}.png`);
+        }
+      }
+    } finally {
+      await app.close();
     }
   } finally {
-    await app.close();
+    await driver.stop();
   }
-} finally {
-  await driver.stop();
 }

@@ -152,6 +152,10 @@ export async function openApp(driver, { args = [] } = {}) {
     async exec(script, args = []) {
       return wd(base, "POST", "/execute/sync", { script, args });
     },
+    /** Resizes the window (its outer size, as the window manager would). */
+    async setSize(width, height) {
+      await wd(base, "POST", "/window/rect", { width, height });
+    },
     async screenshot(name) {
       const dir = process.env.PB2B_SCREENSHOT_DIR;
       if (!dir) return;

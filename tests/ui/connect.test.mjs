@@ -58,6 +58,8 @@ test("verify shows the workspace, every scope in plain words and what the key ma
   assert.match(await card.textContent(), /Acme GmbH/);
   assert.match(await card.locator("[data-scope='leads.write']").textContent(), /Create and change leads/);
   assert.equal(await card.locator("[data-read-only]").textContent(), "Read and write");
+  // The profile name is suggested from the workspace until the user types one.
+  assert.equal(await page.getByLabel("Profile name").inputValue(), "Acme GmbH");
   const calls = await page.evaluate(() => window.__pb2bCalls);
   assert.deepEqual(calls.find((c) => c.cmd === "verify_key").args, {
     baseUrl: "https://login.prospectb2b.com/api/public/v1",

@@ -73,6 +73,11 @@ export async function renderConnect(root: HTMLElement): Promise<void> {
   const resultBox = h("div", { id: "verify-result", "aria-live": "polite" });
 
   const nameInput = h("input", { id: "profile-name", type: "text", value: "My workspace", autocomplete: "off" });
+  // Until the user types a name, a verified key suggests its workspace's name.
+  let nameTyped = false;
+  nameInput.addEventListener("input", () => {
+    nameTyped = true;
+  });
   const keyInput = h("input", { id: "api-key", type: "password", autocomplete: "off", spellcheck: "false", placeholder: "pb2b_live_…" });
   const baseUrlInput = h("input", { id: "base-url", type: "url", value: DEFAULT_BASE_URL, spellcheck: "false" });
   const showKey = h("button", { type: "button", "aria-pressed": "false", "aria-controls": "api-key" }, "Show");
@@ -112,6 +117,7 @@ export async function renderConnect(root: HTMLElement): Promise<void> {
   verifyButton.addEventListener("click", () =>
     void busy(verifyButton, async () => {
       const check = await api.verifyKey(baseUrlInput.value.trim(), keyInput.value.trim());
+      if (!nameTyped) nameInput.value = check.me.workspace.name;
       clear(resultBox);
       resultBox.append(h("p", { class: "ok-text" }, "This key works. Save it to connect."), keyCheckCard(check));
     }),

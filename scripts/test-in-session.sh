@@ -19,7 +19,7 @@ keyring_pid="${GNOME_KEYRING_PID:-}"
 export PB2B_EXPECT_KEYCHAIN=1
 
 log "cargo test --workspace"
-cargo test --workspace --locked
+cargo test --workspace --locked --no-fail-fast
 
 log "UI tests (node --test, playwright-core + chromium, IPC mocked)"
 npm run -s test:ui

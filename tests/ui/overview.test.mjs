@@ -115,3 +115,28 @@ test("while connected to the sandbox, the sidebar says nothing leaves this compu
   assert.equal(await banner.textContent(), "Sandbox: nothing leaves this computer");
   await context.close();
 });
+
+test("Try the local sandbox lands on the Overview, and a start already connected opens there", async () => {
+  const handlers = `() => {
+    const base = (${SYNCED})();
+    let connected = false;
+    return {
+      ...base,
+      connection_status: () => connected ? base.connection_status() : { profile: null, check: null, error: null, profiles: [] },
+      connect_sandbox: () => { connected = true; return base.connection_status(); },
+    };
+  }`;
+  const { page, context } = await openUi(browser, handlers);
+  // Not connected, no screen left before: Connect.
+  await page.waitForFunction(() => location.hash === "#/connect");
+  await page.locator("#try-sandbox").click();
+  await page.waitForFunction(() => location.hash === "#/overview");
+  await page.locator("[data-chart='status'] canvas").waitFor();
+  await context.close();
+
+  // A start that is connected already (the app was started with --sandbox): the Overview.
+  const second = await openUi(browser, SYNCED);
+  await second.page.waitForFunction(() => location.hash === "#/overview");
+  await second.page.locator("[data-stat='leads']").waitFor();
+  await second.context.close();
+});

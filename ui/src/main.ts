@@ -118,6 +118,23 @@ document.addEventListener("DOMContentLoaded", () => {
     }
     if (last && SCREENS.some((s) => s.id === last)) history.replaceState(null, "", `#/${last}`);
   }
+  if (!location.hash) {
+    // A first start: the Overview when a workspace is connected already (the app was started
+    // with --sandbox, or a profile was made with pb2b), else Connect. The navigation is there
+    // at once; the screen follows the answer.
+    renderNav("");
+    api.connectionStatus().then(
+      (status) => {
+        setConnection(status);
+        if (!location.hash) location.hash = status.check ? "#/overview" : "#/connect";
+      },
+      () => {
+        setConnection(null);
+        if (!location.hash) location.hash = "#/connect";
+      },
+    );
+    return;
+  }
   void route();
   // Restore the active profile (key from the keychain) for the sidebar, whatever screen opens.
   api.connectionStatus().then(setConnection, () => setConnection(null));

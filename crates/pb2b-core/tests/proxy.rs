@@ -5,7 +5,9 @@
 //!
 //! One test in its own binary: the proxy variables are process-wide, and reqwest reads them when a
 //! client is built. The destination that is not loopback by the rules is `0.0.0.0`, which Linux
-//! connects to the local host: everything stays on this machine.
+//! connects to the local host: everything stays on this machine. The sandbox answers only
+//! requests addressed to its own address (issue 14, item 4), so a request for `0.0.0.0:PORT`
+//! that reaches it gets its 403 naming that Host: proof that it arrived, by whichever path.
 #![cfg(target_os = "linux")]
 
 mod common;
@@ -117,8 +119,12 @@ async fn the_environment_proxy_is_used_except_for_loopback_and_no_proxy_hosts() 
 
     // A host that is not loopback goes through the proxy, with the proxy's credentials.
     let (c, _) = common::client_with(common::config(&not_loopback), &sb.keys.full);
-    let me = c.me().await.expect("the request went through the proxy");
-    assert_eq!(me.data.workspace.name, "Sandbox workspace");
+    let arrived = c
+        .me()
+        .await
+        .expect_err("the sandbox refuses a foreign Host");
+    assert_eq!(arrived.code, "forbidden", "{arrived:?}");
+    assert!(arrived.message.contains("0.0.0.0"), "{arrived:?}");
     let through: Vec<Seen> = seen.lock().unwrap().clone();
     assert_eq!(through.len(), 1, "{through:?}");
     assert_eq!(through[0].method, "GET");
@@ -182,7 +188,11 @@ async fn the_environment_proxy_is_used_except_for_loopback_and_no_proxy_hosts() 
     // A NO_PROXY host goes direct too.
     set_proxy_env(&proxy, Some("example.com, 0.0.0.0"));
     let (c, _) = common::client_with(common::config(&not_loopback), &sb.keys.full);
-    c.me().await.expect("direct to a NO_PROXY host");
+    let arrived = c
+        .me()
+        .await
+        .expect_err("the sandbox refuses a foreign Host");
+    assert_eq!(arrived.code, "forbidden", "{arrived:?}");
     assert_eq!(
         seen.lock().unwrap().len(),
         before,

@@ -155,6 +155,8 @@ export async function renderConnect(root: HTMLElement): Promise<void> {
   sandboxButton.addEventListener("click", () =>
     void busy(sandboxButton, async () => {
       show(await api.connectSandbox());
+      // A new user exploring: straight to the Overview, where the first sync starts by itself.
+      location.hash = "#/overview";
     }),
   );
 

@@ -59,14 +59,17 @@ function currentId(): string {
 function renderNav(active: string): void {
   const nav = document.getElementById("nav");
   if (!nav) return;
-  clear(nav);
-  const list = h("ul", {});
-  for (const screen of SCREENS) {
-    list.append(
-      h("li", {}, h("a", { href: `#/${screen.id}`, "aria-current": screen.id === active ? "page" : undefined, "data-screen": screen.id }, screen.title)),
+  // Built once; later only the current screen's mark moves, so a link found a moment ago (by a
+  // user's assistive technology or a test) stays the same element.
+  if (!nav.querySelector("ul")) {
+    nav.append(
+      h("ul", {}, ...SCREENS.map((screen) => h("li", {}, h("a", { href: `#/${screen.id}`, "data-screen": screen.id }, screen.title)))),
     );
   }
-  nav.append(list);
+  for (const link of nav.querySelectorAll<HTMLAnchorElement>("a[data-screen]")) {
+    if (link.dataset.screen === active) link.setAttribute("aria-current", "page");
+    else link.removeAttribute("aria-current");
+  }
 }
 
 // The app reopens on the screen the user left (kept in the webview's own storage, in the app's

@@ -59,8 +59,8 @@ macro_rules! commands {
             crate::commands::connect::save_profile(state, name: String, base_url: String, key: SecretString, replace: bool) -> Result<ConnectionStatus, ErrorReport>;
             crate::commands::connect::connect_sandbox(state) -> Result<ConnectionStatus, ErrorReport>;
             crate::commands::connect::activate_profile(state, name: String) -> Result<ConnectionStatus, ErrorReport>;
-            crate::commands::connect::rename_profile(state, from: String, to: String) -> Result<ConnectionStatus, ErrorReport>;
-            crate::commands::connect::forget_profile(state, name: String) -> Result<ConnectionStatus, ErrorReport>;
+            crate::commands::connect::rename_profile(app, state, from: String, to: String) -> Result<ConnectionStatus, ErrorReport>;
+            crate::commands::connect::forget_profile(app, state, name: String) -> Result<ConnectionStatus, ErrorReport>;
             crate::commands::activity::activity(state, filter: LogFilter) -> Result<Vec<LoggedRequest>, ErrorReport>;
             crate::commands::activity::support_bundle(app, state, id: i64) -> Result<String, ErrorReport>;
             crate::commands::overview::overview(state) -> Result<Overview, ErrorReport>;

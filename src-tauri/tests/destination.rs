@@ -191,6 +191,21 @@ fn a_postgres_destination_keeps_its_password_in_the_keychain_and_syncs_and_verif
         Some(password.clone())
     );
 
+    // Renaming the profile moves its destination and the password's keychain entry.
+    call("rename_profile", json!({"from": "Team", "to": "Crew"})).expect("renamed");
+    let renamed = call("sync_destination", json!({})).unwrap();
+    assert_eq!(renamed["destination"], dest);
+    assert_eq!(renamed["password_saved"], true, "{renamed}");
+    assert!(keychain.get(&account).unwrap().is_none());
+    let account = format!("postgres:Crew:{}", url.trim_start_matches("postgres://"));
+    assert!(keychain.get(&account).unwrap().is_some());
+    let report = call(
+        "sync_now",
+        json!({"options": {}, "onProgress": "__CHANNEL__:9"}),
+    )
+    .expect("syncs with the moved password");
+    assert_eq!(report["outcome"], "completed", "{report}");
+
     // Back to this computer: the database's password is forgotten.
     let local = call(
         "set_sync_destination",
@@ -207,6 +222,16 @@ fn a_postgres_destination_keeps_its_password_in_the_keychain_and_syncs_and_verif
     assert_eq!(report["outcome"], "completed");
     let local = call("sync_status", json!({})).unwrap();
     assert_eq!(local["total_leads"].as_u64(), Some(leads), "{local}");
+
+    // Forgetting the profile forgets its destination and the database's password.
+    call(
+        "set_sync_destination",
+        json!({"destination": dest, "password": password}),
+    )
+    .unwrap();
+    assert!(keychain.get(&account).unwrap().is_some());
+    call("forget_profile", json!({"name": "Crew"})).expect("forgotten");
+    assert!(keychain.get(&account).unwrap().is_none());
 
     drop(app);
     block_on(sandbox.shutdown());
@@ -226,10 +251,7 @@ fn a_postgres_destination_keeps_its_password_in_the_keychain_and_syncs_and_verif
     }
     let prefs: Value =
         serde_json::from_slice(&std::fs::read(data.join("preferences.json")).unwrap()).unwrap();
-    assert_eq!(
-        prefs["sync_destinations"]["Team"],
-        json!({"kind": "this_computer"})
-    );
+    assert_eq!(prefs["sync_destinations"], json!({}), "{prefs}");
     for answer in &answers {
         assert!(
             !answer.contains(&password),

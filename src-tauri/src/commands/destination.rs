@@ -302,3 +302,69 @@ pub async fn sync_verify<R: Runtime>(
     );
     Ok(report)
 }
+
+/// A profile was renamed: its destination and the password of its database follow the name.
+pub async fn profile_renamed<R: Runtime>(
+    app: &AppHandle<R>,
+    state: &AppState,
+    from: &str,
+    to: &str,
+) -> Result<(), ErrorReport> {
+    let mut all = saved_all(app, state);
+    let Some(value) = all.remove(from) else {
+        return Ok(());
+    };
+    if let Ok(SyncDestination::Postgres { url, schema }) = serde_json::from_value(value.clone()) {
+        if let Ok(target) = saved_target(&url, &schema) {
+            let (old, new) = (target.keychain_account(from), target.keychain_account(to));
+            let folder = state.folder.clone();
+            blocking(move || {
+                let keys = folder.keychain();
+                if let Some(password) = keys.get(&old)? {
+                    keys.set(&new, &password)?;
+                    keys.delete(&old)?;
+                }
+                Ok(())
+            })
+            .await?;
+        }
+    }
+    all.insert(to.to_owned(), value);
+    crate::settings::set_preference(
+        app,
+        &state.data_dir,
+        DESTINATIONS_PREFERENCE,
+        serde_json::Value::Object(all),
+    )
+}
+
+/// A profile was forgotten: its destination and the password of its database go with it.
+pub async fn profile_forgotten<R: Runtime>(
+    app: &AppHandle<R>,
+    state: &AppState,
+    name: &str,
+) -> Result<(), ErrorReport> {
+    let mut all = saved_all(app, state);
+    let Some(value) = all.remove(name) else {
+        return Ok(());
+    };
+    if let Ok(SyncDestination::Postgres { url, schema }) = serde_json::from_value(value) {
+        if let Ok(target) = saved_target(&url, &schema) {
+            let account = target.keychain_account(name);
+            let folder = state.folder.clone();
+            blocking(move || {
+                folder
+                    .keychain()
+                    .delete(&account)
+                    .map_err(ErrorReport::from)
+            })
+            .await?;
+        }
+    }
+    crate::settings::set_preference(
+        app,
+        &state.data_dir,
+        DESTINATIONS_PREFERENCE,
+        serde_json::Value::Object(all),
+    )
+}

@@ -990,6 +990,28 @@ mod tests {
     }
 
     #[test]
+    fn the_keychain_account_names_profile_and_database_never_the_password() {
+        let with = PgTarget::parse("postgres://ann:s3cret@db.local:6543/crm", None, None).unwrap();
+        assert!(with.has_password());
+        let without =
+            PgTarget::parse("postgres://ann@db.local:6543/crm", Some("leads"), None).unwrap();
+        assert!(!without.has_password());
+        assert_eq!(without.address(), "ann@db.local:6543/crm");
+        // The schema does not change the login: one account per profile and database.
+        assert_eq!(
+            with.keychain_account("Team"),
+            without.keychain_account("Team")
+        );
+        assert_eq!(
+            without.keychain_account("Team"),
+            "postgres:Team:ann@db.local:6543/crm"
+        );
+        assert!(!with.keychain_account("Team").contains("s3cret"));
+        let applied = PgTarget::parse("postgres://ann@db.local/crm", None, Some("k")).unwrap();
+        assert!(applied.has_password());
+    }
+
+    #[test]
     fn the_password_never_shows_in_the_target() {
         let t = PgTarget::parse(
             "postgres://ann:s3cret@db.local:6543/crm",

@@ -29,12 +29,14 @@ use pb2b_core::session::{ConnectionStatus, KeyCheck};
 use pb2b_core::store::{LogFilter, LoggedRequest};
 use pb2b_core::sync::{
     ExportFormat, LeadPage, LeadQuery, SyncOptions, SyncProgress, SyncReport, SyncStatus,
+    VerifyReport,
 };
 use pb2b_core::webhooks::{
     DeliveryPage, DeliveryRow, LiveEvent, SecretDialog, SignatureCheck, SignatureVerdict, UrlCheck,
     WebhookChanges, WebhookDraft, WebhookEndpoint, WebhookEventInfo, WebhookSubmission,
 };
 
+use crate::commands::destination::{SyncDestination, SyncDestinationView};
 use crate::commands::sync::MirrorExportResult;
 
 /// Every command the UI can invoke, in one list: `$then! { <entries> }`.
@@ -57,12 +59,16 @@ macro_rules! commands {
             crate::commands::connect::save_profile(state, name: String, base_url: String, key: SecretString, replace: bool) -> Result<ConnectionStatus, ErrorReport>;
             crate::commands::connect::connect_sandbox(state) -> Result<ConnectionStatus, ErrorReport>;
             crate::commands::connect::activate_profile(state, name: String) -> Result<ConnectionStatus, ErrorReport>;
-            crate::commands::connect::rename_profile(state, from: String, to: String) -> Result<ConnectionStatus, ErrorReport>;
-            crate::commands::connect::forget_profile(state, name: String) -> Result<ConnectionStatus, ErrorReport>;
+            crate::commands::connect::rename_profile(app, state, from: String, to: String) -> Result<ConnectionStatus, ErrorReport>;
+            crate::commands::connect::forget_profile(app, state, name: String) -> Result<ConnectionStatus, ErrorReport>;
             crate::commands::activity::activity(state, filter: LogFilter) -> Result<Vec<LoggedRequest>, ErrorReport>;
             crate::commands::activity::support_bundle(app, state, id: i64) -> Result<String, ErrorReport>;
             crate::commands::overview::overview(state) -> Result<Overview, ErrorReport>;
             crate::commands::sync::sync_now(app, options: SyncOptions, on_progress: Channel<SyncProgress>) -> Result<SyncReport, ErrorReport>;
+            crate::commands::destination::sync_destination(app, state) -> Result<SyncDestinationView, ErrorReport>;
+            crate::commands::destination::set_sync_destination(app, state, destination: SyncDestination, password: SecretString) -> Result<SyncDestinationView, ErrorReport>;
+            crate::commands::destination::test_sync_destination(state, destination: SyncDestination, password: SecretString) -> Result<String, ErrorReport>;
+            crate::commands::destination::sync_verify(app, state, repair: bool) -> Result<VerifyReport, ErrorReport>;
             crate::commands::sync::sync_status(state) -> Result<Option<SyncStatus>, ErrorReport>;
             crate::commands::sync::leads_search(state, query: LeadQuery) -> Result<LeadPage, ErrorReport>;
             crate::commands::sync::lead_detail(state, id: String) -> Result<Option<Lead>, ErrorReport>;

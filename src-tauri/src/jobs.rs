@@ -128,7 +128,9 @@ pub fn spawn<R: Runtime>(app: &AppHandle<R>, ws: Workspace, job: Job) -> Result<
 
 fn already_running(job: &Job) -> ErrorReport {
     match job {
-        Job::Sync(_) => ErrorReport::local(Code::SyncRunning, "A sync is already running.", true),
+        Job::Sync(_) | Job::SyncTo { .. } => {
+            ErrorReport::local(Code::SyncRunning, "A sync is already running.", true)
+        }
         Job::Import { .. } => {
             ErrorReport::local(Code::ImportRunning, "This import is already running.", true)
         }
@@ -137,6 +139,14 @@ fn already_running(job: &Job) -> ErrorReport {
             "This export is already being watched.",
             true,
         ),
+    }
+}
+
+/// Where a sync wrote, for the log (a PostgreSQL target's `Display` holds no password).
+fn destination(job: &Job) -> String {
+    match job {
+        Job::SyncTo { target, .. } => target.to_string(),
+        _ => "this computer".to_owned(),
     }
 }
 
@@ -155,12 +165,12 @@ fn finished<R: Runtime>(
         let _ = app.notification().builder().title(title).body(body).show();
     };
     match (job, result) {
-        (Job::Sync(_), Ok(JobOutcome::Sync(report))) => {
-            tracing::info!(outcome = ?report.outcome, leads = report.progress.leads, new = report.progress.new, updated = report.progress.updated, "sync ended");
+        (Job::Sync(_) | Job::SyncTo { .. }, Ok(JobOutcome::Sync(report))) => {
+            tracing::info!(destination = %destination(job), outcome = ?report.outcome, leads = report.progress.leads, new = report.progress.new, updated = report.progress.updated, "sync ended");
             let _ = AppEvent::SyncFinished(&SyncFinished::Report(report.clone())).emit(app);
         }
-        (Job::Sync(_), Err(err)) => {
-            tracing::warn!(code = %err.code, request_id = ?err.request_id, "sync failed");
+        (Job::Sync(_) | Job::SyncTo { .. }, Err(err)) => {
+            tracing::warn!(destination = %destination(job), code = %err.code, request_id = ?err.request_id, "sync failed");
             let _ = AppEvent::SyncFinished(&SyncFinished::Error(err.clone())).emit(app);
         }
         (Job::Import { id, .. }, Ok(JobOutcome::Import(summary))) => {

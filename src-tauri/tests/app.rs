@@ -2,6 +2,7 @@
 //! generated TypeScript bindings.
 
 mod bindings;
+mod destination;
 mod instance;
 mod ipc;
 mod support;

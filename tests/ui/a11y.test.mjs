@@ -38,6 +38,7 @@ const APP = `() => {
       by_source: [{ value: "api", count: 60 }], created_per_week: Array.from({ length: 12 }, (_, i) => ({ week_start: "2026-09-14", count: i })), sync,
       recent_imports: [job], recent_exports: [], deliveries: { endpoints: 2, days: Array.from({ length: 7 }, (_, i) => ({ day: "2026-11-2" + (4 + i > 9 ? 9 : 4 + i), succeeded: i, failed: 1, pending: 0 })), error: null } }),
     sync_status: () => sync,
+    sync_destination: () => ({ destination: { kind: "this_computer" }, password_saved: false, label: "This computer" }),
     sync_interval: () => 15,
     leads_search: ({ query }) => ({ rows: leads.slice(query.offset, query.offset + query.limit), total: leads.length, offset: query.offset }),
     lead_detail: ({ id }) => leads.find((l) => l.id === id) ?? null,
@@ -56,7 +57,7 @@ const APP = `() => {
 }`;
 
 // Regions that announce the answer to an action the user took, and nothing else.
-const OUTCOME_REGIONS = ["connection-status", "verify-result", "lead-result", "sig-verdict"];
+const OUTCOME_REGIONS = ["connection-status", "verify-result", "lead-result", "sig-verdict", "dest-result"];
 
 const SCREENS = ["connect", "overview", "leads", "import", "sync", "exports", "webhooks", "activity", "diagnostics"];
 

@@ -10,6 +10,7 @@ import type { ExportFormat } from "./bindings/MirrorExportFormat";
 import type { LeadQuery } from "./bindings/LeadQuery";
 import type { SyncOptions } from "./bindings/SyncOptions";
 import type { SyncProgress } from "./bindings/SyncProgress";
+import type { SyncDestination } from "./bindings/SyncDestination";
 import type { LiveEvent } from "./bindings/LiveEvent";
 import type { LogFilter } from "./bindings/LogFilter";
 import type { WebhookDraft } from "./bindings/WebhookDraft";
@@ -76,6 +77,12 @@ export const api = {
   syncStatus: () => call(() => commands.syncStatus()),
   syncInterval: () => call(() => commands.syncInterval()),
   setSyncInterval: (minutes: number) => call(() => commands.setSyncInterval(minutes)),
+  syncDestination: () => call(() => commands.syncDestination()),
+  setSyncDestination: (destination: SyncDestination, password: string) =>
+    call(() => commands.setSyncDestination(destination, password)),
+  testSyncDestination: (destination: SyncDestination, password: string) =>
+    call(() => commands.testSyncDestination(destination, password)),
+  syncVerify: (repair: boolean) => call(() => commands.syncVerify(repair)),
   leadsSearch: (query: LeadQuery) => call(() => commands.leadsSearch(query)),
   leadDetail: (id: string) => call(() => commands.leadDetail(id)),
   exportsList: () => call(() => commands.exportsList()),

@@ -26,8 +26,14 @@ use crate::workspace::Workspace;
 /// A unit of long work of one workspace.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Job {
-    /// A sync of the workspace's mirror.
+    /// A sync of the workspace's mirror on this computer.
     Sync(SyncOptions),
+    /// A sync into a schema of a PostgreSQL database (the same engine). Its key is [`SYNC_KEY`]
+    /// too: a front end never runs two syncs of a workspace, whatever their destinations.
+    SyncTo {
+        options: SyncOptions,
+        target: Box<crate::sync::postgres::PgTarget>,
+    },
     /// Sending the pending rows of an import (a new one, a resumed one, failed rows retried).
     Import { id: String, options: RunOptions },
     /// Submitting, polling and downloading an export job.
@@ -41,7 +47,7 @@ impl Job {
     /// The name a front end runs at most one of at a time (and cancels by).
     pub fn key(&self) -> String {
         match self {
-            Job::Sync(_) => SYNC_KEY.to_owned(),
+            Job::Sync(_) | Job::SyncTo { .. } => SYNC_KEY.to_owned(),
             Job::Import { id, .. } => Self::import_key(id),
             Job::Export { id } => Self::export_key(id),
         }
@@ -90,6 +96,14 @@ impl Workspace {
             Job::Sync(options) => {
                 let mirror = self.mirror()?;
                 crate::sync::sync(self.client(), &mirror, options, cancel, |p| {
+                    on_event(JobEvent::Sync(p.clone()))
+                })
+                .await
+                .map(JobOutcome::Sync)
+            }
+            Job::SyncTo { options, target } => {
+                let pg = crate::sync::postgres::Postgres::open(target, self.id()).await?;
+                crate::sync::sync_to(self.client(), &pg, options, cancel, |p| {
                     on_event(JobEvent::Sync(p.clone()))
                 })
                 .await

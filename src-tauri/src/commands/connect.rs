@@ -243,13 +243,16 @@ pub async fn activate_profile(
 
 /// Renames a profile (its keychain entry moves with it).
 #[tauri::command]
-pub async fn rename_profile(
+pub async fn rename_profile<R: tauri::Runtime>(
+    app: tauri::AppHandle<R>,
     state: State<'_, AppState>,
     from: String,
     to: String,
 ) -> Result<ConnectionStatus, ErrorReport> {
     let old = from.clone();
     let renamed = with_profiles(&state, move |p| p.rename(&from, &to)).await?;
+    // Its sync destination and that database's keychain password follow the name.
+    super::destination::profile_renamed(&app, &state, &old, &renamed.name).await?;
     let active_renamed = state
         .connection
         .lock()
@@ -265,15 +268,22 @@ pub async fn rename_profile(
     status(&state, None).await
 }
 
-/// Forgets a profile: deletes its keychain entry and its settings; disconnects if it was active.
+/// Forgets a profile: deletes its keychain entries (key, sync destination's password) and its
+/// settings; disconnects if it was active.
 #[tauri::command]
-pub async fn forget_profile(
+pub async fn forget_profile<R: tauri::Runtime>(
+    app: tauri::AppHandle<R>,
     state: State<'_, AppState>,
     name: String,
 ) -> Result<ConnectionStatus, ErrorReport> {
     let forgotten = name.clone();
     with_profiles(&state, move |p| p.forget(&forgotten)).await?;
     tracing::info!(profile = %name, "profile forgotten");
+    // Its sync destination and that database's keychain password go with it (the profile is
+    // already forgotten: a keychain failure is logged, not answered).
+    if let Err(err) = super::destination::profile_forgotten(&app, &state, &name).await {
+        tracing::warn!(profile = %name, code = %err.code, "the sync destination's password could not be forgotten");
+    }
     let mut connection = state.connection.lock().await;
     if connection
         .as_ref()

@@ -3,6 +3,7 @@
 
 pub mod activity;
 pub mod connect;
+pub mod destination;
 pub mod exports;
 pub mod import;
 pub mod overview;

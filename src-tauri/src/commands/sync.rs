@@ -11,7 +11,7 @@ use pb2b_core::sync::{
 use tauri::ipc::Channel;
 use tauri::{AppHandle, Manager, Runtime, State};
 
-use pb2b_core::jobs::{Job, JobOutcome};
+use pb2b_core::jobs::JobOutcome;
 
 use super::blocking;
 use crate::state::AppState;
@@ -25,7 +25,8 @@ async fn active_mirror(state: &AppState) -> Result<(Mirror, pb2b_core::api::Clie
     Ok((mirror, client))
 }
 
-/// Runs one sync of the active workspace; progress goes to `on_progress` when given, and the end
+/// Runs one sync of the active workspace into the profile's chosen destination (this computer or
+/// PostgreSQL, see [`super::destination`]); progress goes to `on_progress` when given, and the end
 /// to every window as [`AppEvent::SyncFinished`].
 pub async fn run_sync<R: Runtime>(
     app: &AppHandle<R>,
@@ -33,7 +34,8 @@ pub async fn run_sync<R: Runtime>(
     on_progress: Option<Channel<SyncProgress>>,
 ) -> Result<SyncReport, ErrorReport> {
     let ws = app.state::<AppState>().workspace().await?;
-    match crate::jobs::run(app, &ws, &Job::Sync(options), on_progress).await? {
+    let job = super::destination::chosen_job(app, options).await?;
+    match crate::jobs::run(app, &ws, &job, on_progress).await? {
         JobOutcome::Sync(report) => Ok(report),
         _ => Err(ErrorReport::local(
             Code::Internal,

@@ -26,11 +26,14 @@ import type { Preview } from "./Preview";
 import type { SecretDialog } from "./SecretDialog";
 import type { SignatureCheck } from "./SignatureCheck";
 import type { SignatureVerdict } from "./SignatureVerdict";
+import type { SyncDestination } from "./SyncDestination";
+import type { SyncDestinationView } from "./SyncDestinationView";
 import type { SyncOptions } from "./SyncOptions";
 import type { SyncProgress } from "./SyncProgress";
 import type { SyncReport } from "./SyncReport";
 import type { SyncStatus } from "./SyncStatus";
 import type { UrlCheck } from "./UrlCheck";
+import type { VerifyReport } from "./VerifyReport";
 import type { WebhookChanges } from "./WebhookChanges";
 import type { WebhookDraft } from "./WebhookDraft";
 import type { WebhookEndpoint } from "./WebhookEndpoint";
@@ -100,6 +103,26 @@ export function overview(): Promise<Overview> {
 /** `crate::commands::sync::sync_now` */
 export function syncNow(options: SyncOptions, onProgress: Channel<SyncProgress>): Promise<SyncReport> {
   return invoke("sync_now", { options, onProgress });
+}
+
+/** `crate::commands::destination::sync_destination` */
+export function syncDestination(): Promise<SyncDestinationView> {
+  return invoke("sync_destination");
+}
+
+/** `crate::commands::destination::set_sync_destination` */
+export function setSyncDestination(destination: SyncDestination, password: string): Promise<SyncDestinationView> {
+  return invoke("set_sync_destination", { destination, password });
+}
+
+/** `crate::commands::destination::test_sync_destination` */
+export function testSyncDestination(destination: SyncDestination, password: string): Promise<string> {
+  return invoke("test_sync_destination", { destination, password });
+}
+
+/** `crate::commands::destination::sync_verify` */
+export function syncVerify(repair: boolean): Promise<VerifyReport> {
+  return invoke("sync_verify", { repair });
 }
 
 /** `crate::commands::sync::sync_status` */

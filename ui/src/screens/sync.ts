@@ -1,15 +1,140 @@
-// Sync: mirror the workspace's leads locally. Sync now (with progress and cancel), full resync,
-// re-sync from a date, the automatic interval, and the last run's outcome and watermark.
+// Sync: mirror the workspace's leads on this computer or into the team's PostgreSQL. The
+// destination (its password goes to the keychain and never comes back), Test connection, Sync now
+// (with progress and cancel), full resync, re-sync from a date, the automatic interval, Verify and
+// Repair, and the last run's outcome and watermark.
 import { announce, announceProgress } from "../announce";
 import { on } from "../bindings/events";
 import { api } from "../ipc";
 import { clear, h } from "../dom";
 import { timeElement } from "../time";
 import { errorPanel, fact } from "../components";
-import { can } from "../state";
+import { can, onConnection } from "../state";
 import type { ErrorReport } from "../bindings/ErrorReport";
 import type { SyncOptions } from "../bindings/SyncOptions";
 import type { SyncStatus } from "../bindings/SyncStatus";
+import type { SyncDestination } from "../bindings/SyncDestination";
+import type { SyncDestinationView } from "../bindings/SyncDestinationView";
+import type { VerifyReport } from "../bindings/VerifyReport";
+
+/** The destination form: where syncs write, and the PostgreSQL connection's password field. */
+function destinationForm(onSaved: (view: SyncDestinationView) => void): {
+  section: HTMLElement;
+  show: (view: SyncDestinationView) => void;
+} {
+  const local = h("input", { type: "radio", name: "sync-destination", id: "dest-local", value: "this_computer" });
+  const pg = h("input", { type: "radio", name: "sync-destination", id: "dest-pg", value: "postgres" });
+  const url = h("input", { type: "text", id: "dest-url", spellcheck: "false", autocomplete: "off", placeholder: "postgres://user@host:5432/database" });
+  const schema = h("input", { type: "text", id: "dest-schema", spellcheck: "false", autocomplete: "off", placeholder: "pb2b" });
+  const password = h("input", { type: "password", id: "dest-password", autocomplete: "new-password" });
+  const passwordState = h("p", { class: "muted", id: "dest-password-state" });
+  const testButton = h("button", { type: "button", id: "dest-test" }, "Test connection");
+  const saveButton = h("button", { type: "button", class: "primary", id: "dest-save" }, "Save destination");
+  const result = h("div", { id: "dest-result", "aria-live": "polite" });
+  const current = h("p", { class: "muted", id: "dest-current" });
+  const pgFields = h(
+    "div",
+    { id: "dest-pg-fields" },
+    h("div", { class: "row" }, h("label", { for: "dest-url" }, "Connection string"), url),
+    h("div", { class: "row" }, h("label", { for: "dest-schema" }, "Schema"), schema),
+    h("div", { class: "row" }, h("label", { for: "dest-password" }, "Password"), password),
+    passwordState,
+    h("div", { class: "row" }, testButton),
+  );
+
+  const chosen = (): SyncDestination =>
+    pg.checked ? { kind: "postgres", url: url.value.trim(), schema: schema.value.trim() } : { kind: "this_computer" };
+  const toggle = () => {
+    pgFields.hidden = !pg.checked;
+  };
+  local.addEventListener("change", toggle);
+  pg.addEventListener("change", toggle);
+
+  function show(view: SyncDestinationView): void {
+    const d = view.destination;
+    local.checked = d.kind === "this_computer";
+    pg.checked = d.kind === "postgres";
+    if (d.kind === "postgres") {
+      url.value = d.url;
+      schema.value = d.schema;
+    }
+    password.value = "";
+    password.placeholder = view.password_saved ? "Saved in the system keychain" : "";
+    passwordState.textContent = view.password_saved
+      ? "A password is saved in the system keychain. Type a new one to replace it."
+      : "No password saved: type it here if the server asks for one. It is kept in the system keychain, never in the app's settings.";
+    passwordState.setAttribute("data-password-saved", String(view.password_saved));
+    current.textContent = `Syncs write to: ${view.label}`;
+    toggle();
+  }
+
+  testButton.addEventListener("click", async () => {
+    clear(result);
+    testButton.disabled = true;
+    result.append(h("p", { class: "muted" }, "Connecting…"));
+    try {
+      const version = await api.testSyncDestination(chosen(), password.value);
+      clear(result);
+      result.append(h("p", { "data-test-result": "ok" }, `Connected: ${version}`));
+    } catch (err) {
+      clear(result);
+      result.append(errorPanel(err as ErrorReport));
+    } finally {
+      testButton.disabled = false;
+    }
+  });
+  saveButton.addEventListener("click", async () => {
+    clear(result);
+    saveButton.disabled = true;
+    try {
+      const view = await api.setSyncDestination(chosen(), password.value);
+      show(view);
+      result.append(h("p", { "data-saved": "ok" }, "Destination saved."));
+      onSaved(view);
+    } catch (err) {
+      result.append(errorPanel(err as ErrorReport));
+    } finally {
+      saveButton.disabled = false;
+    }
+  });
+
+  const section = h(
+    "section",
+    { class: "card", "aria-label": "Destination" },
+    h("h2", {}, "Destination"),
+    h(
+      "div",
+      { class: "row", role: "radiogroup", "aria-label": "Where syncs write" },
+      local,
+      h("label", { for: "dest-local" }, "This computer"),
+      pg,
+      h("label", { for: "dest-pg" }, "PostgreSQL"),
+    ),
+    pgFields,
+    h("div", { class: "row" }, saveButton),
+    current,
+    result,
+  );
+  return { section, show };
+}
+
+/** What Verify found, and a Repair button when the destination differs. */
+function verifyResult(report: VerifyReport, repair: () => void): HTMLElement {
+  const summary = `${report.server_leads} leads on the server, ${report.destination_leads} in the destination, ${report.ranges} ranges compared`;
+  if (report.equal) {
+    const repaired = report.repaired > 0 ? ` ${report.repaired} ranges repaired.` : "";
+    return h("p", { "data-verify": "equal" }, `Equal: ${summary}.${repaired}`);
+  }
+  const first = report.differing[0];
+  const range = first ? `updated_at ${first.from ?? "(start)"} .. ${first.to ?? "(end)"}: server ${first.server_leads} leads, destination ${first.destination_leads}` : "";
+  return h(
+    "div",
+    { "data-verify": "differs" },
+    h("p", {}, `Differs: ${summary}; ${report.differing.length} ranges differ.`),
+    h("p", { id: "verify-first-range" }, `First difference in ${range}.`),
+    h("button", { type: "button", id: "sync-repair", onclick: repair }, "Repair"),
+    h("p", { class: "muted" }, "Repair re-reads only the ranges that differ from the server and rewrites them."),
+  );
+}
 
 export async function renderSync(root: HTMLElement): Promise<void> {
   const statusBox = h("div", { id: "sync-status" });
@@ -21,6 +146,9 @@ export async function renderSync(root: HTMLElement): Promise<void> {
   const sinceInput = h("input", { type: "date", id: "sync-since" });
   const sinceButton = h("button", { type: "button", id: "sync-since-run" }, "Re-sync from date");
   const cancelButton = h("button", { type: "button", id: "sync-cancel", hidden: true }, "Cancel");
+  const verifyButton = h("button", { type: "button", id: "sync-verify" }, "Verify");
+  const verifyBox = h("div", { id: "verify-result", "aria-live": "polite" });
+  const destination = destinationForm(() => clear(verifyBox));
   const interval = h(
     "select",
     { id: "sync-interval" },
@@ -32,7 +160,23 @@ export async function renderSync(root: HTMLElement): Promise<void> {
     ].map(([v, label]) => h("option", { value: v }, label)),
   );
 
-  const permission = can("read_leads");
+  let permission = can("read_leads");
+
+  async function verify(repair: boolean): Promise<void> {
+    verifyButton.disabled = true;
+    clear(verifyBox);
+    verifyBox.append(h("p", { class: "muted" }, repair ? "Repairing…" : "Comparing with the server…"));
+    try {
+      const report = await api.syncVerify(repair);
+      clear(verifyBox);
+      verifyBox.append(verifyResult(report, () => void verify(true)));
+    } catch (err) {
+      clear(verifyBox);
+      verifyBox.append(errorPanel(err as ErrorReport));
+    } finally {
+      verifyButton.disabled = !permission.allowed;
+    }
+  }
 
   function showStatus(status: SyncStatus | null): void {
     clear(statusBox);
@@ -45,6 +189,7 @@ export async function renderSync(root: HTMLElement): Promise<void> {
       h(
         "section",
         { class: "card", "aria-label": "Mirror status" },
+        h("h2", {}, "The mirror on this computer"),
         h("dl", { class: "facts" },
           ...fact("Leads in the mirror", String(status.total_leads)),
           ...fact("Last sync", status.last_finished_at ?? status.last_started_at ? timeElement((status.last_finished_at ?? status.last_started_at) as string) : "Never"),
@@ -68,7 +213,7 @@ export async function renderSync(root: HTMLElement): Promise<void> {
   }
 
   async function run(options: SyncOptions): Promise<void> {
-    for (const b of [syncButton, fullButton, sinceButton]) b.disabled = true;
+    for (const b of [syncButton, fullButton, sinceButton, verifyButton]) b.disabled = true;
     cancelButton.hidden = false;
     clear(runBox);
     progress.removeAttribute("value");
@@ -88,7 +233,7 @@ export async function renderSync(root: HTMLElement): Promise<void> {
       clear(runBox);
       runBox.append(errorPanel(err as ErrorReport, () => void run(options)));
     } finally {
-      for (const b of [syncButton, fullButton, sinceButton]) b.disabled = !permission.allowed;
+      for (const b of [syncButton, fullButton, sinceButton, verifyButton]) b.disabled = !permission.allowed;
       cancelButton.hidden = true;
       await refresh();
     }
@@ -104,6 +249,7 @@ export async function renderSync(root: HTMLElement): Promise<void> {
     void run({ mode: { mode: "since", since: sinceInput.value } });
   });
   cancelButton.addEventListener("click", () => void api.cancelJob("sync"));
+  verifyButton.addEventListener("click", () => void verify(false));
   interval.addEventListener("change", async () => {
     try {
       await api.setSyncInterval(Number(interval.value));
@@ -111,18 +257,38 @@ export async function renderSync(root: HTMLElement): Promise<void> {
       runBox.append(errorPanel(err as ErrorReport));
     }
   });
-  for (const b of [syncButton, fullButton, sinceButton]) b.disabled = !permission.allowed;
+  const denied = h("p", { class: "muted why" });
+  // The screen may draw before the active profile is restored (the app opens on it): follow it.
+  function applyPermission(): void {
+    permission = can("read_leads");
+    for (const b of [syncButton, fullButton, sinceButton, verifyButton]) b.disabled = !permission.allowed;
+    denied.textContent = permission.allowed ? "" : permission.reason ?? "";
+    if (permission.allowed) denied.removeAttribute("data-denied");
+    else denied.setAttribute("data-denied", "sync");
+  }
+  applyPermission();
+  const stopFollowing = onConnection(() => {
+    if (cancelButton.hidden) applyPermission();
+  });
 
   root.append(
     h("h1", { tabindex: "-1" }, "Sync"),
-    h("p", { class: "lead" }, "Keep a local copy of every lead in this workspace, exactly as the server has it, for your CRM or warehouse. Only changes are fetched after the first sync."),
-    h("div", { class: "row" }, syncButton, fullButton, cancelButton),
-    h("p", { class: "muted why", "data-denied": permission.allowed ? undefined : "sync" }, permission.allowed ? "" : permission.reason ?? ""),
+    h("p", { class: "lead" }, "Keep a copy of every lead in this workspace, exactly as the server has it, on this computer or in your team's PostgreSQL. Only changes are fetched after the first sync."),
+    destination.section,
+    h("div", { class: "row" }, syncButton, fullButton, cancelButton, verifyButton),
+    denied,
     h("div", { class: "row" }, h("label", { for: "sync-since" }, "Re-sync from"), sinceInput, sinceButton),
     h("div", { class: "row" }, h("label", { for: "sync-interval" }, "Automatic sync"), interval),
     runBox,
+    verifyBox,
     statusBox,
   );
+  try {
+    destination.show(await api.syncDestination());
+  } catch {
+    // not connected: the status below says so; the form stays on "This computer"
+    destination.show({ destination: { kind: "this_computer" }, password_saved: false, label: "This computer" });
+  }
   try {
     interval.value = String(await api.syncInterval());
   } catch {
@@ -133,6 +299,7 @@ export async function renderSync(root: HTMLElement): Promise<void> {
   const observer = new MutationObserver(() => {
     if (!root.contains(statusBox)) {
       unlisten();
+      stopFollowing();
       observer.disconnect();
     }
   });

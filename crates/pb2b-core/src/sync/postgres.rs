@@ -9,7 +9,7 @@
 //! | rewritten only when newer | `excluded.updated_at > leads.updated_at`; on a tie (the overlap window re-reads the newest leads) the row is rewritten only if its content differs, so re-reading is idempotent and a sync with nothing changed writes no lead row |
 //! | one run per schema, across machines | a session advisory lock keyed by the schema name ([`LOCK_CLASS`], `hashtext(schema)`), plus an in-process flag; a second run waits (cancellably, at most 15 minutes) |
 //! | names | the schema is `[a-z_][a-z0-9_]*`, at most 63 bytes (PostgreSQL's identifier limit); our table and index names are short and fixed |
-//! | the password | from the URL or `PGPASSWORD`; never in an error, a log line or a setting ([`PgTarget`]'s `Display` leaves it out) |
+//! | the password | from the URL or `PGPASSWORD` (the CLI), or the OS keychain (the app: account [`PgTarget::keychain_account`], one per profile and database; the URL it saves must hold none, [`PgTarget::has_password`]); never in an error, a log line or a setting ([`PgTarget`]'s `Display` leaves it out) |
 //! | TLS | not built in: `sslmode=require` (or stricter) is refused with a clear error instead of being ignored; use a private network, a local socket or an SSH tunnel |
 
 use std::str::FromStr;
@@ -86,7 +86,7 @@ const MIGRATIONS: &[&str] = &["CREATE TABLE {s}.leads (
 
 /// Where to write: a parsed connection string and a schema. Its `Display` is the connection
 /// string without the password.
-#[derive(Clone)]
+#[derive(Clone, PartialEq)]
 pub struct PgTarget {
     config: Config,
     schema: String,
@@ -184,6 +184,28 @@ impl PgTarget {
     pub fn schema(&self) -> &str {
         &self.schema
     }
+
+    /// Whether the connection string itself carried a password (or the caller's was applied).
+    pub fn has_password(&self) -> bool {
+        self.config.get_password().is_some()
+    }
+
+    /// `user@host:port/database`: which database, without password or schema.
+    pub fn address(&self) -> String {
+        let shown = self.to_string();
+        let shown = shown.strip_prefix("postgres://").unwrap_or(&shown);
+        shown
+            .rsplit_once(" (schema ")
+            .map_or(shown, |(a, _)| a)
+            .to_owned()
+    }
+
+    /// The keychain account of the password a profile uses for this database:
+    /// `postgres:<profile>:<user@host:port/database>` (one per profile and database; the schema
+    /// does not change the login).
+    pub fn keychain_account(&self, profile: &str) -> String {
+        format!("postgres:{profile}:{}", self.address())
+    }
 }
 
 /// Turns a PostgreSQL error into the product's error shape, naming a remedy. The message never
@@ -202,7 +224,7 @@ fn pg_err(what: &str, e: &tokio_postgres::Error) -> ErrorReport {
     };
     let remedy = match e.as_db_error().map(|d| d.code().code()) {
         Some("28P01" | "28000") => {
-            "Check the user and password (in the connection string or PGPASSWORD)."
+            "Check the user and the password (the one saved for this database, in the connection string or PGPASSWORD)."
         }
         Some("3D000") => "Create the database first, or name an existing one.",
         Some("42501") => {
@@ -965,6 +987,28 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    #[test]
+    fn the_keychain_account_names_profile_and_database_never_the_password() {
+        let with = PgTarget::parse("postgres://ann:s3cret@db.local:6543/crm", None, None).unwrap();
+        assert!(with.has_password());
+        let without =
+            PgTarget::parse("postgres://ann@db.local:6543/crm", Some("leads"), None).unwrap();
+        assert!(!without.has_password());
+        assert_eq!(without.address(), "ann@db.local:6543/crm");
+        // The schema does not change the login: one account per profile and database.
+        assert_eq!(
+            with.keychain_account("Team"),
+            without.keychain_account("Team")
+        );
+        assert_eq!(
+            without.keychain_account("Team"),
+            "postgres:Team:ann@db.local:6543/crm"
+        );
+        assert!(!with.keychain_account("Team").contains("s3cret"));
+        let applied = PgTarget::parse("postgres://ann@db.local/crm", None, Some("k")).unwrap();
+        assert!(applied.has_password());
     }
 
     #[test]

@@ -46,6 +46,7 @@ fn api(sb: &Sandbox) -> Client {
 async fn admin(sb: &Sandbox, method: reqwest::Method, path: &str, body: Value) {
     let resp = reqwest::Client::new()
         .request(method, format!("{}{path}", sb.admin_url))
+        .header(pb2b_sandbox::ADMIN_TOKEN_HEADER, &sb.admin_token)
         .json(&body)
         .send()
         .await

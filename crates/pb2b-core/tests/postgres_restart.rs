@@ -70,6 +70,7 @@ async fn the_server_stopped_mid_transaction_and_started_again_loses_nothing() {
     let body = json!({"count": 6000});
     reqwest::Client::new()
         .post(format!("{}/leads/bulk", sb.admin_url))
+        .header(pb2b_sandbox::ADMIN_TOKEN_HEADER, &sb.admin_token)
         .json(&body)
         .send()
         .await
@@ -112,6 +113,7 @@ async fn the_server_stopped_mid_transaction_and_started_again_loses_nothing() {
                 "{}/leads/{}",
                 sb.admin_url, all[stop_after_pages as usize].0
             ))
+            .header(pb2b_sandbox::ADMIN_TOKEN_HEADER, &sb.admin_token)
             .json(&json!({"status": "qualified"}))
             .send()
             .await

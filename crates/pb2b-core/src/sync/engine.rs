@@ -74,7 +74,7 @@ fn page_rows(leads: &[&Lead]) -> rusqlite::Result<String> {
 /// One statement per group rather than per page: FTS5 flushes its pending terms as a new index
 /// segment at the end of every statement that fires its triggers, so a first sync of 1,000 pages
 /// wrote 1,000 small segments and spent its time merging them; a group of up to [`MAX_GROUP`]
-/// pages is one segment.
+/// pages is one segment per [`ROWS_PER_STATEMENT`] rows.
 fn upsert_group(
     tx: &Transaction<'_>,
     key: &str,
@@ -126,13 +126,20 @@ fn upsert_group(
             .iter()
             .filter(|l| stored.get(&l.id) != Some(&l.updated_at))
             .count() as u64;
-        let changed = tx
-            .prepare_cached(&UPSERT_SQL)?
-            .execute(params![key, page_rows(&write)?])? as u64;
+        // At most ROWS_PER_STATEMENT rows per statement: one statement holds its rows' JSON,
+        // their parse and its statement journal in memory at once.
+        let mut changed = 0u64;
+        let mut st = tx.prepare_cached(&UPSERT_SQL)?;
+        for rows in write.chunks(ROWS_PER_STATEMENT) {
+            changed += st.execute(params![key, page_rows(rows)?])? as u64;
+        }
         counts.updated += changed.saturating_sub(expected);
     }
     Ok(counts)
 }
+
+/// Rows one upsert statement writes, at most (a group of pages is one statement up to this).
+const ROWS_PER_STATEMENT: usize = 1_000;
 
 /// Pages fetched but not yet written, at most; also the most pages one transaction holds.
 const MAX_GROUP: usize = 32;

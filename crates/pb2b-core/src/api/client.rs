@@ -13,7 +13,7 @@ use url::Url;
 
 use super::error::{client_codes, ApiError, ApiErrorKind};
 use super::models::*;
-use super::observer::{excerpt, now_utc_ms, Exchange, RequestObserver};
+use super::observer::{excerpt, excerpt_of, now_utc_ms, Exchange, RequestObserver};
 use super::retry::{is_retryable, next_delay, parse_retry_after, Failure, Method, RetryPolicy};
 use crate::secret::SecretString;
 
@@ -454,7 +454,11 @@ impl Client {
                     exchange.status = Some(status);
                     exchange.request_id = request_id.clone();
                     exchange.replayed = replayed;
-                    exchange.response_excerpt = excerpt(&bytes);
+                    // The body parsed once above serves the excerpt too.
+                    exchange.response_excerpt = match &json {
+                        Some(v) => Some(excerpt_of(v)),
+                        None => excerpt(&bytes),
+                    };
                     if status < 400 {
                         inner.observer.record(&exchange);
                         tracing::debug!(

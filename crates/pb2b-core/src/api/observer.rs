@@ -85,24 +85,53 @@ fn redact_url(text: &str) -> Option<String> {
     Some(format!("{origin}{}", loggable_path(&url)))
 }
 
-fn redact(value: &mut Value) {
-    match value {
-        Value::Object(map) => {
-            for (k, v) in map.iter_mut() {
-                if SECRET_FIELDS.contains(&k.as_str()) && v.is_string() {
-                    *v = Value::String("<redacted>".into());
-                } else {
-                    redact(v);
+/// A value as an excerpt shows it: secret fields replaced, URL signatures replaced.
+struct Redacted<'a>(&'a Value);
+
+impl Serialize for Redacted<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        match self.0 {
+            Value::Object(map) => {
+                let mut m = s.serialize_map(Some(map.len()))?;
+                for (k, v) in map {
+                    if SECRET_FIELDS.contains(&k.as_str()) && v.is_string() {
+                        m.serialize_entry(k, "<redacted>")?;
+                    } else {
+                        m.serialize_entry(k, &Redacted(v))?;
+                    }
                 }
+                m.end()
             }
+            Value::Array(items) => s.collect_seq(items.iter().map(Redacted)),
+            Value::String(text) => match redact_url(text) {
+                Some(safe) => s.serialize_str(&safe),
+                None => s.serialize_str(text),
+            },
+            other => other.serialize(s),
         }
-        Value::Array(items) => items.iter_mut().for_each(redact),
-        Value::String(s) => {
-            if let Some(safe) = redact_url(s) {
-                *s = safe;
-            }
+    }
+}
+
+/// Keeps the first `max` bytes written, then refuses more (which stops the serializer).
+struct Prefix {
+    buf: Vec<u8>,
+    max: usize,
+}
+
+impl std::io::Write for Prefix {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        let room = self.max - self.buf.len();
+        if room == 0 {
+            return Err(std::io::Error::other("excerpt full"));
         }
-        _ => {}
+        let n = room.min(data.len());
+        self.buf.extend_from_slice(&data[..n]);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
 
@@ -113,15 +142,29 @@ pub fn excerpt(body: &[u8]) -> Option<String> {
     if body.is_empty() {
         return None;
     }
-    let text = match serde_json::from_slice::<Value>(body) {
-        Ok(mut v) => {
-            redact(&mut v);
-            v.to_string()
-        }
+    Some(match serde_json::from_slice::<Value>(body) {
+        Ok(v) => excerpt_of(&v),
         // Not JSON: an export file (personal data) or a proxy's page. Only its size is kept.
         Err(_) => format!("({} bytes that are not JSON; not kept)", body.len()),
+    })
+}
+
+/// [`excerpt`] of a body the caller already parsed. Only the part that is kept is redacted and
+/// written: a page of 100 leads is ~40 KB, and redacting and writing all of it for each of a
+/// sync's requests, to keep 2 KB, was a large share of a sync's CPU time.
+pub fn excerpt_of(value: &Value) -> String {
+    // A few bytes past the limit, so a character the limit cuts is whole before `truncate`.
+    let mut out = Prefix {
+        buf: Vec::with_capacity(EXCERPT_LIMIT + 4),
+        max: EXCERPT_LIMIT + 4,
     };
-    Some(truncate(&text, EXCERPT_LIMIT))
+    // An error here is the prefix being full: what was written is what is kept.
+    let _ = serde_json::to_writer(&mut out, &Redacted(value));
+    let text = match std::str::from_utf8(&out.buf) {
+        Ok(t) => t,
+        Err(e) => std::str::from_utf8(&out.buf[..e.valid_up_to()]).unwrap_or_default(),
+    };
+    truncate(text, EXCERPT_LIMIT)
 }
 
 /// Cuts `s` to at most `max` bytes on a character boundary.
@@ -142,6 +185,65 @@ pub use crate::time::{format_utc_ms, now_utc_ms};
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What an excerpt was before it stopped at the limit: the whole body redacted, written,
+    /// then cut. The excerpt must stay exactly that.
+    fn whole_then_cut(body: &[u8]) -> String {
+        fn redact(value: &mut Value) {
+            match value {
+                Value::Object(map) => {
+                    for (k, v) in map.iter_mut() {
+                        if SECRET_FIELDS.contains(&k.as_str()) && v.is_string() {
+                            *v = Value::String("<redacted>".into());
+                        } else {
+                            redact(v);
+                        }
+                    }
+                }
+                Value::Array(items) => items.iter_mut().for_each(redact),
+                Value::String(s) => {
+                    if let Some(safe) = redact_url(s) {
+                        *s = safe;
+                    }
+                }
+                _ => {}
+            }
+        }
+        let mut v: Value = serde_json::from_slice(body).unwrap();
+        redact(&mut v);
+        truncate(&v.to_string(), EXCERPT_LIMIT)
+    }
+
+    #[test]
+    fn an_excerpt_cut_at_the_limit_is_the_whole_body_redacted_then_cut() {
+        // A page of leads with multi-byte text, a secret and a signed URL before and across the
+        // limit, at every alignment of a character against the limit.
+        for pad in 0..4 {
+            let leads: Vec<Value> = (0..60)
+                .map(|i| {
+                    serde_json::json!({
+                        "id": format!("lead_{i}"), "full_name": format!("{}Zoë Ådå {i}", "é".repeat(pad)),
+                        "secret": "s3cr3t-value", "n": i, "x": null, "ok": true,
+                        "url": format!("https://api.test/f?signature=abc{i}"),
+                        "custom_fields": {"api_key": "k3y", "tier": [1, 2.5, "ü"]},
+                    })
+                })
+                .collect();
+            let body =
+                serde_json::to_vec(&serde_json::json!({"data": leads, "request_id": "req_1"}))
+                    .unwrap();
+            let v: Value = serde_json::from_slice(&body).unwrap();
+            let e = excerpt_of(&v);
+            assert_eq!(e, whole_then_cut(&body));
+            assert!(e.len() <= EXCERPT_LIMIT && e.len() > EXCERPT_LIMIT - 4);
+            assert!(
+                !e.contains("s3cr3t") && !e.contains("k3y") && !e.contains("abc1"),
+                "{e}"
+            );
+        }
+        let small = br#"{"data":{"secret":"x","a":"https://h.test/p?sig=1"}}"#;
+        assert_eq!(excerpt(small).unwrap(), whole_then_cut(small));
+    }
 
     #[test]
     fn excerpts_redact_secrets_and_stay_short() {

@@ -31,8 +31,9 @@
 //! - **Progress**: the callback gets a [`SyncProgress`] after every committed page. The API gives
 //!   no total; a UI can show the watermark's time against the run's start for a rough bar.
 //! - A fetcher task reads pages ahead (up to 32 waiting) while the writer commits, so the
-//!   network and SQLite overlap. Each page is upserted with one statement (not one per lead):
-//!   FTS5 flushes its pending terms at every statement that fires its triggers.
+//!   network and SQLite overlap. A group of pages is upserted with one statement per 1,000 rows
+//!   (not one per lead or per page): FTS5 flushes its pending terms at every statement that
+//!   fires its triggers.
 //! - The request log shares the database; a request finished while a page is being written is
 //!   logged right after that transaction (see `RequestLog`), so logging never waits on it.
 //! - Test hook: `PB2B_SYNC_CRASH_AFTER_PAGES=N` aborts the process inside the transaction that

@@ -4,70 +4,16 @@
 
 mod common;
 
-use common::{client, sandbox_with, Recorder};
-use pb2b_core::api::{Client, Lead, ListLeadsQuery, NewLead};
+use common::{admin, bulk, client, edit, empty, sandbox_with, server_leads, Recorder};
+use pb2b_core::api::{Client, Lead, NewLead};
 use pb2b_core::store::Store;
 use pb2b_core::sync::{
     self, CsvCells, ExportFormat, LeadFilter, LeadQuery, LeadSort, LeadSortField, Mirror, SyncMode,
     SyncOptions, SyncOutcome, SyncProgress,
 };
-use pb2b_sandbox::{Sandbox, SandboxConfig};
-use serde_json::{json, Value};
+use pb2b_sandbox::SandboxConfig;
+use serde_json::json;
 use tokio_util::sync::CancellationToken;
-
-fn empty() -> SandboxConfig {
-    SandboxConfig {
-        seed_demo: false,
-        ..Default::default()
-    }
-}
-
-async fn admin(sb: &Sandbox, method: reqwest::Method, path: &str, body: Value) -> Value {
-    let resp = reqwest::Client::new()
-        .request(method, format!("{}{path}", sb.admin_url))
-        .header(pb2b_sandbox::ADMIN_TOKEN_HEADER, &sb.admin_token)
-        .json(&body)
-        .send()
-        .await
-        .expect("admin request");
-    assert!(resp.status().is_success(), "{path}: {}", resp.status());
-    resp.json().await.expect("admin json")
-}
-
-async fn bulk(sb: &Sandbox, count: u64, updated_at: Option<&str>) {
-    let mut body = json!({ "count": count });
-    if let Some(ts) = updated_at {
-        body["updated_at"] = json!(ts);
-    }
-    admin(sb, reqwest::Method::POST, "/leads/bulk", body).await;
-}
-
-async fn edit(sb: &Sandbox, id: &str, body: Value) {
-    admin(sb, reqwest::Method::PATCH, &format!("/leads/{id}"), body).await;
-}
-
-/// Every lead on the server, by id.
-async fn server_leads(c: &Client) -> Vec<Lead> {
-    let mut out = Vec::new();
-    let mut cursor = None;
-    loop {
-        let page = c
-            .list_leads(&ListLeadsQuery {
-                limit: Some(100),
-                updated_after: None,
-                cursor,
-            })
-            .await
-            .expect("list");
-        out.extend(page.data);
-        if !page.has_more {
-            break;
-        }
-        cursor = page.next_cursor;
-    }
-    out.sort_by(|a, b| a.id.cmp(&b.id));
-    out
-}
 
 fn mirror() -> Mirror {
     Mirror::open(

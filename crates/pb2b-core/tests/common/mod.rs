@@ -4,9 +4,12 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use pb2b_core::api::{Client, ClientConfig, Exchange, RequestObserver, RetryPolicy};
+use pb2b_core::api::{
+    Client, ClientConfig, Exchange, Lead, ListLeadsQuery, RequestObserver, RetryPolicy,
+};
 use pb2b_core::secret::SecretString;
 use pb2b_sandbox::{Sandbox, SandboxConfig};
+use serde_json::{json, Value};
 
 /// Keeps every recorded attempt.
 #[derive(Default)]
@@ -73,4 +76,64 @@ pub fn faulty_client(sb: &Sandbox, key: &str, faults: &str) -> (Client, Arc<Reco
 
 pub fn is_request_id(s: &str) -> bool {
     s.len() == 28 && s.starts_with("req_") && s[4..].bytes().all(|c| c.is_ascii_hexdigit())
+}
+
+// Server-side set-up and reading shared by the sync tests of both destinations.
+
+/// A sandbox without the demo leads.
+pub fn empty() -> SandboxConfig {
+    SandboxConfig {
+        seed_demo: false,
+        ..Default::default()
+    }
+}
+
+/// A call to the sandbox's admin surface (with the run's token); its JSON answer.
+pub async fn admin(sb: &Sandbox, method: reqwest::Method, path: &str, body: Value) -> Value {
+    let resp = reqwest::Client::new()
+        .request(method, format!("{}{path}", sb.admin_url))
+        .header(pb2b_sandbox::ADMIN_TOKEN_HEADER, &sb.admin_token)
+        .json(&body)
+        .send()
+        .await
+        .expect("admin request");
+    assert!(resp.status().is_success(), "{path}: {}", resp.status());
+    resp.json().await.expect("admin json")
+}
+
+/// `count` generated leads on the server, all with `updated_at` when given.
+pub async fn bulk(sb: &Sandbox, count: u64, updated_at: Option<&str>) {
+    let mut body = json!({ "count": count });
+    if let Some(ts) = updated_at {
+        body["updated_at"] = json!(ts);
+    }
+    admin(sb, reqwest::Method::POST, "/leads/bulk", body).await;
+}
+
+/// An edit made on the server side (as someone in the web app would).
+pub async fn edit(sb: &Sandbox, id: &str, body: Value) {
+    admin(sb, reqwest::Method::PATCH, &format!("/leads/{id}"), body).await;
+}
+
+/// Every lead on the server, by id.
+pub async fn server_leads(c: &Client) -> Vec<Lead> {
+    let mut out = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = c
+            .list_leads(&ListLeadsQuery {
+                limit: Some(100),
+                updated_after: None,
+                cursor,
+            })
+            .await
+            .expect("list");
+        out.extend(page.data);
+        if !page.has_more {
+            break;
+        }
+        cursor = page.next_cursor;
+    }
+    out.sort_by(|a, b| a.id.cmp(&b.id));
+    out
 }

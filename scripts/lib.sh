@@ -13,8 +13,11 @@ APP_PACKAGES=(libwebkit2gtk-4.1-dev libxdo-dev libayatana-appindicator3-dev libr
   build-essential pkg-config file libdbus-1-dev curl)
 # What the tests add: a headless X server, the WebKit WebDriver, a real Secret Service, Chromium
 # for the cheap UI tests, ImageMagick for screenshots, xclip to read the clipboard as another
-# program would (the copied signing secret's marks).
-TEST_PACKAGES=(xvfb xauth webkit2gtk-driver gnome-keyring dbus dbus-x11 chromium imagemagick xclip)
+# program would (the copied signing secret's marks), xdotool to answer the native save dialog
+# with the keyboard as a user would; dunst: a real notification server in the test session
+# (tests/e2e/notifications.test.mjs).
+TEST_PACKAGES=(xvfb xauth webkit2gtk-driver gnome-keyring dbus dbus-x11 chromium imagemagick xclip
+  xdotool dunst)
 
 ensure_packages() {
   local missing=()

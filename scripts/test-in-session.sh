@@ -26,5 +26,8 @@ npm run -s test:ui
 
 log "Building the app binary for end-to-end tests"
 cargo build --locked -p prospectb2b-desktop -p pb2b-sandbox -p pb2b-cli --bins
+log "Contract: schemathesis against docs/api/openapi.yaml and the sandbox"
+PB2B_SANDBOX_BIN="$ROOT/target/debug/pb2b-sandbox" "$ROOT/scripts/schemathesis"
+
 log "End-to-end tests (tauri-driver + WebKitWebDriver under Xvfb)"
 xvfb-run -a -s "-screen 0 1280x800x24" npm run -s test:e2e

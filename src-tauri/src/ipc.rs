@@ -21,21 +21,28 @@ use pb2b_core::api::{Lead, NewLead};
 use pb2b_core::diagnostics::Diagnostics;
 use pb2b_core::error::ErrorReport;
 use pb2b_core::exports::{ExportEvent, ExportJob};
-use pb2b_core::import::{ImportJob, ImportProgress, ImportSummary, Mapping, Preview};
-use pb2b_core::leads::{CreatedLead, FieldError, LeadSubmission};
+use pb2b_core::import::review::ReviewPage;
+use pb2b_core::import::{
+    ImportJob, ImportMode, ImportProgress, ImportReview, ImportSummary, Mapping, Preview,
+    ReviewClass,
+};
+use pb2b_core::leads::{CreatedLead, EditOutcome, FieldError, LeadEdit, LeadSubmission};
 use pb2b_core::overview::Overview;
+use pb2b_core::saved_files::ResultsKind;
 use pb2b_core::secret::{SecretString, Sensitive};
 use pb2b_core::session::{ConnectionStatus, KeyCheck};
 use pb2b_core::store::{LogFilter, LoggedRequest};
+use pb2b_core::sync::schedule::SyncSchedule;
 use pb2b_core::sync::{
     ExportFormat, LeadPage, LeadQuery, SyncOptions, SyncProgress, SyncReport, SyncStatus,
-    VerifyReport,
+    VerifyProgress, VerifyReport,
 };
 use pb2b_core::webhooks::{
     DeliveryPage, DeliveryRow, LiveEvent, SecretDialog, SignatureCheck, SignatureVerdict, UrlCheck,
     WebhookChanges, WebhookDraft, WebhookEndpoint, WebhookEventInfo, WebhookSubmission,
 };
 
+use crate::commands::background::BackgroundSettings;
 use crate::commands::destination::{SyncDestination, SyncDestinationView};
 use crate::commands::sync::MirrorExportResult;
 
@@ -63,18 +70,29 @@ macro_rules! commands {
             crate::commands::connect::forget_profile(app, state, name: String) -> Result<ConnectionStatus, ErrorReport>;
             crate::commands::activity::activity(state, filter: LogFilter) -> Result<Vec<LoggedRequest>, ErrorReport>;
             crate::commands::activity::support_bundle(app, state, id: i64) -> Result<String, ErrorReport>;
+            crate::commands::activity::support_bundle_save(app, state, id: i64) -> Result<Option<String>, ErrorReport>;
+            crate::commands::files::reveal_file(app, state, path: String) -> Result<(), ErrorReport>;
             crate::commands::overview::overview(state) -> Result<Overview, ErrorReport>;
             crate::commands::sync::sync_now(app, options: SyncOptions, on_progress: Channel<SyncProgress>) -> Result<SyncReport, ErrorReport>;
             crate::commands::destination::sync_destination(app, state) -> Result<SyncDestinationView, ErrorReport>;
             crate::commands::destination::set_sync_destination(app, state, destination: SyncDestination, password: SecretString) -> Result<SyncDestinationView, ErrorReport>;
             crate::commands::destination::test_sync_destination(state, destination: SyncDestination, password: SecretString) -> Result<String, ErrorReport>;
-            crate::commands::destination::sync_verify(app, state, repair: bool) -> Result<VerifyReport, ErrorReport>;
+            crate::commands::destination::sync_destination_status(app, state) -> Result<Option<SyncStatus>, ErrorReport>;
+            crate::commands::destination::sync_verify(app, state, repair: bool, on_progress: Channel<VerifyProgress>) -> Result<VerifyReport, ErrorReport>;
             crate::commands::sync::sync_status(state) -> Result<Option<SyncStatus>, ErrorReport>;
+            crate::commands::sync::sync_running(state) -> bool;
             crate::commands::sync::leads_search(state, query: LeadQuery) -> Result<LeadPage, ErrorReport>;
             crate::commands::sync::lead_detail(state, id: String) -> Result<Option<Lead>, ErrorReport>;
-            crate::commands::sync::mirror_export(state, format: ExportFormat, query: LeadQuery) -> Result<MirrorExportResult, ErrorReport>;
+            crate::commands::sync::lead_edit_validate(edit: LeadEdit) -> Vec<FieldError>;
+            crate::commands::sync::lead_edit(state, edit: LeadEdit) -> Result<EditOutcome, ErrorReport>;
+            crate::commands::sync::mirror_export(app, state, format: ExportFormat, query: LeadQuery) -> Result<Option<MirrorExportResult>, ErrorReport>;
             crate::commands::sync::set_sync_interval(app, state, minutes: u32) -> Result<u32, ErrorReport>;
             crate::commands::sync::sync_interval(state) -> Result<u32, ErrorReport>;
+            crate::commands::sync::sync_schedule(state) -> Result<SyncSchedule, ErrorReport>;
+            crate::commands::background::background_settings(app) -> Result<BackgroundSettings, ErrorReport>;
+            crate::commands::background::set_close_to_tray(app, state, keep: Option<bool>) -> Result<BackgroundSettings, ErrorReport>;
+            crate::commands::background::answer_close(app, state, keep: bool) -> Result<(), ErrorReport>;
+            crate::commands::background::set_start_at_login(app, enabled: bool) -> Result<BackgroundSettings, ErrorReport>;
             crate::commands::exports::exports_list(app, state) -> Result<Vec<ExportJob>, ErrorReport>;
             crate::commands::exports::export_start(app, state, updated_after: Option<String>, fields: Option<Vec<String>>) -> Result<ExportJob, ErrorReport>;
             crate::commands::exports::export_resume(app, state, id: String) -> Result<(), ErrorReport>;
@@ -103,16 +121,18 @@ macro_rules! commands {
             crate::commands::import::lead_submission(lead: NewLead) -> LeadSubmission;
             crate::commands::import::lead_create(state, submission: LeadSubmission) -> Result<CreatedLead, ErrorReport>;
             crate::commands::import::import_pick_file(app) -> Result<Option<String>, ErrorReport>;
-            crate::commands::import::import_preview(state, path: String, mapping: Option<Mapping>) -> Result<Preview, ErrorReport>;
+            crate::commands::import::import_preview(state, path: String, mapping: Option<Mapping>, sheet: Option<String>) -> Result<Preview, ErrorReport>;
             crate::commands::import::imports_list(state) -> Result<Vec<ImportJob>, ErrorReport>;
             crate::commands::import::imports_unassigned(state) -> Result<Vec<ImportJob>, ErrorReport>;
             crate::commands::import::import_assign(state, id: String) -> Result<ImportJob, ErrorReport>;
-            crate::commands::import::import_start(app, state, path: String, mapping: Mapping) -> Result<ImportJob, ErrorReport>;
+            crate::commands::import::import_stage(state, path: String, mapping: Mapping, sheet: Option<String>) -> Result<ImportJob, ErrorReport>;
+            crate::commands::import::import_review(app, state, id: String, mode: ImportMode) -> Result<ImportReview, ErrorReport>;
+            crate::commands::import::import_review_rows(state, id: String, only: Option<ReviewClass>, offset: u32, limit: u32) -> Result<ReviewPage, ErrorReport>;
             crate::commands::import::import_resume(app, state, id: String) -> Result<(), ErrorReport>;
             crate::commands::import::import_pause(state, id: String) -> bool;
             crate::commands::import::import_cancel(state, id: String) -> Result<ImportJob, ErrorReport>;
             crate::commands::import::import_retry_failed(app, state, id: String) -> Result<ImportJob, ErrorReport>;
-            crate::commands::import::import_results_file(state, id: String, kind: String) -> Result<String, ErrorReport>;
+            crate::commands::import::import_results_file(app, state, id: String, kind: ResultsKind) -> Result<Option<String>, ErrorReport>;
         }
     };
 }
@@ -433,6 +453,8 @@ macro_rules! events {
 }
 
 events! {
+    /// A sync of the active workspace (started anywhere in the app) read another page.
+    SyncProgress(SyncProgress) = "sync-progress";
     /// A sync (by hand or by the interval) ended: its report or error.
     SyncFinished(SyncFinished) = "sync-finished";
     /// An export job changed (status, polling, download progress).
@@ -441,6 +463,9 @@ events! {
     ImportProgress(ImportProgress) = "import-progress";
     /// An import run ended: its summary or error.
     ImportFinished(ImportFinished) = "import-finished";
+    /// The main window was closed and the user has not chosen yet whether the app keeps syncing
+    /// in the tray: the UI asks (and answers with `answer_close`).
+    CloseRequested(()) = "close-requested";
 }
 
 /// The generated files, relative to `ui/src/bindings/`, with their contents.

@@ -18,6 +18,7 @@ use tauri::{AppHandle, Manager, Runtime};
 use tauri_plugin_notification::NotificationExt;
 use tokio_util::sync::CancellationToken;
 
+use crate::background::{self, Ending, Origin};
 use crate::ipc::{AppEvent, ImportFinished, SyncFinished};
 use crate::state::AppState;
 
@@ -88,18 +89,26 @@ pub async fn run<R: Runtime>(
     ws: &Workspace,
     job: &Job,
     sync_progress: Option<Channel<SyncProgress>>,
+    origin: Origin,
 ) -> Result<JobOutcome, ErrorReport> {
     let state = app.state::<AppState>();
     let guard = state
         .jobs
         .start(&job.key())
         .ok_or_else(|| already_running(job))?;
+    let is_sync = matches!(job, Job::Sync(_) | Job::SyncTo { .. });
+    if is_sync {
+        crate::tray::refresh(app).await;
+    }
     let emitter = app.clone();
     let on_event = move |event: JobEvent| match &event {
         JobEvent::Sync(p) => {
             if let Some(channel) = &sync_progress {
                 let _ = channel.send(p.clone());
             }
+            // Also to every window: a screen that did not start this sync (the Sync screen while
+            // the Overview's first sync runs) follows it instead of failing with `sync_running`.
+            let _ = AppEvent::SyncProgress(p).emit(&emitter);
         }
         JobEvent::Import(p) => {
             let _ = AppEvent::ImportProgress(p).emit(&emitter);
@@ -110,7 +119,10 @@ pub async fn run<R: Runtime>(
     };
     let result = ws.run_job(job, &guard.token, &on_event).await;
     drop(guard);
-    finished(app, ws, job, &result);
+    finished(app, ws, job, origin, &result);
+    if is_sync {
+        crate::tray::refresh(app).await;
+    }
     result
 }
 
@@ -121,7 +133,7 @@ pub fn spawn<R: Runtime>(app: &AppHandle<R>, ws: Workspace, job: Job) -> Result<
     }
     let app = app.clone();
     tauri::async_runtime::spawn(async move {
-        let _ = run(&app, &ws, &job, None).await;
+        let _ = run(&app, &ws, &job, None, Origin::ByHand).await;
     });
     Ok(())
 }
@@ -150,19 +162,31 @@ fn destination(job: &Job) -> String {
     }
 }
 
-/// Announces the end of a job: the event its screen listens to, a log line, a notification.
+/// Announces the end of a job: the event its screen listens to, a log line, and the
+/// notification [`background::notification`] decides on.
 fn finished<R: Runtime>(
     app: &AppHandle<R>,
     ws: &Workspace,
     job: &Job,
+    origin: Origin,
     result: &Result<JobOutcome, ErrorReport>,
 ) {
-    let focused = app
+    let in_front = app
         .get_webview_window("main")
-        .and_then(|w| w.is_focused().ok())
-        .unwrap_or(true);
-    let notify = |title: &str, body: String| {
-        let _ = app.notification().builder().title(title).body(body).show();
+        .map(|w| w.is_visible().unwrap_or(true) && w.is_focused().unwrap_or(true))
+        .unwrap_or(false);
+    let notify = |ending: Ending<'_>| {
+        if let Some(notice) = background::notification(&ending, in_front) {
+            let sent = app
+                .notification()
+                .builder()
+                .title(&notice.title)
+                .body(&notice.body)
+                .show();
+            if let Err(err) = sent {
+                tracing::warn!(title = %notice.title, error = %err, "notification not shown");
+            }
+        }
     };
     match (job, result) {
         (Job::Sync(_) | Job::SyncTo { .. }, Ok(JobOutcome::Sync(report))) => {
@@ -171,18 +195,22 @@ fn finished<R: Runtime>(
         }
         (Job::Sync(_) | Job::SyncTo { .. }, Err(err)) => {
             tracing::warn!(destination = %destination(job), code = %err.code, request_id = ?err.request_id, "sync failed");
+            if err.code != Code::Cancelled {
+                notify(Ending::SyncFailed {
+                    origin,
+                    message: &err.message,
+                });
+            }
             let _ = AppEvent::SyncFinished(&SyncFinished::Error(err.clone())).emit(app);
         }
         (Job::Import { id, .. }, Ok(JobOutcome::Import(summary))) => {
             tracing::info!(import = %id, status = %summary.status, created = summary.counts.created, failed = summary.counts.failed, "import run ended");
-            if !focused && summary.status == "completed" {
-                notify(
-                    "Import finished",
-                    format!(
-                        "{} leads created, {} failed",
-                        summary.counts.created, summary.counts.failed
-                    ),
-                );
+            if summary.status == "completed" {
+                notify(Ending::ImportCompleted {
+                    created: summary.counts.created,
+                    updated: summary.counts.updated,
+                    failed: summary.counts.failed,
+                });
             }
             let _ = AppEvent::ImportFinished(&ImportFinished::Summary {
                 summary: summary.clone(),
@@ -202,21 +230,20 @@ fn finished<R: Runtime>(
                 Ok(JobOutcome::Export(done)) => {
                     tracing::info!(job = %done.job_id, export = ?done.export_id, status = done.status.as_str(), "export finished");
                     if let Some(path) = &done.local_path {
-                        notify(
-                            "Export ready",
-                            format!(
-                                "{} ({} rows) is in {}",
-                                done.file_name.clone().unwrap_or_default(),
-                                done.row_count.unwrap_or_default(),
-                                path
-                            ),
-                        );
+                        notify(Ending::ExportReady {
+                            file_name: done.file_name.as_deref().unwrap_or_default(),
+                            rows: u64::try_from(done.row_count.unwrap_or_default())
+                                .unwrap_or_default(),
+                            path,
+                        });
                     }
                 }
                 Err(err) if err.code == Code::Cancelled => {}
                 Err(err) => {
                     tracing::warn!(job = %id, code = %err.code, request_id = ?err.request_id, "export failed");
-                    notify("Export failed", err.message.clone());
+                    notify(Ending::ExportFailed {
+                        message: &err.message,
+                    });
                 }
                 Ok(_) => {}
             }

@@ -2,6 +2,7 @@
 //! the OS (keychain, data folder). Every rule lives in `pb2b-core`; a command here only gathers its
 //! inputs, calls the core, and maps the result onto the one IPC error shape.
 
+pub mod background;
 pub mod clipboard;
 pub mod commands;
 pub mod instance;
@@ -10,6 +11,7 @@ pub mod jobs;
 pub mod logging;
 pub mod settings;
 pub mod state;
+pub mod tray;
 
 use tauri::Manager;
 
@@ -25,6 +27,15 @@ pub fn builder<R: tauri::Runtime>() -> tauri::Builder<R> {
         .plugin(tauri_plugin_opener::init())
         .plugin(tauri_plugin_clipboard_manager::init())
         .plugin(tauri_plugin_dialog::init())
+        // Start at login: driven from Rust commands only (no JS permission is granted).
+        .plugin(tauri_plugin_autostart::Builder::new().build())
+        .on_window_event(|window, event| {
+            if let tauri::WindowEvent::CloseRequested { api, .. } = event {
+                if window.label() == "main" {
+                    tray::on_close_requested(window, api);
+                }
+            }
+        })
         .setup(|app| {
             let auto_sandbox = std::env::args().any(|arg| arg == "--sandbox");
             if let Err(refusal) = init(app.handle(), auto_sandbox) {
@@ -37,6 +48,11 @@ pub fn builder<R: tauri::Runtime>() -> tauri::Builder<R> {
                     .title("ProspectB2B Desktop cannot start")
                     .kind(MessageDialogKind::Error)
                     .show(move |_| handle.exit(1));
+                return Ok(());
+            }
+            // Without a tray (a desktop that shows none), closing the window quits as before.
+            if let Err(err) = tray::create(app.handle()) {
+                tracing::warn!(error = %err, "no tray icon: closing the window will quit");
             }
             Ok(())
         })
@@ -112,8 +128,13 @@ pub fn init_with<R: tauri::Runtime>(
 }
 
 /// What the app does on its event loop's events: at exit, it clears the clipboard if it still
-/// holds a signing secret the app copied.
+/// holds a signing secret the app copied; on macOS, reopening (the Dock icon) shows the window.
 pub fn on_run_event<R: tauri::Runtime>(app: &tauri::AppHandle<R>, event: &tauri::RunEvent) {
+    // macOS: a click on the Dock icon shows the window that was closed to the tray.
+    #[cfg(target_os = "macos")]
+    if let tauri::RunEvent::Reopen { .. } = event {
+        tray::show_window(app);
+    }
     if let tauri::RunEvent::Exit = event {
         if let Some(state) = app.try_state::<state::AppState>() {
             if state.clipboard.clear_if_ours() {
@@ -123,13 +144,10 @@ pub fn on_run_event<R: tauri::Runtime>(app: &tauri::AppHandle<R>, event: &tauri:
     }
 }
 
-/// Brings the main window to the front: another launch on this data folder asked for it.
+/// Brings the main window to the front (shown again when it was closed to the tray): another
+/// launch on this data folder asked for it.
 pub fn bring_to_front<R: tauri::Runtime>(app: &tauri::AppHandle<R>, arguments: usize) {
-    if let Some(window) = app.get_webview_window("main") {
-        let _ = window.unminimize();
-        let _ = window.show();
-        let _ = window.set_focus();
-    }
+    tray::show_window(app);
     tracing::info!(
         arguments,
         "another launch on this data folder: brought the window to the front"

@@ -48,6 +48,8 @@ pub struct AppState {
     pub auto_sandbox: bool,
     /// The automatic sync interval in minutes (0 = off).
     pub sync_interval: tokio::sync::Mutex<u32>,
+    /// The automatic sync's countdown (its rules: `pb2b_core::sync::schedule`).
+    pub auto_schedule: std::sync::Mutex<pb2b_core::sync::schedule::AutoSchedule>,
     /// The signing secret of the open "shown once" dialog (for Copy and Save to keychain).
     pub shown_secret: tokio::sync::Mutex<Option<pb2b_core::webhooks::OnceShownSecret>>,
     /// The clipboard the signing secret is copied to (kept for the app's life: on X11 the copying
@@ -59,6 +61,8 @@ pub struct AppState {
     pub exports_resumed: std::sync::atomic::AtomicBool,
     /// Long-running jobs and their cancellation tokens.
     pub jobs: crate::jobs::Jobs,
+    /// The files saved for the user in this run: the only ones "Show in folder" reveals.
+    pub made_files: pb2b_core::saved_files::MadeFiles,
     /// Serialises restoring the active profile, which the sidebar and the first screen both ask
     /// for at start.
     pub restoring: tokio::sync::Mutex<()>,
@@ -79,12 +83,26 @@ impl AppState {
             sandbox: tokio::sync::Mutex::new(None),
             auto_sandbox,
             restoring: tokio::sync::Mutex::new(()),
+            made_files: pb2b_core::saved_files::MadeFiles::new(),
             jobs: crate::jobs::Jobs::default(),
             exports_resumed: std::sync::atomic::AtomicBool::new(false),
             shown_secret: tokio::sync::Mutex::new(None),
             clipboard: crate::clipboard::SecretClipboard::default(),
             receiver: tokio::sync::Mutex::new(None),
             sync_interval: tokio::sync::Mutex::new(0),
+            auto_schedule: std::sync::Mutex::new(
+                pb2b_core::sync::schedule::AutoSchedule::starting(
+                    pb2b_core::sync::schedule::now_ms(),
+                )
+                // `PB2B_SYNC_EVERY_SECONDS=N`: end-to-end tests run the automatic sync every N
+                // seconds (minutes would not show anything in a test).
+                .every(
+                    std::env::var("PB2B_SYNC_EVERY_SECONDS")
+                        .ok()
+                        .and_then(|v| v.parse::<u64>().ok())
+                        .map(std::time::Duration::from_secs),
+                ),
+            ),
         }
     }
 }

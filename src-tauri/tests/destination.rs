@@ -77,6 +77,8 @@ fn a_postgres_destination_keeps_its_password_in_the_keychain_and_syncs_and_verif
 
     let chosen = call("sync_destination", json!({})).unwrap();
     assert_eq!(chosen["destination"], json!({"kind": "this_computer"}));
+    // This computer: the mirror's card only.
+    assert_eq!(call("sync_destination_status", json!({})), Ok(Value::Null));
 
     // A password inside the connection string is refused, so it never lands in preferences.
     let with_pw = url.replacen(&format!("{user}@"), &format!("{user}:{password}@"), 1);
@@ -152,11 +154,20 @@ fn a_postgres_destination_keeps_its_password_in_the_keychain_and_syncs_and_verif
         .unwrap()
         .get(0);
     assert_eq!(in_pg as u64, leads);
+    // Its card says what its sync state row says.
+    let status = call("sync_destination_status", json!({})).unwrap();
+    assert_eq!(status["total_leads"].as_u64(), Some(leads), "{status}");
+    assert_eq!(status["last_outcome"], "completed", "{status}");
+    assert_eq!(status["running"], false, "{status}");
     // ... and not to this computer's mirror.
     let local = call("sync_status", json!({})).unwrap();
     assert_eq!(local["total_leads"], 0, "{local}");
 
-    let verified = call("sync_verify", json!({"repair": false})).unwrap();
+    let verified = call(
+        "sync_verify",
+        json!({"repair": false, "onProgress": "__CHANNEL__:8"}),
+    )
+    .unwrap();
     assert_eq!(verified["equal"], true, "{verified}");
     assert_eq!(verified["server_leads"].as_u64(), Some(leads));
     assert_eq!(verified["destination_leads"].as_u64(), Some(leads));
@@ -166,7 +177,11 @@ fn a_postgres_destination_keeps_its_password_in_the_keychain_and_syncs_and_verif
         "DELETE FROM {schema}.leads WHERE id = (SELECT min(id) FROM {schema}.leads)"
     )))
     .unwrap();
-    let differs = call("sync_verify", json!({"repair": false})).unwrap();
+    let differs = call(
+        "sync_verify",
+        json!({"repair": false, "onProgress": "__CHANNEL__:8"}),
+    )
+    .unwrap();
     assert_eq!(differs["equal"], false, "{differs}");
     assert_eq!(differs["destination_leads"].as_u64(), Some(leads - 1));
     let first = &differs["differing"][0];
@@ -174,7 +189,11 @@ fn a_postgres_destination_keeps_its_password_in_the_keychain_and_syncs_and_verif
         first["server_leads"].as_u64().unwrap(),
         first["destination_leads"].as_u64().unwrap() + 1
     );
-    let repaired = call("sync_verify", json!({"repair": true})).unwrap();
+    let repaired = call(
+        "sync_verify",
+        json!({"repair": true, "onProgress": "__CHANNEL__:8"}),
+    )
+    .unwrap();
     assert_eq!(repaired["equal"], true, "{repaired}");
     assert!(repaired["repaired"].as_u64().unwrap() >= 1);
     let in_pg: i64 = block_on(pg.query_one(&format!("SELECT count(*) FROM {schema}.leads"), &[]))

@@ -207,3 +207,208 @@ fn webhook_create_sent_twice_with_one_submission_makes_one_endpoint_and_shows_it
     drop(app);
     tauri::async_runtime::block_on(sandbox.shutdown());
 }
+
+#[test]
+fn every_sync_reports_its_progress_to_every_window_so_another_screen_can_follow_it() {
+    use std::sync::{Arc, Mutex};
+    use tauri::Listener;
+    let dir = tempfile::tempdir().unwrap();
+    let sandbox = tauri::async_runtime::block_on(pb2b_sandbox::start(Default::default())).unwrap();
+    let app = app(dir.path().to_owned());
+    invoke(
+        &app,
+        "save_profile",
+        serde_json::json!({"name": "Sandbox", "baseUrl": sandbox.base_url, "key": sandbox.keys.full, "replace": false}),
+    )
+    .expect("connected to the sandbox");
+    let heard: Arc<Mutex<Vec<(String, serde_json::Value)>>> = Arc::default();
+    for name in ["sync-progress", "sync-finished"] {
+        let heard = heard.clone();
+        app.listen(name, move |event| {
+            let payload = serde_json::from_str(event.payload()).unwrap();
+            heard.lock().unwrap().push((name.to_owned(), payload));
+        });
+    }
+    assert_eq!(
+        invoke(&app, "sync_running", serde_json::json!({})),
+        Ok(serde_json::json!(false))
+    );
+    let report = invoke(
+        &app,
+        "sync_now",
+        serde_json::json!({"options": {}, "onProgress": "__CHANNEL__:7"}),
+    )
+    .expect("synced");
+    let leads = report["progress"]["leads"].as_u64().unwrap();
+    assert!(leads > 0, "{report}");
+
+    let heard = heard.lock().unwrap().clone();
+    let progress: Vec<&serde_json::Value> = heard
+        .iter()
+        .filter(|(n, _)| n == "sync-progress")
+        .map(|(_, p)| p)
+        .collect();
+    assert!(!progress.is_empty(), "{heard:?}");
+    assert_eq!(progress.last().unwrap()["leads"].as_u64(), Some(leads));
+    // The end comes after the last progress, with the same report the caller got.
+    assert_eq!(heard.last().unwrap().0, "sync-finished", "{heard:?}");
+    assert_eq!(heard.last().unwrap().1["report"], report);
+    assert_eq!(
+        invoke(&app, "sync_running", serde_json::json!({})),
+        Ok(serde_json::json!(false))
+    );
+}
+
+#[test]
+fn show_in_folder_refuses_a_path_the_app_did_not_save() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = app(dir.path().to_owned());
+    // A file that exists, with a format's extension, but was not saved by this app: the webview
+    // cannot have the file manager point anywhere it names.
+    let planted = dir.path().join("planted.csv");
+    std::fs::write(&planted, "id\n").unwrap();
+    for path in [planted.display().to_string(), "/etc/passwd".into()] {
+        let err = invoke(&app, "reveal_file", serde_json::json!({ "path": path })).unwrap_err();
+        assert_eq!(err["code"], "invalid_input", "{err}");
+        assert!(
+            err["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("this app did not make it")),
+            "{err}"
+        );
+    }
+}
+
+#[test]
+fn the_close_answer_is_remembered_and_can_be_changed_back_to_ask() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = app(dir.path().to_owned());
+    let prefs = || -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(dir.path().join("preferences.json")).unwrap())
+            .unwrap()
+    };
+    // Answering the question keeps the window (hidden) and remembers "keep syncing".
+    invoke(&app, "answer_close", serde_json::json!({"keep": true})).expect("answered");
+    assert_eq!(prefs()["close_to_tray"], true);
+    let settings = invoke(&app, "background_settings", serde_json::json!({})).unwrap();
+    assert_eq!(settings["close_to_tray"], true);
+    // On the Sync screen: quit on close, then ask again.
+    let quit = invoke(
+        &app,
+        "set_close_to_tray",
+        serde_json::json!({"keep": false}),
+    )
+    .unwrap();
+    assert_eq!(quit["close_to_tray"], false);
+    assert_eq!(prefs()["close_to_tray"], false);
+    let ask = invoke(&app, "set_close_to_tray", serde_json::json!({"keep": null})).unwrap();
+    assert_eq!(ask["close_to_tray"], serde_json::Value::Null);
+    assert_eq!(
+        pb2b_app::background::on_close(ask["close_to_tray"].as_bool()),
+        pb2b_app::background::CloseAction::Ask
+    );
+}
+
+#[test]
+fn a_lead_edit_is_checked_as_typed_saved_to_the_mirror_and_a_conflict_comes_back_explained() {
+    let dir = tempfile::tempdir().unwrap();
+    let sandbox = tauri::async_runtime::block_on(pb2b_sandbox::start(Default::default())).unwrap();
+    let app = app(dir.path().to_owned());
+    invoke(
+        &app,
+        "save_profile",
+        serde_json::json!({"name": "Sandbox", "baseUrl": sandbox.base_url, "key": sandbox.keys.full, "replace": false}),
+    )
+    .expect("connected to the sandbox");
+    invoke(
+        &app,
+        "sync_now",
+        serde_json::json!({"options": {}, "onProgress": "__CHANNEL__:7"}),
+    )
+    .expect("synced");
+    let page = invoke(&app, "leads_search", serde_json::json!({"query": {}})).unwrap();
+    let lead = page["rows"][0].clone();
+    let id = lead["id"].as_str().unwrap().to_owned();
+
+    // As the user types: the create form's rules, changed fields only.
+    let errors = invoke(
+        &app,
+        "lead_edit_validate",
+        serde_json::json!({"edit": {"loaded": lead, "values": {"email": "nope", "job_title": "CTO"}}}),
+    )
+    .unwrap();
+    assert_eq!(errors.as_array().unwrap().len(), 1, "{errors}");
+    assert_eq!(errors[0]["field"], "email");
+    assert_eq!(errors[0]["code"], "invalid_email");
+
+    // Saved: the mirror's row shows it at once.
+    let out = invoke(
+        &app,
+        "lead_edit",
+        serde_json::json!({"edit": {"loaded": lead, "values": {"job_title": "Chief Edit Officer"}}}),
+    )
+    .unwrap();
+    assert_eq!(out["conflict"], serde_json::Value::Null);
+    assert_eq!(out["saved"]["lead"]["job_title"], "Chief Edit Officer");
+    assert_eq!(out["saved"]["changed"][0]["field"], "job_title");
+    let row = invoke(&app, "lead_detail", serde_json::json!({"id": id})).unwrap();
+    assert_eq!(row, out["saved"]["lead"]);
+
+    // Someone edits it in the web app; saving from the stale copy is a conflict, not a write.
+    let stale = out["saved"]["lead"].clone();
+    tauri::async_runtime::block_on(async {
+        let r = reqwest::Client::new()
+            .patch(format!("{}/leads/{id}", sandbox.admin_url))
+            .header(pb2b_sandbox::ADMIN_TOKEN_HEADER, &sandbox.admin_token)
+            .json(&serde_json::json!({"company_name": "Someone Else Ltd"}))
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success());
+    });
+    let out = invoke(
+        &app,
+        "lead_edit",
+        serde_json::json!({"edit": {"loaded": stale, "values": {"job_title": "Mine"}}}),
+    )
+    .unwrap();
+    assert_eq!(out["saved"], serde_json::Value::Null);
+    let conflict = &out["conflict"];
+    assert_eq!(conflict["theirs"][0]["field"], "company_name");
+    assert_eq!(conflict["theirs"][0]["new"], "Someone Else Ltd");
+    assert!(out["message"]
+        .as_str()
+        .unwrap()
+        .contains("Someone else changed"));
+    let row = invoke(&app, "lead_detail", serde_json::json!({"id": id})).unwrap();
+    assert_eq!(
+        row["company_name"], "Someone Else Ltd",
+        "the mirror has theirs"
+    );
+    // Reapply.
+    let out = invoke(
+        &app,
+        "lead_edit",
+        serde_json::json!({"edit": conflict["reapply"]}),
+    )
+    .unwrap();
+    assert_eq!(out["saved"]["lead"]["job_title"], "Mine");
+    assert_eq!(out["saved"]["lead"]["company_name"], "Someone Else Ltd");
+
+    // Errors cross in the one shape: an unknown lead.
+    let mut gone = lead.clone();
+    gone["id"] = serde_json::json!("lead_00000000000000000000000000");
+    let err = invoke(
+        &app,
+        "lead_edit",
+        serde_json::json!({"edit": {"loaded": gone, "values": {"job_title": "X"}}}),
+    )
+    .unwrap_err();
+    assert_eq!(err["code"], "not_found");
+    assert!(err["message"]
+        .as_str()
+        .unwrap()
+        .contains("deleted on the server"));
+    drop(app);
+    tauri::async_runtime::block_on(sandbox.shutdown());
+}

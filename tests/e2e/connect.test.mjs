@@ -29,6 +29,10 @@ test("paste a key, verify, see its scopes, save; after a restart it is still con
     assert.match(card, /leads\.write — Create and change leads/);
     assert.match(card, /Read and write/);
     await app.exec("[...document.querySelectorAll('button')].find(b => b.textContent === 'Save and connect').click()");
+    // Connected, the app goes to the Overview, whose first sync starts by itself.
+    await app.waitForText("main h1", (t) => t === "Overview", { timeout: 60_000 });
+    await app.waitForText("#connection-badge", (t) => t.includes("Sandbox via key"));
+    await app.click("a[data-screen='connect']");
     await app.waitForText("[data-active-profile]", (t) => t.includes("Sandbox via key"));
     const keyField = await app.exec("return document.querySelector('#api-key').value");
     assert.equal(keyField, "", "the key leaves the page once saved");
@@ -61,7 +65,8 @@ test("a read-only key is badged read-only and its write actions give the reason"
     await app.exec("document.querySelector('#profile-name').value = ''");
     await app.type("#profile-name", "Read-only key");
     await app.exec("[...document.querySelectorAll('button')].find(b => b.textContent === 'Save and connect').click()");
-    await app.waitForText("[data-active-profile]", (t) => t.includes("Read-only key"));
+    await app.waitForText("main h1", (t) => t === "Overview", { timeout: 60_000 });
+    await app.waitForText("#connection-badge", (t) => t.includes("Read-only key"));
     await app.click("a[data-screen='exports']");
     assert.equal(await app.exec("return document.querySelector('#export-start').disabled"), true);
     assert.match(await app.text("[data-denied='Start export']"), /read-only/);

@@ -188,10 +188,23 @@ export async function enterKey(app, sandbox, key, { name, button = "Verify" } = 
   await app.exec(`[...document.querySelectorAll('button')].find(b => b.textContent === ${JSON.stringify(button)}).click()`);
 }
 
-/** Saves the sandbox's full-access key as the active profile and waits until connected. */
+/**
+ * Saves the sandbox's full-access key as the active profile; the app lands on the Overview,
+ * whose first sync starts by itself. Waits for that sync to end; resolves its announcement
+ * ("The first sync finished: N leads.").
+ */
 export async function connectWithKey(app, sandbox) {
   await enterKey(app, sandbox, sandbox.keys.full, { button: "Save and connect" });
   await app.waitForText("#connection-badge", (t) => t.includes("Connected"));
+  await app.waitForText("main h1", (t) => t === "Overview", { timeout: 60_000 });
+  // The announcement is visually hidden (for screen readers): read its text content.
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    const said = await app.exec("return document.querySelector('#overview-announce')?.textContent ?? ''");
+    if (said.startsWith("The first sync finished")) return said;
+    if (Date.now() > deadline) throw new Error(`the Overview's first sync did not finish; it says “${said}”`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
 }
 
 export function tempDir(prefix) {

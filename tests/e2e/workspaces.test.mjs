@@ -75,7 +75,9 @@ async function pb2b(args, env = {}) {
 /** Saves a profile in the app with the sandbox's full key, and waits until it is active. */
 async function saveProfile(sandbox, name) {
   await enterKey(app, sandbox, sandbox.keys.full, { name, button: "Save and connect" });
-  await app.waitForText("[data-active-profile]", (t) => t.includes(name));
+  // Saved and active: the app goes to the Overview.
+  await app.waitForText("main h1", (t) => t === "Overview", { timeout: 60_000 });
+  await app.waitForText("#connection-badge", (t) => t.includes(name));
 }
 
 async function invoke(command, args) {
@@ -172,6 +174,15 @@ test("pb2b login while the app is open, then settings changed in the app: both p
 });
 
 test("an import paused in workspace C is refused in workspace B and finishes in C", async () => {
+  // Row by row (a key without leads.import): one bulk job of 200 rows lands at once, leaving
+  // nothing to pause mid-way.
+  const scopes = ["me.read", "leads.read", "leads.write", "leads.export", "lead-fields.read", "webhooks.write"];
+  const set = await c.admin("/keys/full", {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ scopes }),
+  });
+  assert.equal(set.status, 200, await set.text());
   await saveProfile(c, "Client C");
   const rows = 200;
   const file = join(home, "client-c.csv");
@@ -179,8 +190,11 @@ test("an import paused in workspace C is refused in workspace B and finishes in 
   for (let i = 0; i < rows; i++) lines.push(`Person ${i},c-${i}@example.com,Org ${i}`);
   writeFileSync(file, lines.join("\n") + "\n");
   await app.exec(`location.hash = ${JSON.stringify(`#/import?file=${file}`)}`);
-  await app.find("#import-start");
-  await app.click("#import-start");
+  await app.find("#import-review");
+  await app.click("#import-review");
+  // Reviewed against C's leads (none of these exist), then sent.
+  await app.waitForText("#import-send", (t) => t === `Send ${rows} rows`, { timeout: 60_000 });
+  await app.click("#import-send");
   // 200 ms a request: pause once a few rows are in.
   for (let i = 0; i < 200 && (await leadCount(c)) < 5; i++) await new Promise((r) => setTimeout(r, 100));
   const jobs = await invoke("imports_list", {});

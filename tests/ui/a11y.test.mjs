@@ -24,7 +24,7 @@ const APP = `() => {
     status: ["new", "qualified", "lost"][i % 3], source: "api", custom_fields: { tier: "gold" }, created_at: now, updated_at: now }));
   const endpoint = (id, url) => ({ id, url, events: ["lead.created", "export.completed"], description: "CRM", enabled: true, secret_prefix: "whsec_ab12", created_at: now, updated_at: now });
   const job = { id: "imp_1", file_path: "/home/ada/leads.csv", file_name: "leads.csv", file_size: 1000, headers: ["email"], format: { kind: "csv", delimiter: ",", encoding: "utf-8", has_bom: false },
-    mapping: { columns: [] }, status: "completed", counts: { total: 3, pending: 0, in_flight: 0, created: 2, failed: 1, skipped: 0 }, created_at: now, updated_at: now, owner: null };
+    mapping: { columns: [] }, status: "completed", counts: { total: 3, pending: 0, in_flight: 0, created: 2, updated: 0, unchanged: 0, failed: 1, skipped: 0 }, created_at: now, updated_at: now, owner: null };
   const sync = { mirror: "ws_sandbox", profile: "Local sandbox", total_leads: 60, watermark: { updated_at: now, id: "lead_59" }, interrupted: false, running: false,
     last_started_at: now, last_finished_at: now, last_outcome: "completed", last_mode: "incremental", last_error: null, last: { pages: 1, leads: 60, new: 60, updated: 0, resumed: false } };
   return {
@@ -36,10 +36,12 @@ const APP = `() => {
       base_url: "http://127.0.0.1:4010/v1", trust_store: "the operating system's trust store", proxy: "none (direct)" }),
     overview: () => ({ workspace_name: "Sandbox workspace", leads_total: 60, by_status: [{ value: "new", count: 20 }, { value: "qualified", count: 20 }, { value: "lost", count: 20 }],
       by_source: [{ value: "api", count: 60 }], created_per_week: Array.from({ length: 12 }, (_, i) => ({ week_start: "2026-09-14", count: i })), sync,
-      recent_imports: [job], recent_exports: [], deliveries: { endpoints: 2, days: Array.from({ length: 7 }, (_, i) => ({ day: "2026-11-2" + (4 + i > 9 ? 9 : 4 + i), succeeded: i, failed: 1, pending: 0 })), error: null } }),
+      recent_imports: [job], recent_exports: [], deliveries: { endpoints: 2, days: Array.from({ length: 7 }, (_, i) => ({ day: "2026-11-2" + (4 + i > 9 ? 9 : 4 + i), succeeded: i, failed: 1, pending: 0 })), error: null }, first_sync_due: false }),
     sync_status: () => sync,
     sync_destination: () => ({ destination: { kind: "this_computer" }, password_saved: false, label: "This computer" }),
     sync_interval: () => 15,
+    sync_schedule: () => ({ interval_minutes: 15, next_at: "2026-11-30T10:15:00.000Z" }),
+    background_settings: () => ({ close_to_tray: null, start_at_login: false }),
     leads_search: ({ query }) => ({ rows: leads.slice(query.offset, query.offset + query.limit), total: leads.length, offset: query.offset }),
     lead_detail: ({ id }) => leads.find((l) => l.id === id) ?? null,
     imports_list: () => [job],
@@ -186,4 +188,34 @@ test("the leads table's columns can be chosen and resized (mouse or keyboard), a
   assert.deepEqual(await headers(), ["Name", "Email", "Phone", "Status", "Updated ↓"]);
   assert.equal(Math.round(await nameWidth()), Math.round(before + 48));
   await context.close();
+});
+
+test("the question asked when the window is first closed is a labelled modal dialog, focus on its first answer, axe-clean in both themes", async () => {
+  for (const colorScheme of ["light", "dark"]) {
+    const handlers = `() => ({ ...(${APP})(), answer_close: ({ keep }) => { window.__answered = keep; return null; } })`;
+    const { page, context, errors } = await openUi(browser, handlers, { hash: "#/overview", colorScheme, mockEvents: true });
+    await page.locator("main h1").waitFor();
+    await page.waitForLoadState("networkidle");
+    await page.evaluate(() => window.__pb2bEmit("close-requested", null));
+    const dialog = page.getByRole("dialog", { name: "Keep syncing when the window is closed?" });
+    await dialog.waitFor();
+    assert.equal(await page.evaluate(() => document.activeElement?.id), "close-keep");
+    await page.evaluate(AXE);
+    const violations = await page.evaluate(async () => {
+      const result = await window.axe.run(document.getElementById("close-dialog"), { runOnly: { type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"] } });
+      return result.violations.filter((v) => v.impact === "serious" || v.impact === "critical").map((v) => v.id);
+    });
+    assert.deepEqual(violations, [], colorScheme);
+    // Escape keeps the window and asks again next time; the answer is sent only when given.
+    await page.keyboard.press("Escape");
+    await dialog.waitFor({ state: "detached" });
+    assert.equal(await page.evaluate(() => window.__answered), undefined);
+    await page.evaluate(() => window.__pb2bEmit("close-requested", null));
+    await dialog.waitFor();
+    await page.keyboard.press("Enter");
+    await dialog.waitFor({ state: "detached" });
+    assert.equal(await page.evaluate(() => window.__answered), true);
+    assert.deepEqual(errors, []);
+    await context.close();
+  }
 });

@@ -68,7 +68,11 @@ test("verify shows the workspace, every scope in plain words and what the key ma
 
   await page.getByLabel("Profile name").fill("Acme live");
   await page.getByRole("button", { name: "Save and connect" }).click();
-  await page.locator("[data-active-profile='Acme live']").waitFor();
+  // Connected, the app goes to the Overview (where a first sync starts by itself).
+  await page.waitForURL(/#\/overview$/);
+  await page.locator("#connection-badge", { hasText: "Acme live" }).waitFor();
+  assert.equal(await page.evaluate(() => [...document.querySelectorAll("input")].some((i) => i.value.includes("secretsecret"))), false);
+  await page.evaluate(() => { location.hash = "#/connect"; });
   assert.equal(await page.getByLabel("API key").inputValue(), "", "the key leaves the page once saved");
   assert.match(await page.locator("#connection-badge").textContent(), /Acme live/);
   assert.deepEqual(errors, []);
@@ -91,7 +95,8 @@ test("saving under a taken name asks before replacing that profile's key", async
   // Confirmed, the same key is saved with replace.
   await page.getByRole("button", { name: "Save and connect" }).click();
   await page.getByRole("dialog").getByRole("button", { name: "Replace key" }).click();
-  await page.locator("[data-active-profile='Taken']").waitFor();
+  await page.waitForURL(/#\/overview$/);
+  await page.locator("#connection-badge", { hasText: "Taken" }).waitFor();
   saves = (await page.evaluate(() => window.__pb2bCalls)).filter((c) => c.cmd === "save_profile");
   assert.deepEqual(saves.map((c) => c.args.replace), [false, false, true]);
   assert.deepEqual(errors, []);

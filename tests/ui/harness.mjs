@@ -51,7 +51,11 @@ export function appCsp() {
   return Object.entries(conf.app.security.csp).map(([k, v]) => `${k} ${v}`).join("; ");
 }
 
-export async function openUi(browser, handlersSource, { colorScheme = "light", hash = "", userAgent } = {}) {
+/**
+ * With `mockEvents`, the app's event listeners are real (the mocks' event plugin) and a test sends
+ * an app event with `page.evaluate(([n, p]) => window.__pb2bEmit(n, p), [name, payload])`.
+ */
+export async function openUi(browser, handlersSource, { colorScheme = "light", hash = "", userAgent, mockEvents = false } = {}) {
   const context = await browser.newContext({ colorScheme, viewport: { width: 1180, height: 780 }, ...(userAgent ? { userAgent } : {}) });
   const page = await context.newPage();
   const errors = [];
@@ -77,7 +81,8 @@ export async function openUi(browser, handlersSource, { colorScheme = "light", h
         const handler = handlers[cmd];
         if (!handler) throw { code: "unknown_command", message: "no mock for " + cmd, request_id: null, retryable: false };
         return handler(args);
-      });
+      }${mockEvents ? ", { shouldMockEvents: true }" : ""});
+      window.__pb2bEmit = (event, payload) => window.__TAURI_INTERNALS__.invoke("plugin:event|emit", { event, payload });
     })();`,
   });
   await page.goto(`${ORIGIN}/index.html${hash}`);

@@ -20,7 +20,7 @@ function days() {
 
 const SYNCED = `() => ({
   connection_status: () => (${CONNECTED}),
-  sync_interval: () => 15,
+  sync_schedule: () => ({ interval_minutes: 15, next_at: "2026-11-30T10:17:00.000Z" }),
   overview: () => ({
     workspace_name: "Sandbox workspace",
     leads_total: 40,
@@ -31,10 +31,11 @@ const SYNCED = `() => ({
       last_started_at: "2026-11-30T10:00:00.000Z", last_finished_at: "2026-11-30T10:00:02.000Z", last_outcome: "completed",
       last_mode: "incremental", last_error: null, last: null },
     recent_imports: [{ id: "imp_1", file_path: "/tmp/leads.csv", file_name: "leads.csv", file_size: 100, headers: [], format: { kind: "csv", delimiter: ",", encoding: "utf-8", has_bom: false },
-      mapping: { columns: [] }, status: "completed", counts: { total: 3, pending: 0, in_flight: 0, created: 3, failed: 0, skipped: 0 },
+      mapping: { columns: [] }, status: "completed", counts: { total: 3, pending: 0, in_flight: 0, created: 3, updated: 0, unchanged: 0, failed: 0, skipped: 0 },
       created_at: "2026-11-29T09:00:00.000Z", updated_at: "2026-11-29T09:00:00.000Z", owner: null }],
     recent_exports: [],
     deliveries: { endpoints: 1, days: ${days()}, error: null },
+    first_sync_due: false,
   }),
 })`;
 
@@ -70,6 +71,8 @@ for (const colorScheme of ["light", "dark"]) {
     const last = page.locator("[data-stat='last-sync'] time");
     assert.equal(await last.getAttribute("datetime"), "2026-11-30T10:00:02.000Z");
     assert.equal(await last.getAttribute("title"), "2026-11-30 10:00:02 UTC");
+    // The next sync is the time the app's schedule waits for, not one the screen works out.
+    assert.equal(await page.locator("[data-stat='next-sync'] time").getAttribute("datetime"), "2026-11-30T10:17:00.000Z");
     assert.match(await page.locator("[data-recent='imports']").textContent(), /leads\.csv · completed · 3 created/);
     assert.match(await page.locator("[data-recent='exports']").textContent(), /No exports yet/);
     assert.deepEqual(await page.evaluate(() => window.__cspViolations), []);
@@ -87,7 +90,7 @@ test("a workspace never synced starts its first sync by itself, once, and then s
     return {
       ...base,
       overview: () => synced ? base.overview() : { ...base.overview(), leads_total: 0, by_status: [], by_source: [],
-        sync: { ...base.overview().sync, total_leads: 0, last_started_at: null, last_finished_at: null, last_outcome: null } },
+        sync: { ...base.overview().sync, total_leads: 0, last_started_at: null, last_finished_at: null, last_outcome: null }, first_sync_due: true },
       sync_now: async () => {
         // Runs until the test lets it finish, so the running state can be seen however slow the machine.
         await new Promise((r) => { window.__finishSync = r; });
@@ -104,6 +107,33 @@ test("a workspace never synced starts its first sync by itself, once, and then s
   assert.equal(await page.locator("[data-stat='leads'] .stat-value").textContent(), "40");
   assert.equal(await page.evaluate(() => window.__pb2bCalls.filter((c) => c.cmd === "sync_now").length), 1);
   assert.match(await page.locator("#overview-announce").textContent(), /first sync finished: 40 leads/);
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
+test("a first sync the interval started and ended before the Overview could follow it is still announced as finished", async () => {
+  // The automatic sync won the race: sync_now answers sync_running, and by the time the screen
+  // listens that sync has ended (sync_running false); its outcome is read from the status.
+  const handlers = `() => {
+    let synced = false;
+    const base = (${SYNCED})();
+    return {
+      ...base,
+      overview: () => synced ? base.overview() : { ...base.overview(), leads_total: 0, by_status: [], by_source: [],
+        sync: { ...base.overview().sync, total_leads: 0, last_started_at: null, last_finished_at: null, last_outcome: null }, first_sync_due: true },
+      sync_now: () => {
+        synced = true;
+        throw { code: "sync_running", message: "A sync is already running.", request_id: null, retryable: true };
+      },
+      sync_running: () => false,
+      sync_status: () => ({ mirror: "ws_1", profile: "Acme", total_leads: 40, watermark: null, interrupted: false, running: false,
+        last_started_at: "2026-11-30T10:00:00.000Z", last_finished_at: "2026-11-30T10:00:02.000Z", last_outcome: "completed", last_mode: "incremental",
+        last_error: null, last: { pages: 1, leads: 40, new: 40, updated: 0, watermark: null, resumed: false } }),
+    };
+  }`;
+  const { page, context, errors } = await openUi(browser, handlers, { hash: "#/overview", mockEvents: true });
+  await page.waitForFunction(() => /first sync finished: 40 leads/.test(document.querySelector("#overview-announce")?.textContent ?? ""));
+  assert.equal(await page.evaluate(() => window.__pb2bCalls.filter((c) => c.cmd === "sync_now").length), 1);
   assert.deepEqual(errors, []);
   await context.close();
 });

@@ -66,6 +66,27 @@ test("an error shows its message, code and request_id with a copy button, and re
   await context.close();
 });
 
+test("before a connection, a workspace screen is an empty state whose button opens Connect, not an error", async () => {
+  const notConnected = `{ code: "not_connected", message: "Connect a workspace first (Connect screen).", request_id: null, retryable: false }`;
+  const { page, context, errors } = await openUi(
+    browser,
+    `() => ({
+      connection_status: () => ({ profile: null, check: null, error: null, profiles: [] }),
+      overview: () => { throw ${notConnected}; },
+    })`,
+    { hash: "#/overview" },
+  );
+  const empty = page.getByRole("region", { name: "No workspace connected" });
+  await empty.waitFor();
+  assert.equal(await page.getByRole("alert").count(), 0, "not being connected is not announced as a failure");
+  assert.doesNotMatch(await empty.textContent(), /Something went wrong/);
+  await empty.getByRole("button", { name: "Connect a workspace" }).click();
+  await page.waitForFunction(() => location.hash === "#/connect");
+  await page.getByRole("heading", { level: 1, name: "Connect" }).waitFor();
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
 test("follows the OS theme: dark background in dark mode, light in light mode", async () => {
   const bg = async (colorScheme) => {
     const { page, context } = await openUi(browser, DIAGNOSTICS_OK, { colorScheme, hash: "#/diagnostics" });

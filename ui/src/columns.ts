@@ -26,9 +26,9 @@ export const STEP = 16;
 const STORAGE = "pb2b.leads.columns";
 
 export const ALL_COLUMNS: Column[] = [
-  { id: "full_name", label: "Name", sort: "full_name", cell: (l) => l.full_name ?? [l.first_name, l.last_name].filter(Boolean).join(" "), width: 200 },
-  { id: "email", label: "Email", sort: "email", cell: (l) => l.email, width: 240 },
-  { id: "company_name", label: "Company", sort: "company_name", cell: (l) => l.company_name ?? "", width: 180 },
+  { id: "full_name", label: "Name", sort: "full_name", cell: (l) => l.full_name ?? [l.first_name, l.last_name].filter(Boolean).join(" "), width: 190 },
+  { id: "email", label: "Email", sort: "email", cell: (l) => l.email, width: 230 },
+  { id: "company_name", label: "Company", sort: "company_name", cell: (l) => l.company_name ?? "", width: 170 },
   { id: "job_title", label: "Job title", sort: null, cell: (l) => l.job_title ?? "", width: 160 },
   { id: "phone", label: "Phone", sort: null, cell: (l) => l.phone ?? "", width: 150 },
   { id: "company_domain", label: "Domain", sort: null, cell: (l) => l.company_domain ?? "", width: 160 },
@@ -38,6 +38,8 @@ export const ALL_COLUMNS: Column[] = [
   { id: "updated_at", label: "Updated", sort: "updated_at", cell: (l) => timeElement(l.updated_at), width: 170 },
 ];
 
+// Their default widths add up to 870 px, which fits the window's default size (1180 px less the
+// navigation, the margins and the scroll bar) without a sideways scroll.
 const DEFAULT_SHOWN = ["full_name", "email", "company_name", "status", "updated_at"];
 
 interface Saved {

@@ -1,8 +1,36 @@
-import { copyText, h, toast } from "./dom";
+import { clear, copyText, h, toast } from "./dom";
+import { api } from "./ipc";
 import type { ErrorReport } from "./bindings/ErrorReport";
 
+/// What a save made: the outcome line (it names the file) and "Show in folder", which opens the
+/// file manager on it (the app shows only files it made). A failure to show it appears below.
+export function savedFileNote(text: string, path: string, attrs: Record<string, string> = {}): HTMLElement {
+  const box = h("div", { class: "saved-file row", "data-saved-path": path });
+  const problem = h("div", {});
+  box.append(
+    h("p", { class: "ok-text", ...attrs }, text),
+    h("button", {
+      type: "button",
+      class: "reveal",
+      onclick: async () => {
+        clear(problem);
+        try {
+          await api.revealFile(path);
+        } catch (err) {
+          problem.append(errorPanel(err as ErrorReport));
+        }
+      },
+    }, "Show in folder"),
+    problem,
+  );
+  return box;
+}
+
 /// The one way an error is shown: message, code, and the request_id with a copy button.
+/// `not_connected` is not a failure but the empty state of every workspace screen before a
+/// connection: it says what to do next and has the button that goes there.
 export function errorPanel(report: ErrorReport, retry?: () => void): HTMLElement {
+  if (report.code === "not_connected") return notConnectedPanel();
   const requestId = report.request_id;
   return h(
     "section",
@@ -32,6 +60,29 @@ export function errorPanel(report: ErrorReport, retry?: () => void): HTMLElement
       ? h("div", { class: "row" }, h("button", { type: "button", onclick: retry }, "Try again"))
       : null,
   );
+}
+
+function notConnectedPanel(): HTMLElement {
+  return h(
+    "section",
+    { class: "card empty", "data-error-code": "not_connected", "aria-label": "No workspace connected" },
+    h("h2", {}, "No workspace connected"),
+    h(
+      "p",
+      {},
+      "Connect a workspace with its API key, or try the local sandbox (nothing leaves this computer). This screen fills in once connected.",
+    ),
+    h(
+      "div",
+      { class: "row" },
+      h("button", { type: "button", class: "primary", onclick: () => (location.hash = "#/connect") }, "Connect a workspace"),
+    ),
+  );
+}
+
+/// A label and its control kept on one line when a row of filters wraps.
+export function fieldPair(label: HTMLElement, control: HTMLElement): HTMLElement {
+  return h("span", { class: "field-pair" }, label, control);
 }
 
 export function fact(label: string, value: Node | string): [HTMLElement, HTMLElement] {

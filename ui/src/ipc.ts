@@ -5,11 +5,15 @@
 // bindings/commands.ts: renaming a command or changing an argument fails the type check here.
 import { Channel } from "@tauri-apps/api/core";
 import * as commands from "./bindings/commands";
+import { on } from "./bindings/events";
 import type { ErrorReport } from "./bindings/ErrorReport";
 import type { ExportFormat } from "./bindings/MirrorExportFormat";
+import type { LeadEdit } from "./bindings/LeadEdit";
 import type { LeadQuery } from "./bindings/LeadQuery";
 import type { SyncOptions } from "./bindings/SyncOptions";
 import type { SyncProgress } from "./bindings/SyncProgress";
+import type { SyncReport } from "./bindings/SyncReport";
+import type { VerifyProgress } from "./bindings/VerifyProgress";
 import type { SyncDestination } from "./bindings/SyncDestination";
 import type { LiveEvent } from "./bindings/LiveEvent";
 import type { LogFilter } from "./bindings/LogFilter";
@@ -20,6 +24,9 @@ import type { SignatureCheck } from "./bindings/SignatureCheck";
 import type { NewLead } from "./bindings/NewLead";
 import type { LeadSubmission } from "./bindings/LeadSubmission";
 import type { Mapping } from "./bindings/Mapping";
+import type { ImportMode } from "./bindings/ImportMode";
+import type { ReviewClass } from "./bindings/ReviewClass";
+import type { ResultsKind } from "./bindings/ResultsKind";
 
 export function isErrorReport(value: unknown): value is ErrorReport {
   return (
@@ -55,6 +62,30 @@ async function call<T>(run: () => Promise<T>): Promise<T> {
   }
 }
 
+/**
+ * Follows the sync this app already runs (started by another screen or the interval) to its
+ * end: its progress to `onProgress`, then its report (or its error, thrown). Resolves null when
+ * no sync runs, or when it ended before this started to listen (the screen then shows the
+ * status, which has its outcome).
+ */
+async function joinSync(onProgress: (p: SyncProgress) => void): Promise<SyncReport | null> {
+  let settle: (report: SyncReport | null, error?: ErrorReport) => void = () => {};
+  const ended = new Promise<SyncReport | null>((resolve, reject) => {
+    settle = (report, error) => (error ? reject(error) : resolve(report));
+  });
+  const unlisten = await Promise.all([
+    on("sync-progress", onProgress),
+    on("sync-finished", (f) => ("report" in f ? settle(f.report) : settle(null, toErrorReport(f.error)))),
+  ]);
+  try {
+    // Listening first, then asking: a sync that ends in between is not waited for forever.
+    if (!(await call(() => commands.syncRunning()))) settle(null);
+    return await ended;
+  } finally {
+    for (const stop of unlisten) stop();
+  }
+}
+
 export const api = {
   diagnostics: () => call(() => commands.diagnostics()),
   connectionStatus: () => call(() => commands.connectionStatus()),
@@ -67,24 +98,40 @@ export const api = {
   forgetProfile: (name: string) => call(() => commands.forgetProfile(name)),
   activity: (filter: LogFilter) => call(() => commands.activity(filter)),
   supportBundle: (id: number) => call(() => commands.supportBundle(id)),
+  supportBundleSave: (id: number) => call(() => commands.supportBundleSave(id)),
+  revealFile: (path: string) => call(() => commands.revealFile(path)),
   cancelJob: (id: string) => call(() => commands.cancelJob(id)),
   syncNow: (options: SyncOptions, onProgress: (p: SyncProgress) => void) => {
     const channel = new Channel<SyncProgress>();
     channel.onmessage = onProgress;
     return call(() => commands.syncNow(options, channel));
   },
+  syncRunning: () => call(() => commands.syncRunning()),
+  joinSync,
   overview: () => call(() => commands.overview()),
   syncStatus: () => call(() => commands.syncStatus()),
   syncInterval: () => call(() => commands.syncInterval()),
+  syncSchedule: () => call(() => commands.syncSchedule()),
   setSyncInterval: (minutes: number) => call(() => commands.setSyncInterval(minutes)),
+  backgroundSettings: () => call(() => commands.backgroundSettings()),
+  setCloseToTray: (keep: boolean | null) => call(() => commands.setCloseToTray(keep)),
+  answerClose: (keep: boolean) => call(() => commands.answerClose(keep)),
+  setStartAtLogin: (enabled: boolean) => call(() => commands.setStartAtLogin(enabled)),
   syncDestination: () => call(() => commands.syncDestination()),
   setSyncDestination: (destination: SyncDestination, password: string) =>
     call(() => commands.setSyncDestination(destination, password)),
   testSyncDestination: (destination: SyncDestination, password: string) =>
     call(() => commands.testSyncDestination(destination, password)),
-  syncVerify: (repair: boolean) => call(() => commands.syncVerify(repair)),
+  syncDestinationStatus: () => call(() => commands.syncDestinationStatus()),
+  syncVerify: (repair: boolean, onProgress: (p: VerifyProgress) => void) => {
+    const channel = new Channel<VerifyProgress>();
+    channel.onmessage = onProgress;
+    return call(() => commands.syncVerify(repair, channel));
+  },
   leadsSearch: (query: LeadQuery) => call(() => commands.leadsSearch(query)),
   leadDetail: (id: string) => call(() => commands.leadDetail(id)),
+  leadEditValidate: (edit: LeadEdit) => call(() => commands.leadEditValidate(edit)),
+  leadEdit: (edit: LeadEdit) => call(() => commands.leadEdit(edit)),
   exportsList: () => call(() => commands.exportsList()),
   exportStart: (updatedAfter: string | null, fields: string[] | null) =>
     call(() => commands.exportStart(updatedAfter, fields)),
@@ -120,17 +167,20 @@ export const api = {
   leadSubmission: (lead: NewLead) => call(() => commands.leadSubmission(lead)),
   leadCreate: (submission: LeadSubmission) => call(() => commands.leadCreate(submission)),
   importPickFile: () => call(() => commands.importPickFile()),
-  importPreview: (path: string, mapping: Mapping | null) =>
-    call(() => commands.importPreview(path, mapping)),
+  importPreview: (path: string, mapping: Mapping | null, sheet: string | null = null) =>
+    call(() => commands.importPreview(path, mapping, sheet)),
   importsList: () => call(() => commands.importsList()),
   importsUnassigned: () => call(() => commands.importsUnassigned()),
   importAssign: (id: string) => call(() => commands.importAssign(id)),
-  importStart: (path: string, mapping: Mapping) =>
-    call(() => commands.importStart(path, mapping)),
+  importStage: (path: string, mapping: Mapping, sheet: string | null = null) =>
+    call(() => commands.importStage(path, mapping, sheet)),
+  importReview: (id: string, mode: ImportMode) => call(() => commands.importReview(id, mode)),
+  importReviewRows: (id: string, cls: ReviewClass | null, offset: number, limit: number) =>
+    call(() => commands.importReviewRows(id, cls, offset, limit)),
   importResume: (id: string) => call(() => commands.importResume(id)),
   importPause: (id: string) => call(() => commands.importPause(id)),
   importCancel: (id: string) => call(() => commands.importCancel(id)),
   importRetryFailed: (id: string) => call(() => commands.importRetryFailed(id)),
-  importResultsFile: (id: string, kind: "errors" | "success") => call(() => commands.importResultsFile(id, kind)),
+  importResultsFile: (id: string, kind: ResultsKind) => call(() => commands.importResultsFile(id, kind)),
   mirrorExport: (format: ExportFormat, query: LeadQuery) => call(() => commands.mirrorExport(format, query)),
 };

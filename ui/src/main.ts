@@ -12,6 +12,9 @@ import { renderOverview } from "./screens/overview";
 import { renderSync } from "./screens/sync";
 import { renderWebhooks } from "./screens/webhooks";
 import { renderDiagnostics } from "./screens/diagnostics";
+import { followCloseRequests } from "./background";
+
+followCloseRequests();
 
 interface Screen {
   id: string;

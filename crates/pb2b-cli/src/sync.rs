@@ -188,6 +188,20 @@ fn pg_target(url: &str, schema: Option<&str>) -> Result<PgTarget, ErrorReport> {
     PgTarget::parse(url, schema, password.as_deref())
 }
 
+/// A token Ctrl-C cancels, and the watcher to abort when the work is done.
+fn cancel_on_ctrl_c() -> (CancellationToken, tokio::task::JoinHandle<()>) {
+    let cancel = CancellationToken::new();
+    let watcher = {
+        let cancel = cancel.clone();
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                cancel.cancel();
+            }
+        })
+    };
+    (cancel, watcher)
+}
+
 async fn run_verify(cli: &Cli, env: &Env, args: &VerifyArgs) -> Result<bool, ErrorReport> {
     let other = folder(env, &args.db);
     let folder = other.as_ref().unwrap_or(&env.folder);
@@ -197,13 +211,39 @@ async fn run_verify(cli: &Cli, env: &Env, args: &VerifyArgs) -> Result<bool, Err
         .map(|url| pg_target(url, args.schema.as_deref()))
         .transpose()?;
     let workspace = Workspace::open(folder, env.credentials(cli)?).await?;
-    let report = match &target {
+    // Ctrl-C stops it between requests and ranges (exit 130); a repair keeps the ranges it
+    // finished, each written in its own transaction.
+    let (cancel, on_ctrl_c) = cancel_on_ctrl_c();
+    let bar = Progress::new(cli.json);
+    let show = |p: sync::VerifyProgress| {
+        let message = match p.phase {
+            sync::VerifyPhase::Reading => format!("reading the server's list: {} leads", p.done),
+            sync::VerifyPhase::Comparing => format!(
+                "comparing ranges: {} of {}",
+                p.done,
+                p.total.unwrap_or_default()
+            ),
+            sync::VerifyPhase::Repairing => format!(
+                "repairing ranges: {} of {}",
+                p.done,
+                p.total.unwrap_or_default()
+            ),
+        };
+        bar.set(p.done, p.total, message);
+    };
+    let result = match &target {
         Some(target) => {
             let pg = Postgres::open(target, workspace.id()).await?;
-            sync::verify(workspace.client(), &pg, args.repair).await?
+            sync::verify(workspace.client(), &pg, args.repair, &cancel, &show).await
         }
-        None => sync::verify(workspace.client(), &workspace.mirror()?, args.repair).await?,
+        None => {
+            let mirror = workspace.mirror()?;
+            sync::verify(workspace.client(), &mirror, args.repair, &cancel, &show).await
+        }
     };
+    on_ctrl_c.abort();
+    bar.finish();
+    let report = result?;
     if cli.json {
         println!(
             "{}",
@@ -272,15 +312,7 @@ pub async fn run_sync(cli: &Cli, env: &Env, args: &SyncArgs) -> Result<bool, Err
         overlap_ms: args.overlap_ms,
         ..SyncOptions::default()
     };
-    let cancel = CancellationToken::new();
-    let on_ctrl_c = {
-        let cancel = cancel.clone();
-        tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                cancel.cancel();
-            }
-        })
-    };
+    let (cancel, on_ctrl_c) = cancel_on_ctrl_c();
     let bar = Progress::new(cli.json);
     let show = |p: &sync::SyncProgress| {
         bar.set(

@@ -1,6 +1,6 @@
 //! The exit codes the README promises, one real `pb2b` process per class: an unknown `--profile`
 //! and a server 422 are input errors (2), no profile at all is an authentication error (3),
-//! Ctrl-C is 130 (and the work resumes afterwards).
+//! Ctrl-C is 130 (and the work resumes afterwards; a verify stops too).
 
 mod common;
 
@@ -124,5 +124,41 @@ async fn ctrl_c_exits_130_and_the_work_resumes() {
     .await;
     assert_eq!(again.status.code(), Some(0), "{again:?}");
     assert_eq!(json(&again)["status"]["total_leads"], 4040);
+
+    // `sync verify` reports its progress as plain lines in a pipe, and Ctrl-C stops it too.
+    let mut verify = pb2b(&sb, &data)
+        .args(["sync", "verify"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = verify.stderr.take().unwrap();
+    let pid = verify.id().to_string();
+    let said = tokio::task::spawn_blocking(move || {
+        use std::io::{BufRead, BufReader};
+        let mut lines = BufReader::new(stderr).lines();
+        let first = lines.next().unwrap().unwrap();
+        // Interrupted while it reads the server's list (41 pages at 150 ms each).
+        assert!(Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .unwrap()
+            .success());
+        let rest: Vec<String> = lines.map_while(Result::ok).collect();
+        (first, rest)
+    })
+    .await
+    .unwrap();
+    let out = tokio::task::spawn_blocking(move || verify.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    assert!(said.0.contains("reading the server's list"), "{said:?}");
+    assert_eq!(out.status.code(), Some(130), "{out:?} {said:?}");
+    assert!(
+        said.1
+            .iter()
+            .any(|l| l.contains("Verify was cancelled; nothing was changed.")),
+        "{said:?}"
+    );
     sb.shutdown().await;
 }

@@ -286,3 +286,139 @@ async fn leads_list_and_export_read_the_local_mirror() {
     let none = output(cmd).await;
     assert_eq!(none.status.code(), Some(2), "no mirror yet: a usage error");
 }
+
+/// The `CREATE` statements of the indexes and triggers of `sync_leads`, by name, and whether the
+/// search index matches the table (FTS5's `integrity-check` compares an external-content index
+/// with its table), and how many objects a bulk load left set aside.
+fn schema_and_search_check(store: &Store) -> (Vec<(String, String)>, bool, i64) {
+    store
+        .with_conn(|c| {
+            let mut st = c.prepare(
+                "SELECT name, sql FROM sqlite_master WHERE tbl_name = 'sync_leads'
+                 AND type IN ('index', 'trigger') AND sql IS NOT NULL ORDER BY name",
+            )?;
+            let objects = st
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<Result<Vec<_>, _>>()?;
+            let intact = c
+                .execute_batch(
+                    "INSERT INTO sync_leads_fts(sync_leads_fts, rank) VALUES ('integrity-check', 1)",
+                )
+                .is_ok();
+            let set_aside = c.query_row("SELECT count(*) FROM sync_bulk", [], |r| r.get(0))?;
+            Ok((objects, intact, set_aside))
+        })
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_in_a_first_syncs_bulk_load_then_searched_finds_everything() {
+    let sb = pb2b_sandbox::start(SandboxConfig {
+        seed_demo: false,
+        latency_ms: 5,
+        ..SandboxConfig::default()
+    })
+    .await
+    .unwrap();
+    admin(
+        &sb,
+        reqwest::Method::POST,
+        "/leads/bulk",
+        json!({"count": 4000}),
+    )
+    .await;
+    let tmp = tempfile::tempdir().unwrap();
+    let db = tmp.path().join("mirror.sqlite");
+    // What a mirror that never loaded in bulk has (a database with its tables and no sync).
+    let fresh = {
+        let m = mirror_of(&sb, &tmp.path().join("fresh.sqlite")).await;
+        schema_and_search_check(m.store())
+    };
+    assert_eq!(fresh.0.len(), 9, "6 indexes and 3 triggers: {:?}", fresh.0);
+
+    let mut child = pb2b(&sb, tmp.path())
+        .args(["sync", "--json", "--db"])
+        .arg(&db)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Killed once the run has committed rows in its bulk load, before its last page.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let mut watcher: Option<Store> = None;
+    loop {
+        assert!(std::time::Instant::now() < deadline, "no bulk load seen");
+        assert!(child.try_wait().unwrap().is_none(), "the sync ended first");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        if watcher.is_none() && db.exists() {
+            watcher = Store::open(&db).ok();
+        }
+        let Some(store) = &watcher else { continue };
+        let seen = store.with_conn(|c| {
+            c.query_row(
+                "SELECT (SELECT count(*) FROM sync_bulk), (SELECT count(*) FROM sync_leads)",
+                [],
+                |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)),
+            )
+        });
+        if let Ok((set_aside, rows)) = seen {
+            if set_aside > 0 && rows >= 300 {
+                break;
+            }
+        }
+    }
+    let _ = child.kill(); // SIGKILL
+    let _ = tokio::task::spawn_blocking(move || child.wait()).await;
+    let store = watcher.unwrap();
+    let (_, _, set_aside) = schema_and_search_check(&store);
+    let (kept, email): (i64, String) = store
+        .with_conn(|c| {
+            c.query_row("SELECT count(*), max(email) FROM sync_leads", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+        })
+        .unwrap();
+    drop(store);
+    assert!(
+        set_aside > 0 && kept > 0 && kept < 4000,
+        "{set_aside} set aside, {kept} kept"
+    );
+
+    // Searched offline with no sync in between: the bulk load is finished first.
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_pb2b"));
+    cmd.env("PB2B_DATA_DIR", tmp.path())
+        .env_remove("PB2B_API_KEY")
+        .args([
+            "leads", "list", "--local", "--json", "--search", &email, "--db",
+        ])
+        .arg(&db);
+    let listed = output(cmd).await;
+    assert!(
+        listed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&listed.stderr)
+    );
+    let page: Value = serde_json::from_slice(&listed.stdout).unwrap();
+    assert_eq!(page["total"], 1, "{page}");
+    assert_eq!(page["rows"][0]["email"], email.as_str());
+    let m = mirror_of(&sb, &db).await;
+    assert_eq!(
+        schema_and_search_check(m.store()),
+        (fresh.0.clone(), true, 0)
+    );
+    drop(m);
+
+    // The resumed run (no longer a first sync) completes the mirror with the indexes in place.
+    let mut cmd = pb2b(&sb, tmp.path());
+    cmd.args(["sync", "--json", "--db"]).arg(&db);
+    let done = output(cmd).await;
+    assert!(
+        done.status.success(),
+        "{}",
+        String::from_utf8_lossy(&done.stderr)
+    );
+    let m = mirror_of(&sb, &db).await;
+    assert_eq!(duplicates(&m), 0);
+    assert_eq!(m.all_leads().unwrap(), server_leads(&api(&sb)).await);
+    assert_eq!(schema_and_search_check(m.store()), (fresh.0, true, 0));
+}

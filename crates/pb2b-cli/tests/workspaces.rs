@@ -55,6 +55,26 @@ async fn sandbox(workspace: &str, latency_ms: u64, drop_after_commit: f64) -> Sa
     .unwrap()
 }
 
+/// Takes `leads.import` from the sandbox's two full keys, so imports go row by row: a bulk job
+/// of these few hundred rows lands at once, leaving nothing to interrupt (the bulk path's
+/// interruptions, rotation included, are `pb2b-core`'s tests/import_bulk.rs).
+async fn per_row(sb: &Sandbox) {
+    let scopes: Vec<&str> = pb2b_sandbox::ALL_SCOPES
+        .into_iter()
+        .filter(|s| *s != "leads.import")
+        .collect();
+    for key in ["full", "full_2"] {
+        let resp = reqwest::Client::new()
+            .post(format!("{}/keys/{key}", sb.admin_url))
+            .header(pb2b_sandbox::ADMIN_TOKEN_HEADER, &sb.admin_token)
+            .json(&serde_json::json!({ "scopes": scopes }))
+            .send()
+            .await
+            .unwrap();
+        assert!(resp.status().is_success(), "{key}: {resp:?}");
+    }
+}
+
 /// Starts an import and stops it once the server has at least `at_least` of its leads: with
 /// SIGINT (the CLI pauses on Ctrl-C) or SIGKILL.
 async fn interrupted_import(
@@ -89,6 +109,7 @@ async fn interrupted_import(
 async fn an_import_resumed_under_another_workspace_sends_nothing_there() {
     let a = sandbox("sandbox", 30, 0.0).await;
     let b = sandbox("acme", 0, 0.0).await;
+    per_row(&a).await;
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
     let rows = 300;
@@ -150,6 +171,7 @@ async fn a_rotated_key_resumes_a_killed_import_without_duplicates() {
     // journal still has them in flight. Under the rotated key those keys mean nothing (they are
     // scoped per API key): only the lookup by e-mail keeps them from being created twice.
     let sb = sandbox("sandbox", 20, 0.5).await;
+    per_row(&sb).await;
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
     let rows = 300;

@@ -98,6 +98,8 @@ codes! {
     DestinationError = "destination_error", Local;
     /// The user's input was refused before anything was sent.
     InvalidInput = "invalid_input", Usage;
+    /// The file to import has no rows: empty, blank, or a header and nothing under it.
+    EmptyFile = "empty_file", Usage;
     /// No profile of that name.
     ProfileNotFound = "profile_not_found", Usage;
     /// A profile of that name exists (replacing its key needs a confirmation).
@@ -116,6 +118,8 @@ codes! {
     ImportRunning = "import_running", Usage;
     /// The work was cancelled (resume continues it).
     Cancelled = "cancelled", Usage;
+    // A lead edit found the lead changed on the server since it was loaded (nothing was sent).
+    LeadChanged = "lead_changed", Input;
     /// No export job of that id in the local journal.
     ExportJobNotFound = "export_job_not_found", Usage;
     /// The export failed on the server.

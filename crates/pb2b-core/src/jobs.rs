@@ -111,8 +111,13 @@ impl Workspace {
             }
             Job::Import { id, options } => {
                 let progress = |p: &ImportProgress| on_event(JobEvent::Import(p.clone()));
+                // Bulk import jobs when the key may send them (see `crate::import::bulk`).
+                let options = RunOptions {
+                    bulk: self.check().me.scopes.iter().any(|s| s == "leads.import"),
+                    ..*options
+                };
                 self.imports()
-                    .run(id, options, &progress, cancel)
+                    .run(id, &options, &progress, cancel)
                     .await
                     .map(JobOutcome::Import)
             }
@@ -124,6 +129,43 @@ impl Workspace {
                     .await
                     .map(|j| JobOutcome::Export(Box::new(j)))
             }
+        }
+    }
+}
+
+/// How the mirror was made fresh for an import's review.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Freshened {
+    /// It was fresh enough; nothing was synced.
+    AsItWas,
+    /// It was synced now (it was empty or stale: the reason).
+    Synced(&'static str),
+    /// It was stale, but another process (the app, another `pb2b`) is syncing it: the review
+    /// uses it as it is and says how fresh it is.
+    SyncedElsewhere(&'static str),
+}
+
+impl Workspace {
+    /// Syncs the mirror before an import's review when [`Workspace::mirror_stale_for_review`]
+    /// says so, through [`Workspace::run_job`] (the CLI; the app runs the same sync through
+    /// its own job runner, then the same rule for a sync running elsewhere).
+    pub async fn freshen_mirror_for_review(
+        &self,
+        cancel: &CancellationToken,
+        on_event: &(dyn Fn(JobEvent) + Send + Sync),
+    ) -> Result<Freshened, ErrorReport> {
+        let Some(reason) = self.mirror_stale_for_review()? else {
+            return Ok(Freshened::AsItWas);
+        };
+        match self
+            .run_job(&Job::Sync(SyncOptions::default()), cancel, on_event)
+            .await
+        {
+            Ok(_) => Ok(Freshened::Synced(reason)),
+            Err(e) if e.code == crate::error::Code::SyncRunning => {
+                Ok(Freshened::SyncedElsewhere(reason))
+            }
+            Err(e) => Err(e),
         }
     }
 }

@@ -14,6 +14,7 @@ pub mod overview;
 pub mod presence;
 pub mod private_fs;
 pub mod profiles;
+pub mod saved_files;
 pub mod scopes;
 pub mod secret;
 pub mod session;

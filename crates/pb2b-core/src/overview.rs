@@ -6,6 +6,7 @@
 //! | leads, by status and by source          | the workspace's mirror (`sync_leads`)                            |
 //! | leads created per week, last [`WEEKS`]  | the mirror's `created_at`; weeks start on Monday, 00:00 UTC; empty weeks count 0 |
 //! | the last sync                           | the mirror's sync state ([`crate::sync::SyncStatus`])            |
+//! | whether the first sync should start     | [`crate::sync::schedule::first_sync_due`] of that state          |
 //! | recent imports and exports              | this workspace's import journal and export jobs, [`RECENT`] newest each |
 //! | webhook deliveries, last [`DAYS`] days  | `GET /webhooks`, then each endpoint's deliveries newest first until one is older than the window (at most [`MAX_DELIVERY_PAGES`] pages an endpoint); a failure (no `webhooks.read` scope, offline) is reported in place, never fails the rest |
 //!
@@ -17,6 +18,7 @@ use ts_rs::TS;
 use crate::error::ErrorReport;
 use crate::exports::ExportJob;
 use crate::import::ImportJob;
+use crate::sync::schedule::first_sync_due;
 use crate::sync::SyncStatus;
 use crate::time::{format_timestamp, parse_timestamp};
 use crate::webhooks::WebhookManager;
@@ -82,6 +84,9 @@ pub struct Overview {
     /// Oldest first, [`WEEKS`] entries ending with the current week.
     pub created_per_week: Vec<WeekCount>,
     pub sync: SyncStatus,
+    /// Never synced and idle: the Overview starts the first sync at once
+    /// ([`crate::sync::schedule::first_sync_due`]).
+    pub first_sync_due: bool,
     pub recent_imports: Vec<ImportJob>,
     pub recent_exports: Vec<ExportJob>,
     pub deliveries: DeliveryStats,
@@ -189,13 +194,15 @@ impl Workspace {
         let mut recent_exports = self.exports()?.list()?;
         recent_exports.sort_by(|a, b| b.created_at.cmp(&a.created_at));
         recent_exports.truncate(RECENT);
+        let sync = mirror.status()?;
         Ok(Overview {
             workspace_name: self.owner().workspace_name,
             leads_total: by_status.iter().map(|t| t.count).sum(),
             by_status,
             by_source,
             created_per_week: weeks(created.iter().filter_map(|c| parse_timestamp(c)), now),
-            sync: mirror.status()?,
+            first_sync_due: first_sync_due(&sync),
+            sync,
             recent_imports,
             recent_exports,
             deliveries: self.delivery_stats(now).await,

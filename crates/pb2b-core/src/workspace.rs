@@ -465,6 +465,19 @@ impl Workspace {
         crate::import::Imports::new(self.store().clone(), self.client().clone(), self.owner())
     }
 
+    /// Why the mirror must be synced before an import's review ([`crate::import::review::mirror_needs_sync`]),
+    /// or `None` when it is fresh enough. The fronts run that sync their own way.
+    pub fn mirror_stale_for_review(&self) -> Result<Option<&'static str>, ErrorReport> {
+        let status = self.mirror()?.status()?;
+        let now = crate::time::parse_timestamp(&crate::api::observer::now_utc_ms()).unwrap_or(0);
+        let sent = crate::import::review::last_import_sent_at(self.store(), self.id())?;
+        Ok(crate::import::review::mirror_needs_sync(
+            &status,
+            now,
+            sent.as_deref(),
+        ))
+    }
+
     /// This workspace's mirror (one per open workspace, so its one-sync-at-a-time guard is
     /// shared by every caller).
     pub fn mirror(&self) -> Result<Mirror, ErrorReport> {

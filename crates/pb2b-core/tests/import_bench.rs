@@ -70,6 +70,24 @@ fn validate(path: &Path) -> (import::ValidationSummary, f64) {
     (s, t.elapsed().as_secs_f64())
 }
 
+/// The anchor of the read + map + validate figure: the `csv` crate reading the same file as a
+/// loop of `ByteRecord`s (default reader settings, header skipped), nothing else done.
+fn csv_crate_loop(path: &Path) -> (u64, f64) {
+    let t = Instant::now();
+    let mut r = csv::Reader::from_path(path).unwrap();
+    let mut rec = csv::ByteRecord::new();
+    let mut n = 0u64;
+    while r.read_byte_record(&mut rec).unwrap() {
+        n += 1;
+    }
+    (n, t.elapsed().as_secs_f64())
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
 #[test]
 #[ignore = "benchmark: bench/import/run.sh"]
 fn bench_read_map_validate_1m_rows() {
@@ -78,8 +96,19 @@ fn bench_read_map_validate_1m_rows() {
     let t = Instant::now();
     let pv = import::preview(None, &path, None, 20).unwrap();
     let preview_ms = t.elapsed().as_secs_f64() * 1000.0;
-    let (s, secs) = validate(&path);
-    assert_eq!(s.counts.will_create, rows);
+    // The anchor and the pass alternate, 5 runs each, in this process on the same (cached) file;
+    // the medians are compared.
+    let (mut ours, mut anchor) = (Vec::new(), Vec::new());
+    let _ = csv_crate_loop(&path);
+    for _ in 0..5 {
+        let (n, secs) = csv_crate_loop(&path);
+        assert_eq!(n, rows);
+        anchor.push(secs);
+        let (s, secs) = validate(&path);
+        assert_eq!(s.counts.will_create, rows);
+        ours.push(secs);
+    }
+    let (secs, csv_secs) = (median(&mut ours), median(&mut anchor));
     println!(
         "BENCH {}",
         serde_json::json!({
@@ -87,8 +116,13 @@ fn bench_read_map_validate_1m_rows() {
             "rows": rows,
             "bytes": bytes,
             "seconds": secs,
+            "runs_seconds": ours,
             "rows_per_sec": rows as f64 / secs,
             "mb_per_sec": bytes as f64 / secs / 1e6,
+            "csv_crate_seconds": csv_secs,
+            "csv_crate_runs_seconds": anchor,
+            "ratio_to_csv_crate": secs / csv_secs,
+            "peak_rss_mib": peak_rss_kib() as f64 / 1024.0,
             "preview_ms": preview_ms,
             "preview_estimated_rows": pv.estimated_rows,
         })
@@ -125,12 +159,49 @@ fn client(base_url: &str, key: &str) -> Client {
     Client::new(c, SecretString::new(key.to_owned()), Arc::new(NoopObserver)).unwrap()
 }
 
+/// The sandbox an import bench sends to: the one named by `PB2B_BENCH_BASE_URL` and
+/// `PB2B_BENCH_KEY` (a `pb2b-sandbox` process `bench/import/run.sh` started, the same binary wrk
+/// measured), else one started in this process.
+enum Target {
+    External { base_url: String, key: String },
+    InProcess(Box<pb2b_sandbox::Sandbox>),
+}
+
+impl Target {
+    async fn start(cfg: SandboxConfig, external_ok: bool) -> Target {
+        match (
+            std::env::var("PB2B_BENCH_BASE_URL"),
+            std::env::var("PB2B_BENCH_KEY"),
+        ) {
+            (Ok(base_url), Ok(key)) if external_ok => {
+                assert!(base_url.starts_with("http://127.0.0.1:"), "loopback only");
+                Target::External { base_url, key }
+            }
+            _ => Target::InProcess(Box::new(pb2b_sandbox::start(cfg).await.unwrap())),
+        }
+    }
+
+    fn client(&self) -> Client {
+        match self {
+            Target::External { base_url, key } => client(base_url, key),
+            Target::InProcess(sb) => client(&sb.base_url, &sb.keys.full),
+        }
+    }
+
+    async fn stop(self) {
+        if let Target::InProcess(sb) = self {
+            sb.shutdown().await;
+        }
+    }
+}
+
 async fn import_rows(
     cfg: SandboxConfig,
+    external_ok: bool,
     rows: u64,
     opts: RunOptions,
 ) -> (import::ImportSummary, Vec<(f64, u64)>, f64) {
-    let sb = pb2b_sandbox::start(cfg).await.unwrap();
+    let sb = Target::start(cfg, external_ok).await;
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("rows.csv");
     generate(&path, rows, u64::MAX);
@@ -151,7 +222,7 @@ async fn import_rows(
     let trace2 = trace.clone();
     let start = Instant::now();
     let s = import::run(
-        &client(&sb.base_url, &sb.keys.full),
+        &sb.client(),
         &store,
         &job.id,
         &opts,
@@ -165,7 +236,7 @@ async fn import_rows(
     )
     .await
     .unwrap();
-    sb.shutdown().await;
+    sb.stop().await;
     let t = trace.lock().unwrap().clone();
     (s, t, stage_secs)
 }
@@ -173,26 +244,39 @@ async fn import_rows(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "benchmark: bench/import/run.sh"]
 async fn bench_import_unthrottled() {
-    let rows = 30_000;
+    let rows: u64 = std::env::var("PB2B_BENCH_ROWS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(30_000);
     let (s, _, stage_secs) = import_rows(
         SandboxConfig {
             seed_demo: false,
             ..SandboxConfig::default()
         },
+        true,
         rows,
         RunOptions::default(),
     )
     .await;
     assert_eq!(s.counts.created, rows);
+    // The anchor: wrk's POST /leads rate against the same sandbox binary, measured by run.sh
+    // just before this run.
+    let wrk: Option<f64> = std::env::var("PB2B_BENCH_WRK_RPS")
+        .ok()
+        .and_then(|v| v.parse().ok());
     println!(
         "BENCH {}",
         serde_json::json!({
             "bench": "import_unthrottled",
             "rows": rows,
+            "sandbox": if std::env::var("PB2B_BENCH_BASE_URL").is_ok() { "process" } else { "in-process" },
             "stage_seconds": stage_secs,
             "seconds": s.elapsed_ms as f64 / 1000.0,
             "leads_per_sec": s.rows_per_sec,
+            "wrk_post_leads_per_sec": wrk,
+            "ratio_to_wrk": wrk.map(|w| s.rows_per_sec / w),
             "failed": s.counts.failed,
+            "replayed": s.replayed,
         })
     );
 }
@@ -213,6 +297,7 @@ async fn bench_import_rate_limited() {
             rate_limit_per_minute: Some(n as u32),
             ..SandboxConfig::default()
         },
+        false,
         rows,
         RunOptions::default(),
     )
@@ -239,6 +324,111 @@ async fn bench_import_rate_limited() {
     );
 }
 
+/// CPU time (user + system, seconds) from a `/proc/.../stat` file: the whole process (client
+/// and in-process sandbox), or the calling thread (the test's, which drives the client).
+fn cpu_seconds(stat: &str) -> f64 {
+    let stat = std::fs::read_to_string(stat).unwrap_or_default();
+    let after = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<f64> = after
+        .split_whitespace()
+        .map(|x| x.parse().unwrap_or(0.0))
+        .collect();
+    // Fields 14 and 15 (utime, stime) are the 12th and 13th after the command name.
+    (f.get(11).copied().unwrap_or(0.0) + f.get(12).copied().unwrap_or(0.0)) / 100.0
+}
+
+/// Bulk import jobs against the per-row path, into the same unthrottled sandbox in the same run
+/// (per-row first, then bulk, each its own file and journal): rows per second of each
+/// `import::run` (staging not counted), the CPU time per 1,000 rows of the whole process (client
+/// and sandbox) and of the thread driving the client, and the ratios.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "benchmark: bench/import/run.sh"]
+async fn bench_import_bulk_vs_per_row() {
+    let per_row_rows: u64 = 30_000;
+    let bulk_rows: u64 = std::env::var("PB2B_BENCH_BULK_ROWS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100_000);
+    let sb = pb2b_sandbox::start(SandboxConfig {
+        seed_demo: false,
+        ..SandboxConfig::default()
+    })
+    .await
+    .unwrap();
+    let c = client(&sb.base_url, &sb.keys.full);
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("db.sqlite")).unwrap();
+    let mut out = Vec::new();
+    for (name, rows, opts) in [
+        ("per_row", per_row_rows, RunOptions::default()),
+        (
+            "bulk",
+            bulk_rows,
+            RunOptions {
+                bulk: true,
+                ..RunOptions::default()
+            },
+        ),
+    ] {
+        let path = dir.path().join(format!("{name}.csv"));
+        generate(&path, rows, u64::MAX);
+        let pv = import::preview(None, &path, None, 0).unwrap();
+        let job = import::stage(
+            &store,
+            &owner(),
+            &path,
+            &pv.mapping,
+            &|_: &ReadProgress| {},
+            &CancellationToken::new(),
+        )
+        .unwrap();
+        let (cpu, main) = (
+            cpu_seconds("/proc/self/stat"),
+            cpu_seconds("/proc/thread-self/stat"),
+        );
+        let s = import::run(
+            &c,
+            &store,
+            &job.id,
+            &opts,
+            &|_| {},
+            &CancellationToken::new(),
+        )
+        .await
+        .unwrap();
+        let per_1000 = |t: f64| t * 1e6 / rows as f64;
+        assert_eq!((s.status.as_str(), s.counts.created), ("completed", rows));
+        out.push((
+            name,
+            rows,
+            s.elapsed_ms as f64 / 1000.0,
+            s.rows_per_sec,
+            per_1000(cpu_seconds("/proc/self/stat") - cpu),
+            per_1000(cpu_seconds("/proc/thread-self/stat") - main),
+        ));
+    }
+    sb.shutdown().await;
+    println!(
+        "BENCH {}",
+        serde_json::json!({
+            "bench": "import_bulk_vs_per_row",
+            "per_row_rows": out[0].1,
+            "per_row_seconds": out[0].2,
+            "per_row_leads_per_sec": out[0].3,
+            "per_row_cpu_ms_per_1000_rows": out[0].4,
+            "per_row_client_thread_cpu_ms_per_1000_rows": out[0].5,
+            "bulk_rows": out[1].1,
+            "bulk_seconds": out[1].2,
+            "bulk_leads_per_sec": out[1].3,
+            "bulk_cpu_ms_per_1000_rows": out[1].4,
+            "bulk_client_thread_cpu_ms_per_1000_rows": out[1].5,
+            "bulk_batch_rows": RunOptions::default().bulk_batch_rows,
+            "ratio": out[1].3 / out[0].3,
+            "cpu_ratio": out[0].4 / out[1].4,
+        })
+    );
+}
+
 /// The workspace these imports are journaled for (the in-process sandbox's).
 fn owner() -> pb2b_core::workspace::Owner {
     pb2b_core::workspace::Owner {
@@ -246,4 +436,192 @@ fn owner() -> pb2b_core::workspace::Owner {
         workspace_name: "Sandbox workspace".into(),
         key_prefix: "pb2b_test_tests".into(),
     }
+}
+
+/// The mirror's lead for row `n` of [`generate`]'s file: the same values, except the job title
+/// of every other one (so an upsert review finds half of them changed, half unchanged).
+fn mirrored_lead(n: u64, at: &str) -> pb2b_core::api::Lead {
+    let m = n % 5000;
+    pb2b_core::api::Lead {
+        id: format!("lead_{n:07}"),
+        email: format!("ada.lovelace.{n}@example.com"),
+        full_name: Some(format!("Ada{n} Lovelace{n}")),
+        first_name: Some(format!("Ada{n}")),
+        last_name: Some(format!("Lovelace{n}")),
+        phone: Some(format!("+44 20 7946 {:04}", n % 10_000)),
+        job_title: Some(
+            if n.is_multiple_of(4) {
+                "Chief Engineer"
+            } else {
+                "Engineer"
+            }
+            .into(),
+        ),
+        company_name: Some(format!("Analytical Engines {m}, Ltd")),
+        company_domain: Some(format!("engines{m}.com")),
+        linkedin_url: Some(format!("https://www.linkedin.com/in/ada-{n}")),
+        status: "new".into(),
+        source: "import".into(),
+        custom_fields: Default::default(),
+        created_at: at.to_owned(),
+        updated_at: at.to_owned(),
+    }
+}
+
+/// Fills `mirror` with `leads` leads through the sync engine's write path (the
+/// [`Destination`](pb2b_core::sync::Destination) the engine drives: a first sync's bulk load,
+/// 10 pages of 100 per transaction): the file's even rows, and as many other leads.
+async fn fill_mirror(mirror: &pb2b_core::sync::Mirror, leads: u64) {
+    use pb2b_core::sync::destination::PageBatch;
+    use pb2b_core::sync::{Destination, SyncOptions, SyncOutcome};
+    let cancel = CancellationToken::new();
+    let _guard = mirror.lock(&cancel).await.unwrap();
+    let started = pb2b_core::api::observer::now_utc_ms();
+    mirror
+        .plan_run(&SyncOptions::default(), &started)
+        .await
+        .unwrap();
+    let base = 1_767_225_600_000i64; // 2026-01-01
+    let mut i = 0u64;
+    while i < leads {
+        let mut pages = Vec::new();
+        for _ in 0..10 {
+            let page: Vec<_> = (i..(i + 100).min(leads))
+                .map(|k| {
+                    let at = pb2b_core::sync::format_timestamp(base + k as i64);
+                    if k.is_multiple_of(2) {
+                        // The file's row `k` (even rows only: half the file exists).
+                        mirrored_lead(k, &at)
+                    } else {
+                        let mut l = mirrored_lead(k, &at);
+                        l.email = format!("someone.else.{k}@example.org");
+                        l
+                    }
+                })
+                .collect();
+            i += page.len() as u64;
+            if !page.is_empty() {
+                pages.push(page);
+            }
+        }
+        let last_page = i >= leads;
+        mirror
+            .write_pages(PageBatch {
+                pages,
+                next_cursor: (!last_page).then(|| format!("c{i}")),
+                last_page,
+                crash_at: None,
+                at: pb2b_core::api::observer::now_utc_ms(),
+            })
+            .await
+            .unwrap();
+    }
+    mirror
+        .record_end(
+            SyncOutcome::Completed,
+            None,
+            &pb2b_core::api::observer::now_utc_ms(),
+        )
+        .await;
+}
+
+/// The review of a 1,000,000-row file against a 1,000,000-lead mirror (half the file's e-mails
+/// are in it, half of those with a changed job title): `review_file` (the dry run) in each mode,
+/// then a staged import's `review_import` in upsert mode.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "benchmark: bench/import/run.sh"]
+async fn bench_review_1m_rows_against_1m_leads() {
+    use import::review::{self, ImportMode, MirrorFreshness};
+    let rows: u64 = std::env::var("PB2B_BENCH_REVIEW_ROWS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000);
+    let dir = bench_dir().join("review");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("1m.csv");
+    generate(&path, rows, u64::MAX);
+    let store = Store::open(&dir.join("db.sqlite")).unwrap();
+    let ws = owner();
+    let mirror = pb2b_core::sync::Mirror::open(store.clone(), &ws.workspace_id, "default").unwrap();
+    let t = Instant::now();
+    fill_mirror(&mirror, rows).await;
+    let fill_secs = t.elapsed().as_secs_f64();
+    assert_eq!(mirror.count().unwrap(), rows);
+    let fresh = MirrorFreshness {
+        synced_at: None,
+        leads: rows,
+        synced_now: false,
+    };
+    let pv = import::preview(None, &path, None, 0).unwrap();
+    let mut dry = serde_json::Map::new();
+    for mode in [ImportMode::Create, ImportMode::Upsert, ImportMode::Update] {
+        let t = Instant::now();
+        let r = review::review_file(
+            &store,
+            &ws.workspace_id,
+            &path,
+            None,
+            &pv.mapping,
+            mode,
+            fresh.clone(),
+            &|_: &ReadProgress| {},
+            &CancellationToken::new(),
+        )
+        .unwrap();
+        let secs = t.elapsed().as_secs_f64();
+        let c = r.counts;
+        let half = rows / 2;
+        match mode {
+            ImportMode::Create => assert_eq!((c.create, c.skipped_exists), (half, half)),
+            ImportMode::Upsert => assert_eq!(
+                (c.create, c.update, c.unchanged),
+                (half, half / 2, half - half / 2)
+            ),
+            ImportMode::Update => assert_eq!(
+                (c.skipped_missing, c.update, c.unchanged),
+                (half, half / 2, half - half / 2)
+            ),
+        }
+        dry.insert(mode.as_str().to_owned(), serde_json::json!(secs));
+    }
+    let t = Instant::now();
+    let job = import::stage(
+        &store,
+        &ws,
+        &path,
+        &pv.mapping,
+        &|_: &ReadProgress| {},
+        &CancellationToken::new(),
+    )
+    .unwrap();
+    let stage_secs = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let r = review::review_import(
+        &store,
+        &ws.workspace_id,
+        &job.id,
+        ImportMode::Upsert,
+        fresh,
+        &CancellationToken::new(),
+    )
+    .unwrap();
+    let staged_secs = t.elapsed().as_secs_f64();
+    assert_eq!(r.counts.create + r.counts.update + r.counts.unchanged, rows);
+    println!(
+        "BENCH {}",
+        serde_json::json!({
+            "bench": "review_1m",
+            "rows": rows,
+            "mirror_leads": rows,
+            "fill_mirror_seconds": fill_secs,
+            "review_file_seconds": dry,
+            "stage_seconds": stage_secs,
+            "review_import_upsert_seconds": staged_secs,
+            "peak_rss_mib": peak_rss_kib() as f64 / 1024.0,
+        })
+    );
+    drop(mirror);
+    drop(store);
+    let _ = std::fs::remove_dir_all(&dir);
 }

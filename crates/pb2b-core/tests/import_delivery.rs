@@ -624,7 +624,8 @@ async fn a_corrected_error_report_reimports_the_original_values() {
             "row_number",
             "error_code",
             "error_message",
-            "request_id"
+            "request_id",
+            "dropped_fields"
         ]
     );
     assert_eq!(rows[0][..4], ["not-an-email", phone, company, note]);

@@ -216,29 +216,24 @@ fn excel_sep_line_names_the_delimiter_and_is_not_the_header() {
 }
 
 #[test]
-fn empty_file_and_header_only_are_reported_not_fatal() {
+fn empty_file_and_header_only_are_reported_as_empty() {
     let dir = tempfile::tempdir().unwrap();
     let empty = write(&dir, "empty.csv", b"");
-    let pv = import::preview(None, &empty, None, 10).unwrap();
-    assert!(pv.headers.is_empty());
-    assert_eq!(pv.counts.rows, 0);
-    assert!(!pv.mapping_problems.is_empty(), "no email column");
-    let err = import::validate_file(&empty, &pv.mapping, &no_progress, &CancellationToken::new())
+    let err = import::preview(None, &empty, None, 10).unwrap_err();
+    assert_eq!(err.code, "empty_file");
+    assert!(err.message.starts_with("The file is empty"), "{err}");
+    let mapping = import::auto_map(&["Email".to_owned()], false);
+    let err = import::validate_file(&empty, &mapping, &no_progress, &CancellationToken::new())
         .unwrap_err();
-    assert_eq!(err.code, "invalid_input");
+    assert_eq!(err.code, "empty_file");
 
     let header = write(&dir, "header.csv", b"Email,First Name\n");
-    let pv = import::preview(None, &header, None, 10).unwrap();
-    assert_eq!(pv.headers, ["Email", "First Name"]);
-    let s = import::validate_file(
-        &header,
-        &pv.mapping,
-        &no_progress,
-        &CancellationToken::new(),
-    )
-    .unwrap();
-    assert_eq!(s.counts.rows, 0);
-    assert_eq!(s.counts.will_create, 0);
+    let err = import::preview(None, &header, None, 10).unwrap_err();
+    assert_eq!(err.code, "empty_file");
+    assert!(err.message.contains("has a header but no rows"), "{err}");
+    let err = import::validate_file(&header, &mapping, &no_progress, &CancellationToken::new())
+        .unwrap_err();
+    assert_eq!(err.code, "empty_file");
     let missing = import::preview(None, &dir.path().join("nope.csv"), None, 10).unwrap_err();
     assert_eq!(missing.code, "io_error");
 }
@@ -255,7 +250,7 @@ fn full_validation_counts_invalid_and_duplicate_rows() {
     text.push_str("USER3@example.com,Dup,Acme,,\n"); // duplicate (case-insensitive)
     text.push_str("not-an-email,Bad,Acme,,\n"); // invalid
     text.push_str(",No email,Acme,,\n"); // invalid: required
-    text.push_str("ok@example.com,Bad domain,Acme,acme,\n"); // invalid domain
+    text.push_str("ok@example.com,Bad domain,Acme,acme,\n"); // sent without its domain
     let p = write(&dir, "v.csv", text.as_bytes());
     let pv = import::preview(None, &p, None, 3).unwrap();
     assert_eq!(pv.rows[0].lead.company_domain.as_deref(), Some("acme0.com"));
@@ -266,18 +261,23 @@ fn full_validation_counts_invalid_and_duplicate_rows() {
     let s =
         import::validate_file(&p, &pv.mapping, &no_progress, &CancellationToken::new()).unwrap();
     assert_eq!(s.counts.rows, 504);
-    assert_eq!(s.counts.will_create, 500);
+    assert_eq!(s.counts.will_create, 501);
     assert_eq!(s.counts.duplicate, 1);
-    assert_eq!(s.counts.invalid, 3);
+    assert_eq!(s.counts.invalid, 2);
+    assert_eq!(s.counts.with_dropped_fields, 1);
     assert_eq!(s.issues.len(), 3);
+    assert!(s.issues.iter().any(|i| i.code == "dropped_fields"
+        && i.message
+            .starts_with("sent without company_domain \"acme\"")));
     assert!(s
         .issues
         .iter()
         .any(|i| i.message.contains("email is required")));
     // The preview's counts on a whole small file agree with the full pass.
-    assert_eq!(pv.counts.will_create, 500);
+    assert_eq!(pv.counts.will_create, 501);
     assert_eq!(pv.counts.duplicate, 1);
-    assert_eq!(pv.counts.invalid, 3);
+    assert_eq!(pv.counts.invalid, 2);
+    assert_eq!(pv.counts.with_dropped_fields, 1);
 }
 
 #[test]
@@ -368,7 +368,8 @@ fn error_report_keeps_the_original_cells_and_neutralises_its_own_columns() {
             "row_number",
             "error_code",
             "error_message",
-            "request_id"
+            "request_id",
+            "dropped_fields"
         ]
     );
     let rows: Vec<csv::StringRecord> = r.records().map(Result::unwrap).collect();

@@ -34,12 +34,12 @@ async fn a_submission_and_its_retries_make_one_lead() {
     let sb = common::sandbox().await;
     let (c, _) = common::client(&sb, &sb.keys.full);
     let sub = LeadSubmission::new(lead("ada.once@example.com"));
-    let first = leads::create(&c, &sub).await.unwrap();
+    let first = leads::create(&c, None, &sub).await.unwrap();
     assert!(!first.replayed);
     assert!(first.lead.id.starts_with("lead_"));
     assert!(common::is_request_id(&first.request_id));
     // A manual "Try again" (or a double click) sends the same submission: a replay.
-    let (a, b) = tokio::join!(leads::create(&c, &sub), leads::create(&c, &sub));
+    let (a, b) = tokio::join!(leads::create(&c, None, &sub), leads::create(&c, None, &sub));
     for again in [a.unwrap(), b.unwrap()] {
         assert!(again.replayed);
         assert_eq!(again.lead.id, first.lead.id);
@@ -48,12 +48,12 @@ async fn a_submission_and_its_retries_make_one_lead() {
     // The answer is dropped after the server committed: the client retries with the same key.
     let (faulty, _) = common::faulty_client(&sb, &sb.keys.full, "drop-after-commit");
     let sub2 = LeadSubmission::new(lead("ada.dropped@example.com"));
-    let ok = leads::create(&faulty, &sub2).await.unwrap();
+    let ok = leads::create(&faulty, None, &sub2).await.unwrap();
     assert!(
         ok.replayed,
         "the retry got the lead the dropped attempt made"
     );
-    let again = leads::create(&c, &sub2).await.unwrap();
+    let again = leads::create(&c, None, &sub2).await.unwrap();
     assert_eq!(again.lead.id, ok.lead.id);
     assert_eq!(count(&sb, "ada.dropped@example.com").await, 1);
     sb.shutdown().await;
@@ -64,10 +64,10 @@ async fn a_reused_key_is_explained_and_field_errors_land_on_fields() {
     let sb = common::sandbox().await;
     let (c, _) = common::client(&sb, &sb.keys.full);
     let sub = LeadSubmission::new(lead("grace@example.com"));
-    leads::create(&c, &sub).await.unwrap();
+    leads::create(&c, None, &sub).await.unwrap();
     let mut changed = sub.clone();
     changed.lead.job_title = Some("Admiral".into());
-    let err = leads::create(&c, &changed).await.unwrap_err();
+    let err = leads::create(&c, None, &changed).await.unwrap_err();
     assert_eq!(err.error.code, "idempotency_key_reused");
     assert_eq!(err.error.message, leads::KEY_REUSED_MESSAGE);
     assert!(!err.error.retryable);
@@ -76,10 +76,11 @@ async fn a_reused_key_is_explained_and_field_errors_land_on_fields() {
     // Local validation refuses before sending, per field.
     let bad = LeadSubmission::new(NewLead {
         email: "[email protected]".into(),
-        linkedin_url: Some("linkedin.com/in/x".into()),
+        // `linkedin.com/in/x` would be sent as its https form; a space is refused.
+        linkedin_url: Some("https://linkedin.com/in/a b".into()),
         ..Default::default()
     });
-    let err = leads::create(&c, &bad).await.unwrap_err();
+    let err = leads::create(&c, None, &bad).await.unwrap_err();
     assert_eq!(err.error.code, "invalid_input");
     let fields: Vec<&str> = err.fields.iter().map(|f| f.field.as_str()).collect();
     assert_eq!(fields, ["email", "linkedin_url"]);
@@ -113,7 +114,7 @@ async fn a_reused_key_is_explained_and_field_errors_land_on_fields() {
     );
     // A read-only key: nothing created, the error says why.
     let (ro, _) = common::client(&sb, &sb.keys.read_only);
-    let err = leads::create(&ro, &LeadSubmission::new(lead("ro@example.com")))
+    let err = leads::create(&ro, None, &LeadSubmission::new(lead("ro@example.com")))
         .await
         .unwrap_err();
     assert_eq!(err.error.code, "read_only_key");

@@ -120,6 +120,7 @@ async fn the_overview_counts_what_the_server_holds() {
     }
 
     let overview = workspace.overview().await.unwrap();
+    assert!(!overview.first_sync_due, "synced before");
 
     // What the server holds, read page by page.
     let mut by_status: BTreeMap<String, u64> = BTreeMap::new();
@@ -192,5 +193,9 @@ async fn without_the_webhooks_scope_the_overview_still_answers_and_says_why() {
     let err = overview.deliveries.error.expect("no webhooks.read scope");
     assert_eq!(err.code, "insufficient_scope", "{err:?}");
     assert_eq!(overview.leads_total, 0, "nothing synced yet");
+    assert!(
+        overview.first_sync_due,
+        "never synced: the Overview starts the first sync"
+    );
     sb.shutdown().await;
 }

@@ -10,9 +10,12 @@ mod common;
 
 use common::{admin, bulk, client, edit, empty, sandbox_with, server_leads};
 use pb2b_core::api::{Client, Lead};
+use pb2b_core::error::Code;
 use pb2b_core::store::Store;
 use pb2b_core::sync::postgres::{PgTarget, Postgres};
-use pb2b_core::sync::{self, Destination, Mirror, SyncOptions, SyncOutcome, SyncProgress};
+use pb2b_core::sync::{
+    self, Destination, Mirror, SyncOptions, SyncOutcome, SyncProgress, VerifyPhase, VerifyProgress,
+};
 use pb2b_sandbox::{Sandbox, SandboxConfig};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
@@ -297,6 +300,13 @@ async fn a_wrong_password_or_port_is_a_clear_destination_error() {
     assert!(!err.message.contains("hunter2"), "{}", err.message);
 }
 
+/// A whole verify (never cancelled, progress unused).
+async fn verify<D: Destination>(c: &Client, dest: &D, repair: bool) -> sync::VerifyReport {
+    sync::verify(c, dest, repair, &CancellationToken::new(), &|_| {})
+        .await
+        .unwrap()
+}
+
 /// The same verification scenario for any destination: three days of 1,000 leads (three
 /// ranges); `tamper(deleted_id, bumped_id, new_updated_at)` damages the destination in the
 /// second and third range; verify names them, repair re-reads only them.
@@ -325,7 +335,7 @@ async fn verify_and_repair<D, T, TF, R, RF>(
     sync::sync_to(c, dest, &opts(100), &CancellationToken::new(), |_| {})
         .await
         .unwrap();
-    let clean = sync::verify(c, dest, false).await.unwrap();
+    let clean = verify(c, dest, false).await;
     assert!(clean.equal && clean.differing.is_empty(), "{clean:?}");
     assert_eq!(
         (clean.ranges, clean.server_leads, clean.destination_leads),
@@ -347,7 +357,7 @@ async fn verify_and_repair<D, T, TF, R, RF>(
         "2026-03-12T00:00:01.000Z".into(),
     )
     .await;
-    let found = sync::verify(c, dest, false).await.unwrap();
+    let found = verify(c, dest, false).await;
     assert!(!found.equal);
     assert_eq!(found.destination_leads, 2999);
     let froms: Vec<_> = found.differing.iter().map(|r| r.from.as_deref()).collect();
@@ -364,9 +374,39 @@ async fn verify_and_repair<D, T, TF, R, RF>(
         (1000, 999)
     );
 
+    // Cancelled once its first range is repaired: `cancelled`, and that range stays repaired.
+    let cancel = CancellationToken::new();
+    let seen = std::sync::Mutex::new(Vec::new());
+    let err = sync::verify(c, dest, true, &cancel, &|p| {
+        seen.lock().unwrap().push(p);
+        if p.phase == VerifyPhase::Repairing {
+            cancel.cancel();
+        }
+    })
+    .await
+    .unwrap_err();
+    assert_eq!(err.code, Code::Cancelled, "{err:?}");
+    let seen = seen.into_inner().unwrap();
+    assert!(seen
+        .iter()
+        .any(|p| p.phase == VerifyPhase::Reading && p.done == 3000));
+    let compared = seen.iter().rfind(|p| p.phase == VerifyPhase::Comparing);
+    assert_eq!(compared.map(|p| (p.done, p.total)), Some((3, Some(3))));
+    assert_eq!(
+        seen.last(),
+        Some(&VerifyProgress {
+            phase: VerifyPhase::Repairing,
+            done: 1,
+            total: Some(2)
+        })
+    );
+    let left = verify(c, dest, false).await;
+    let froms: Vec<_> = left.differing.iter().map(|r| r.from.as_deref()).collect();
+    assert_eq!(froms, [Some(days[2])], "the repaired range stays repaired");
+
     rec.clear();
-    let repaired = sync::verify(c, dest, true).await.unwrap();
-    assert_eq!(repaired.repaired, 2);
+    let repaired = verify(c, dest, true).await;
+    assert_eq!(repaired.repaired, 1);
     assert!(repaired.equal, "{repaired:?}");
     // Only the differing ranges were re-read: every request past the full listing starts at or
     // after the second day.
@@ -388,7 +428,7 @@ async fn verify_and_repair<D, T, TF, R, RF>(
         "{range_reads:?}"
     );
     assert_eq!(read().await, server_leads(c).await);
-    assert!(sync::verify(c, dest, false).await.unwrap().equal);
+    assert!(verify(c, dest, false).await.equal);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

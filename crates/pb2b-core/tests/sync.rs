@@ -126,9 +126,10 @@ async fn creates_and_edits_while_paging_are_all_mirrored_after_the_next_sync() {
             .await
         })
     };
-    // After the second page: edit leads already read, leads not read yet, create new ones.
+    // Once two pages are in (a commit may hold several): edit leads already read, leads not read
+    // yet, create new ones.
     while let Some(pages) = rx.recv().await {
-        if pages == 2 {
+        if pages >= 2 {
             for (i, lead) in before.iter().step_by(97).enumerate() {
                 edit(
                     &sb,
@@ -163,14 +164,17 @@ async fn creates_and_edits_while_paging_are_all_mirrored_after_the_next_sync() {
 #[tokio::test]
 async fn cancel_keeps_the_checkpoint_and_the_next_sync_resumes() {
     let sb = sandbox_with(empty()).await;
-    bulk(&sb, 300, None).await;
+    // 40 pages of 50: more than one commit's group holds (32 pages), so the run cannot reach its
+    // last page in the commit that sees the cancel. (The fetcher reads ahead of the writer, so
+    // how many pages a commit holds depends on timing: the test asserts what any split gives.)
+    bulk(&sb, 2_000, None).await;
     let (c, rec) = client(&sb, &sb.keys.full);
     let m = mirror();
     let cancel = CancellationToken::new();
     let report = {
         let cancel2 = cancel.clone();
         sync::sync(&c, &m, &opts(50), &cancel, move |p| {
-            if p.pages == 2 {
+            if p.pages >= 2 {
                 cancel2.cancel();
             }
         })
@@ -178,18 +182,30 @@ async fn cancel_keeps_the_checkpoint_and_the_next_sync_resumes() {
         .expect("cancelled run")
     };
     assert_eq!(report.outcome, SyncOutcome::Cancelled);
-    assert_eq!(report.progress.pages, 2);
+    let done = report.progress.pages;
+    assert!(
+        (2..40).contains(&done),
+        "stopped after the commit that saw the cancel: {done}"
+    );
     let status = m.status().unwrap();
     assert!(status.interrupted);
     assert_eq!(status.last_outcome, Some(SyncOutcome::Cancelled));
-    assert_eq!(status.total_leads, 100);
+    assert_eq!(
+        status.total_leads,
+        done * 50,
+        "every committed page, nothing more"
+    );
 
     rec.clear();
     let resumed = run(&c, &m, &opts(50)).await;
     assert!(resumed.progress.resumed);
-    assert_eq!(resumed.progress.pages, 6, "counts cover the whole run");
-    assert_eq!(resumed.progress.new, 300);
-    assert_eq!(list_requests(&rec), 4, "pages 3..6 only");
+    assert_eq!(resumed.progress.pages, 40, "counts cover the whole run");
+    assert_eq!(resumed.progress.new, 2_000);
+    assert_eq!(
+        list_requests(&rec) as u64,
+        40 - done,
+        "only the pages after the checkpoint"
+    );
     assert_eq!(m.all_leads().unwrap(), server_leads(&c).await);
     assert!(!m.status().unwrap().interrupted);
 }
@@ -550,4 +566,88 @@ proptest::proptest! {
             sb.shutdown().await;
         });
     }
+}
+
+/// The indexes and triggers of `sync_leads` (name and `CREATE` text), the objects a bulk load
+/// left set aside, and whether the search index matches the table (FTS5's `integrity-check`).
+fn mirror_schema(store: &Store) -> (Vec<(String, String)>, i64, bool) {
+    store
+        .with_conn(|c| {
+            let mut st = c.prepare(
+                "SELECT name, sql FROM sqlite_master WHERE tbl_name = 'sync_leads'
+                 AND type IN ('index', 'trigger') AND sql IS NOT NULL ORDER BY name",
+            )?;
+            let objects = st
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<Result<Vec<_>, _>>()?;
+            let set_aside = c.query_row("SELECT count(*) FROM sync_bulk", [], |r| r.get(0))?;
+            let intact = c
+                .execute_batch(
+                    "INSERT INTO sync_leads_fts(sync_leads_fts, rank) VALUES ('integrity-check', 1)",
+                )
+                .is_ok();
+            Ok((objects, set_aside, intact))
+        })
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_first_sync_into_a_file_loads_in_bulk_and_ends_with_every_index_and_a_full_search() {
+    // Pages come slower than they are written, so the cancel lands before the last page.
+    let sb = sandbox_with(SandboxConfig {
+        latency_ms: 20,
+        ..empty()
+    })
+    .await;
+    bulk(&sb, 700, None).await;
+    let (c, _) = client(&sb, &sb.keys.full);
+    let tmp = tempfile::tempdir().unwrap();
+    let fresh = Mirror::open(
+        Store::open(&tmp.path().join("fresh.sqlite")).unwrap(),
+        "w",
+        "p",
+    )
+    .unwrap();
+    let complete = mirror_schema(fresh.store());
+    assert_eq!((complete.0.len(), complete.1, complete.2), (9, 0, true));
+    let text_matches = |m: &Mirror, text: &str| {
+        m.search(&LeadQuery {
+            query: text.into(),
+            ..LeadQuery::default()
+        })
+        .unwrap()
+        .total
+    };
+
+    // Completed: built in the last page's transaction.
+    let m = Mirror::open(Store::open(&tmp.path().join("a.sqlite")).unwrap(), "w", "p").unwrap();
+    let report = run(&c, &m, &opts(100)).await;
+    assert_eq!(report.progress.new, 700);
+    assert_eq!(mirror_schema(m.store()), complete);
+    let server = server_leads(&c).await;
+    assert_eq!(m.all_leads().unwrap(), server);
+    let email = &server[123].email;
+    assert_eq!(text_matches(&m, email), 1);
+
+    // Cancelled after two pages: built as the run ends; the resumed run is an ordinary one.
+    let m = Mirror::open(Store::open(&tmp.path().join("b.sqlite")).unwrap(), "w", "p").unwrap();
+    let cancel = CancellationToken::new();
+    let cancel2 = cancel.clone();
+    let report = sync::sync(&c, &m, &opts(100), &cancel, move |p| {
+        if p.pages >= 2 {
+            cancel2.cancel();
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(report.outcome, SyncOutcome::Cancelled);
+    assert_eq!(mirror_schema(m.store()), complete);
+    let kept = m.all_leads().unwrap();
+    assert!(!kept.is_empty() && kept.len() < 700);
+    assert_eq!(text_matches(&m, &kept[0].email), 1);
+    let resumed = run(&c, &m, &opts(100)).await;
+    assert!(resumed.progress.resumed);
+    assert_eq!(m.all_leads().unwrap(), server);
+    assert_eq!(mirror_schema(m.store()), complete);
+    assert_eq!(text_matches(&m, email), 1);
 }

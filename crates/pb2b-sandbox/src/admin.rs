@@ -24,6 +24,7 @@ pub async fn admin(app: &Arc<App>, _rid: &str, req: Request) -> Result<Reply, Ap
             let st = app.lock();
             ok_admin(json!({
                 "leads": st.leads.len(),
+                "imports": st.imports.len(),
                 "exports": st.exports.len(),
                 "webhooks": st.webhooks.len(),
                 "deliveries": st.deliveries.len(),
@@ -49,7 +50,7 @@ pub async fn admin(app: &Arc<App>, _rid: &str, req: Request) -> Result<Reply, Ap
             ok_admin(json!({"reset": true, "leads": st.leads.len()}))
         }
         (Method::PATCH, ["leads", id]) => {
-            let lead = crate::api::patch_lead(app, id, &obj)?;
+            let lead = crate::api::patch_lead(app, id, &obj, true)?;
             ok_admin(serde_json::to_value(&lead).unwrap_or(Value::Null))
         }
         (Method::GET, ["leads", "count"]) => {

@@ -1,6 +1,10 @@
 //! The public API: dispatch, authentication, rate limit, idempotency and the operations.
 
-use crate::store::{ExportRec, IdemDone, IdemEntry, IdemState, KeyRec, Lead, Store, WebhookRec};
+use crate::rules;
+use crate::store::{
+    ExportRec, IdemDone, IdemEntry, IdemState, ImportRec, ImportRow, KeyRec, Lead, Store,
+    WebhookRec,
+};
 use crate::util::{
     fmt_ts, hmac_hex, new_id, new_request_id, now_ms, parse_ts, valid_email, valid_hostname,
 };
@@ -94,6 +98,10 @@ impl ApiError {
             format!("{what} not found"),
         )
     }
+    /// The error object as an import row's `error` shows it: `{code, message, details}`.
+    pub fn to_object(&self) -> Value {
+        json!({"code": self.code, "message": self.message, "details": self.details})
+    }
     pub fn invalid_json(msg: impl Into<String>) -> Self {
         ApiError::new(StatusCode::BAD_REQUEST, "invalid_json", msg)
     }
@@ -184,12 +192,9 @@ struct Pagination {
     has_more: bool,
 }
 
-fn ok<T: Serialize>(status: StatusCode, rid: &str, data: T) -> Result<Reply, ApiError> {
-    let body = serde_json::to_string(&Env {
-        data,
-        request_id: rid,
-    })
-    .map_err(|e| {
+/// A JSON reply of `envelope` (every success body is one of the envelopes above).
+fn json_reply(status: StatusCode, envelope: &impl Serialize) -> Result<Reply, ApiError> {
+    let body = serde_json::to_string(envelope).map_err(|e| {
         ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "internal_error",
@@ -205,34 +210,33 @@ fn ok<T: Serialize>(status: StatusCode, rid: &str, data: T) -> Result<Reply, Api
     })
 }
 
+fn ok<T: Serialize>(status: StatusCode, rid: &str, data: T) -> Result<Reply, ApiError> {
+    json_reply(
+        status,
+        &Env {
+            data,
+            request_id: rid,
+        },
+    )
+}
+
 fn ok_list<T: Serialize>(
     rid: &str,
     data: Vec<T>,
     next_cursor: Option<String>,
 ) -> Result<Reply, ApiError> {
     let has_more = next_cursor.is_some();
-    let body = serde_json::to_string(&ListEnv {
-        data,
-        pagination: Pagination {
-            next_cursor,
-            has_more,
+    json_reply(
+        StatusCode::OK,
+        &ListEnv {
+            data,
+            pagination: Pagination {
+                next_cursor,
+                has_more,
+            },
+            request_id: rid,
         },
-        request_id: rid,
-    })
-    .map_err(|e| {
-        ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal_error",
-            e.to_string(),
-        )
-    })?;
-    Ok(Reply {
-        status: StatusCode::OK,
-        body: ReplyBody::Json(body),
-        headers: Vec::new(),
-        replayed_request_id: None,
-        drop_connection: false,
-    })
+    )
 }
 
 /// Turns a reply into an HTTP response with `X-Request-Id` and the extra headers.
@@ -285,6 +289,7 @@ pub struct Faults {
     pub drop: bool,
     pub f429: bool,
     pub export_fail: bool,
+    pub import_fail: bool,
     pub latency_ms: u64,
     /// Sleep after the Idempotency-Key is reserved (a slow write), to show idempotency_key_in_use.
     pub hold_ms: u64,
@@ -301,6 +306,7 @@ impl Faults {
                     "drop-after-commit" => f.drop = true,
                     "429" => f.f429 = true,
                     "export-fail" => f.export_fail = true,
+                    "import-fail" => f.import_fail = true,
                     t => {
                         if let Some(ms) = t
                             .strip_prefix("latency=")
@@ -353,9 +359,13 @@ pub async fn entry(State(app): State<Arc<App>>, req: Request) -> Response {
 enum Op {
     Me,
     CreateLead,
+    UpsertLead,
     ListLeads,
     GetLead(String),
     PatchLead(String),
+    CreateImport,
+    GetImport(String),
+    ListImportResults(String),
     CreateExport,
     GetExport(String),
     ExportDownload(String),
@@ -373,7 +383,8 @@ impl Op {
     fn scope(&self) -> &'static str {
         match self {
             Op::Me => "me.read",
-            Op::CreateLead | Op::PatchLead(_) => "leads.write",
+            Op::CreateLead | Op::UpsertLead | Op::PatchLead(_) => "leads.write",
+            Op::CreateImport | Op::GetImport(_) | Op::ListImportResults(_) => "leads.import",
             Op::ListLeads | Op::GetLead(_) => "leads.read",
             Op::CreateExport | Op::GetExport(_) | Op::ExportDownload(_) => "leads.export",
             _ => "webhooks.write",
@@ -385,6 +396,8 @@ impl Op {
             Op::Me
                 | Op::ListLeads
                 | Op::GetLead(_)
+                | Op::GetImport(_)
+                | Op::ListImportResults(_)
                 | Op::GetExport(_)
                 | Op::ExportDownload(_)
                 | Op::ListWebhooks
@@ -396,6 +409,8 @@ impl Op {
         matches!(
             self,
             Op::CreateLead
+                | Op::UpsertLead
+                | Op::CreateImport
                 | Op::CreateExport
                 | Op::CreateWebhook
                 | Op::RotateSecret(_)
@@ -421,6 +436,13 @@ fn route(method: &Method, path: &str) -> Result<Op, ApiError> {
                 Method::GET => Some(Op::ListLeads),
                 _ => None,
             },
+        ),
+        ["leads", "upsert"] => ("POST", (m == Method::POST).then_some(Op::UpsertLead)),
+        ["imports"] => ("POST", (m == Method::POST).then_some(Op::CreateImport)),
+        ["imports", id] => ("GET", (m == Method::GET).then(|| Op::GetImport(s(id)))),
+        ["imports", id, "results"] => (
+            "GET",
+            (m == Method::GET).then(|| Op::ListImportResults(s(id))),
         ),
         ["leads", id] => (
             "GET, PATCH",
@@ -783,11 +805,11 @@ async fn run(
     if op.idempotent() {
         if let Some(ik) = parts.headers.get("idempotency-key") {
             let ik = ik.to_str().unwrap_or("\u{1}");
-            if ik.is_empty() || ik.len() > 255 || !ik.bytes().all(|c| (0x20..0x7f).contains(&c)) {
+            if !rules::matches(rules::IDEMPOTENCY_KEY, ik) {
                 return Err(ApiError::new(
                     StatusCode::BAD_REQUEST,
                     "invalid_idempotency_key",
-                    "Idempotency-Key must be 1..255 visible ASCII characters",
+                    "Idempotency-Key must be 1..255 visible ASCII characters (no spaces)",
                 ));
             }
             let fingerprint = json!({
@@ -842,6 +864,13 @@ async fn run(
                 },
             );
             reserved = Some(slot);
+        } else if op == Op::CreateImport {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_idempotency_key",
+                "POST /imports needs an Idempotency-Key (1..255 visible ASCII characters): \
+                 a retried import must never run twice",
+            ));
         }
     }
     let release = |app: &App, reserved: &Option<(String, String)>| {
@@ -918,6 +947,29 @@ fn read_op(ctx: &Ctx, op: &Op, query: &str) -> Result<Reply, ApiError> {
                 .ok_or_else(|| ApiError::not_found("lead"))?;
             ok(StatusCode::OK, rid, lead)
         }
+        Op::GetImport(id) => {
+            let st = ctx.app.lock();
+            let job = st
+                .imports
+                .get(id)
+                .ok_or_else(|| ApiError::not_found("import"))?;
+            ok(StatusCode::OK, rid, job.public())
+        }
+        Op::ListImportResults(id) => {
+            let q = parse_query(query, &["limit", "cursor"])?;
+            let st = ctx.app.lock();
+            let job = st
+                .imports
+                .get(id)
+                .ok_or_else(|| ApiError::not_found("import"))?;
+            let items: Vec<(i64, String, Value)> = job
+                .results
+                .iter()
+                .map(|r| (r.index as i64, String::new(), r.public()))
+                .collect();
+            drop(st);
+            page_vec(ctx, items, &q, &format!("import-results:{id}"), false, 1000)
+        }
         Op::GetExport(id) => {
             let mut st = ctx.app.lock();
             expire_exports(&mut st);
@@ -946,7 +998,7 @@ fn read_op(ctx: &Ctx, op: &Op, query: &str) -> Result<Reply, ApiError> {
                 .collect();
             items.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
             drop(st);
-            page_vec(ctx, items, &q, "webhooks", false)
+            page_vec(ctx, items, &q, "webhooks", false, 100)
         }
         Op::GetWebhook(id) => {
             let st = ctx.app.lock();
@@ -970,7 +1022,7 @@ fn read_op(ctx: &Ctx, op: &Op, query: &str) -> Result<Reply, ApiError> {
                 .collect();
             items.sort_by(|a, b| (b.0, &b.1).cmp(&(a.0, &a.1)));
             drop(st);
-            page_vec(ctx, items, &q, &format!("deliveries:{id}"), true)
+            page_vec(ctx, items, &q, &format!("deliveries:{id}"), true, 100)
         }
         _ => Err(ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -1100,13 +1152,17 @@ pub fn parse_query(query: &str, allowed: &[&str]) -> Result<Map<String, Value>, 
     Ok(out)
 }
 
-fn parse_limit(q: &Map<String, Value>, errs: &mut FieldErrors) -> usize {
+fn parse_limit(q: &Map<String, Value>, errs: &mut FieldErrors, max: i64) -> usize {
     match q.get("limit").and_then(Value::as_str) {
         None => 25,
         Some(s) => match s.parse::<i64>() {
-            Ok(n) if (1..=100).contains(&n) => n as usize,
+            Ok(n) if (1..=max).contains(&n) => n as usize,
             Ok(_) => {
-                errs.add("limit", "out_of_range", "limit must be between 1 and 100");
+                errs.add(
+                    "limit",
+                    "out_of_range",
+                    format!("limit must be between 1 and {max}"),
+                );
                 25
             }
             Err(_) => {
@@ -1137,6 +1193,9 @@ fn cursor_decode(app: &App, cursor: &str, filters: &str) -> Result<(i64, String)
             format!("cursor is not valid: {why}"),
         )
     };
+    if !rules::matches(rules::CURSOR, cursor) {
+        return Err(bad("not a cursor issued by this server"));
+    }
     let mut parts = cursor.split('.');
     let (Some("c1"), Some(b64), Some(sig), None) =
         (parts.next(), parts.next(), parts.next(), parts.next())
@@ -1168,7 +1227,7 @@ fn cursor_decode(app: &App, cursor: &str, filters: &str) -> Result<(i64, String)
 fn list_leads(ctx: &Ctx, query: &str) -> Result<Reply, ApiError> {
     let q = parse_query(query, &["limit", "updated_after", "cursor"])?;
     let mut errs = FieldErrors::new("query");
-    let limit = parse_limit(&q, &mut errs);
+    let limit = parse_limit(&q, &mut errs, 100);
     let updated_after = match q.get("updated_after").and_then(Value::as_str) {
         None => None,
         Some(s) => match parse_ts(s) {
@@ -1225,9 +1284,10 @@ fn page_vec(
     q: &Map<String, Value>,
     filters: &str,
     desc: bool,
+    max_limit: i64,
 ) -> Result<Reply, ApiError> {
     let mut errs = FieldErrors::new("query");
-    let limit = parse_limit(q, &mut errs);
+    let limit = parse_limit(q, &mut errs, max_limit);
     errs.into_result()?;
     let after = match q.get("cursor").and_then(Value::as_str) {
         Some(c) => Some(cursor_decode(ctx.app, c, filters)?),
@@ -1298,18 +1358,20 @@ pub fn apply_lead(
         let k = k.as_str();
         if k == "email" {
             match v {
-                Value::String(s) => {
-                    let s = s.trim();
-                    if s.len() > 254 {
+                Value::String(raw) => {
+                    if raw.chars().count() > 254 {
                         errs.add("email", "too_long", "at most 254 characters");
-                    } else if !valid_email(s) {
+                    } else if !valid_email(raw) {
                         errs.add(
                             "email",
                             "invalid_email",
-                            format!("'{s}' is not a valid e-mail address"),
+                            format!(
+                                "'{}' is not a valid e-mail address (local@host.tld)",
+                                rules::trim(raw)
+                            ),
                         );
                     } else {
-                        lead.email = s.to_string();
+                        lead.email = rules::trim(raw).to_string();
                     }
                 }
                 Value::Null => errs.add("email", "null_not_allowed", "email cannot be null"),
@@ -1390,17 +1452,17 @@ pub fn apply_lead(
                     continue;
                 }
                 Value::Null => None,
-                Value::String(s) => {
-                    let s = s.trim();
+                Value::String(raw) => {
+                    if raw.chars().count() > *max {
+                        errs.add(k, "too_long", format!("at most {max} characters"));
+                        continue;
+                    }
+                    let s = rules::trim(raw);
                     if s.is_empty() {
                         errs.add(k, "too_short", "must not be empty (send null to clear)");
                         continue;
                     }
-                    if s.chars().count() > *max {
-                        errs.add(k, "too_long", format!("at most {max} characters"));
-                        continue;
-                    }
-                    if k == "company_domain" && !valid_hostname(&s.to_ascii_lowercase()) {
+                    if k == "company_domain" && !valid_hostname(raw) {
                         errs.add(
                             k,
                             "invalid_format",
@@ -1408,14 +1470,13 @@ pub fn apply_lead(
                         );
                         continue;
                     }
-                    if k == "linkedin_url" {
-                        let ok = reqwest::Url::parse(s)
-                            .map(|u| u.scheme() == "https" && u.host_str().is_some())
-                            .unwrap_or(false);
-                        if !ok {
-                            errs.add(k, "invalid_url", "must be an absolute https URL");
-                            continue;
-                        }
+                    if k == "linkedin_url" && !rules::matches(rules::HTTPS_URL, raw) {
+                        errs.add(
+                            k,
+                            "invalid_url",
+                            "must be an absolute https URL such as https://www.linkedin.com/in/ada",
+                        );
+                        continue;
                     }
                     Some(if k == "company_domain" {
                         s.to_ascii_lowercase()
@@ -1471,26 +1532,232 @@ pub fn blank_lead(now: i64) -> Lead {
     }
 }
 
-/// Changes a lead (PATCH and the admin "web app" edit): validates, bumps updated_at, fires lead.updated.
-pub fn patch_lead(app: &Arc<App>, id: &str, body: &Map<String, Value>) -> Result<Lead, ApiError> {
-    let lead = {
+/// Changes a lead (PATCH and the admin "web app" edit): validates, writes the fields present.
+/// A PATCH that changes nothing leaves `updated_at` and fires no event (as an `unchanged`
+/// upsert); the web app's edit (`always_bump`) bumps `updated_at` and fires `lead.updated`
+/// whatever it changed, so tests can move a lead in the sync order.
+pub fn patch_lead(
+    app: &Arc<App>,
+    id: &str,
+    body: &Map<String, Value>,
+    always_bump: bool,
+) -> Result<Lead, ApiError> {
+    let (lead, changed) = {
         let mut st = app.lock();
-        let mut lead = st
+        let old = st
             .leads
             .get(id)
             .cloned()
             .ok_or_else(|| ApiError::not_found("lead"))?;
+        let mut lead = old.clone();
         apply_lead(&mut lead, body, false)?;
-        lead.updated_at = now_ms().max(lead.updated_at + 1);
-        st.insert_lead(lead.clone());
-        lead
+        let changed = always_bump || !same_lead(&old, &lead);
+        if changed {
+            lead.updated_at = now_ms().max(lead.updated_at + 1);
+            st.insert_lead(lead.clone());
+        }
+        (lead, changed)
     };
-    hooks::emit(
-        app,
-        "lead.updated",
-        serde_json::to_value(&lead).unwrap_or(Value::Null),
-    );
+    if changed {
+        hooks::emit(app, "lead.updated", lead_value(&lead));
+    }
     Ok(lead)
+}
+
+fn lead_value(lead: &Lead) -> Value {
+    serde_json::to_value(lead).unwrap_or(Value::Null)
+}
+
+/// Whether two versions of a lead hold the same values (custom fields compared as JSON).
+fn same_lead(a: &Lead, b: &Lead) -> bool {
+    lead_value(a) == lead_value(b)
+}
+
+/// POST /leads and an import row in `create` mode: validates, stores, fires `lead.created`.
+/// Never de-duplicates.
+pub fn create_one(app: &Arc<App>, body: &Map<String, Value>) -> Result<Lead, ApiError> {
+    let mut lead = blank_lead(now_ms());
+    apply_lead(&mut lead, body, true)?;
+    app.lock().insert_lead(lead.clone());
+    hooks::emit(app, "lead.created", lead_value(&lead));
+    Ok(lead)
+}
+
+/// What an upsert did.
+pub enum Upserted {
+    Created(Lead),
+    Updated(Lead),
+    Unchanged(Lead),
+}
+
+impl Upserted {
+    pub fn result(&self) -> &'static str {
+        match self {
+            Upserted::Created(_) => "created",
+            Upserted::Updated(_) => "updated",
+            Upserted::Unchanged(_) => "unchanged",
+        }
+    }
+    pub fn lead(&self) -> &Lead {
+        match self {
+            Upserted::Created(l) | Upserted::Updated(l) | Upserted::Unchanged(l) => l,
+        }
+    }
+}
+
+/// POST /leads/upsert and an import row in `upsert` mode. The body is validated as a create
+/// body; the lead of the workspace with that e-mail address (case-insensitive, trimmed) gets
+/// the fields present (never `email`); none: created; two or more: 409 `ambiguous_match`.
+pub fn upsert_one(app: &Arc<App>, body: &Map<String, Value>) -> Result<Upserted, ApiError> {
+    let mut fresh = blank_lead(now_ms());
+    apply_lead(&mut fresh, body, true)?;
+    let done = {
+        let mut st = app.lock();
+        let ids = st.ids_by_email(&fresh.email);
+        match ids.as_slice() {
+            [] => {
+                st.insert_lead(fresh.clone());
+                Upserted::Created(fresh)
+            }
+            [id] => {
+                let old = st
+                    .leads
+                    .get(id)
+                    .cloned()
+                    .ok_or_else(|| ApiError::not_found("lead"))?;
+                let mut rest = body.clone();
+                rest.remove("email");
+                let mut lead = old.clone();
+                apply_lead(&mut lead, &rest, false)?;
+                if same_lead(&old, &lead) {
+                    Upserted::Unchanged(old)
+                } else {
+                    lead.updated_at = now_ms().max(old.updated_at + 1);
+                    st.insert_lead(lead.clone());
+                    Upserted::Updated(lead)
+                }
+            }
+            many => {
+                return Err(ApiError::new(
+                    StatusCode::CONFLICT,
+                    "ambiguous_match",
+                    format!(
+                        "{} leads of this workspace have the e-mail address '{}'; \
+                         update one of them by id (PATCH /leads/{{id}})",
+                        many.len(),
+                        fresh.email
+                    ),
+                )
+                .details(json!({ "lead_ids": many })))
+            }
+        }
+    };
+    match &done {
+        Upserted::Created(l) => hooks::emit(app, "lead.created", lead_value(l)),
+        Upserted::Updated(l) => hooks::emit(app, "lead.updated", lead_value(l)),
+        Upserted::Unchanged(_) => {}
+    }
+    Ok(done)
+}
+
+/// One row of an import job, with the outcome a single create or upsert of it would have had.
+pub fn import_row(app: &Arc<App>, mode: &str, index: u64, row: &Value) -> ImportRow {
+    let failed = |e: ApiError| ImportRow {
+        index,
+        result: "failed".into(),
+        lead_id: None,
+        error: Some(e.to_object()),
+    };
+    let Value::Object(body) = row else {
+        return failed(ApiError::invalid_json(format!(
+            "the row must be a JSON object, not {}",
+            type_name(row)
+        )));
+    };
+    let done = if mode == "upsert" {
+        upsert_one(app, body).map(|u| (u.result(), u.lead().id.clone()))
+    } else {
+        create_one(app, body).map(|l| ("created", l.id))
+    };
+    match done {
+        Ok((result, id)) => ImportRow {
+            index,
+            result: result.into(),
+            lead_id: Some(id),
+            error: None,
+        },
+        Err(e) => failed(e),
+    }
+}
+
+/// The most rows one POST /imports takes.
+pub const IMPORT_MAX_ROWS: usize = 1000;
+
+/// Validates a POST /imports body: `(mode, rows, client_reference)`.
+fn import_from_body(
+    body: &Map<String, Value>,
+) -> Result<(String, Vec<Value>, Option<String>), ApiError> {
+    if let Some(Value::Array(a)) = body.get("leads") {
+        if a.len() > IMPORT_MAX_ROWS {
+            return Err(ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "batch_too_large",
+                format!(
+                    "{} leads in one import; at most {IMPORT_MAX_ROWS}: split the file into batches",
+                    a.len()
+                ),
+            )
+            .details(json!({"max_rows": IMPORT_MAX_ROWS, "rows": a.len()})));
+        }
+    }
+    let mut errs = FieldErrors::new("body");
+    for f in ["mode", "leads"] {
+        if !body.contains_key(f) {
+            errs.add(f, "required", format!("{f} is required"));
+        }
+    }
+    let (mut mode, mut rows, mut reference) = (String::new(), Vec::new(), None);
+    for (k, v) in body {
+        match (k.as_str(), v) {
+            ("mode", Value::String(m)) if m == "create" || m == "upsert" => mode = m.clone(),
+            ("mode", Value::String(_)) => {
+                errs.add("mode", "invalid_value", "must be create or upsert")
+            }
+            ("leads", Value::Array(a)) => {
+                if a.is_empty() {
+                    errs.add("leads", "too_short", "at least one lead");
+                }
+                for (i, row) in a.iter().enumerate() {
+                    if !row.is_object() {
+                        errs.add(
+                            &format!("leads[{i}]"),
+                            "invalid_type",
+                            format!("must be an object, not {}", type_name(row)),
+                        );
+                    }
+                }
+                rows = a.clone();
+            }
+            ("client_reference", Value::Null) => {}
+            ("client_reference", Value::String(r)) if r.chars().count() <= 255 => {
+                reference = Some(r.clone())
+            }
+            ("client_reference", Value::String(_)) => {
+                errs.add(k, "too_long", "at most 255 characters")
+            }
+            ("mode" | "leads", Value::Null) => {
+                errs.add(k, "null_not_allowed", format!("{k} cannot be null"))
+            }
+            ("mode" | "leads" | "client_reference", other) => errs.add(
+                k,
+                "invalid_type",
+                format!("wrong type: {}", type_name(other)),
+            ),
+            _ => errs.add(k, "unknown_field", "unknown field"),
+        }
+    }
+    errs.into_result()?;
+    Ok((mode, rows, reference))
 }
 
 const EVENTS: [&str; 9] = [
@@ -1520,9 +1787,20 @@ fn webhook_fields(
     }
     for (k, v) in body {
         match (k.as_str(), v) {
-            ("url", Value::String(s)) => {
-                if s.len() > 2048 {
+            ("url", Value::String(raw)) => {
+                if raw.chars().count() > 2048 {
                     errs.add("url", "too_long", "at most 2048 characters");
+                    continue;
+                }
+                let s = rules::trim(raw);
+                if !rules::matches(rules::WEBHOOK_URL, raw) {
+                    let why = if s.starts_with("http://") {
+                        "http is only allowed for loopback hosts (localhost, 127.x.y.z, [::1]); use https"
+                    } else {
+                        "must be an absolute https URL to a host name (http only to loopback), \
+                         without credentials"
+                    };
+                    errs.add("url", "invalid_url", why);
                     continue;
                 }
                 match reqwest::Url::parse(s) {
@@ -1543,7 +1821,7 @@ fn webhook_fields(
                                 "credentials in the URL are not allowed",
                             );
                         } else {
-                            w.url = s.clone();
+                            w.url = s.to_string();
                         }
                     }
                     _ => errs.add("url", "invalid_url", "must be an absolute http(s) URL"),
@@ -1697,20 +1975,61 @@ fn write_op(ctx: &Ctx, op: &Op, body: Map<String, Value>) -> Result<Reply, ApiEr
     let rid = ctx.rid;
     match op {
         Op::CreateLead => {
-            let now = now_ms();
-            let mut lead = blank_lead(now);
-            apply_lead(&mut lead, &body, true)?;
-            app.lock().insert_lead(lead.clone());
-            hooks::emit(
-                app,
-                "lead.created",
-                serde_json::to_value(&lead).unwrap_or(Value::Null),
-            );
+            let lead = create_one(app, &body)?;
             ok(StatusCode::CREATED, rid, &lead)
         }
+        Op::UpsertLead => {
+            let done = upsert_one(app, &body)?;
+            #[derive(Serialize)]
+            struct UpsertEnv<'a> {
+                data: &'a Lead,
+                result: &'static str,
+                request_id: &'a str,
+            }
+            let status = match done {
+                Upserted::Created(_) => StatusCode::CREATED,
+                _ => StatusCode::OK,
+            };
+            json_reply(
+                status,
+                &UpsertEnv {
+                    data: done.lead(),
+                    result: done.result(),
+                    request_id: rid,
+                },
+            )
+        }
         Op::PatchLead(id) => {
-            let lead = patch_lead(app, id, &body)?;
+            let lead = patch_lead(app, id, &body, false)?;
             ok(StatusCode::OK, rid, &lead)
+        }
+        Op::CreateImport => {
+            let (mode, rows, client_reference) = import_from_body(&body)?;
+            let now = now_ms();
+            let rec = ImportRec {
+                id: new_id("imp_", 20),
+                status: "queued".into(),
+                mode,
+                client_reference,
+                total: rows.len() as u64,
+                created: 0,
+                updated: 0,
+                unchanged: 0,
+                failed: 0,
+                rows,
+                results: Vec::new(),
+                fail: ctx.faults.import_fail,
+                created_at: now,
+                updated_at: now,
+                completed_at: None,
+            };
+            {
+                let mut st = app.lock();
+                st.put("import", &rec.id, &rec);
+                st.imports.insert(rec.id.clone(), rec.clone());
+            }
+            hooks::spawn_import(app.clone(), rec.id.clone());
+            ok(StatusCode::ACCEPTED, rid, rec.public())
         }
         Op::CreateExport => {
             let (updated_after, fields) = export_from_body(&body)?;

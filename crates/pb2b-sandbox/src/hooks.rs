@@ -89,6 +89,94 @@ pub fn resume_pending(app: &Arc<App>) {
     for id in exports {
         spawn_export(app.clone(), id);
     }
+    let imports: Vec<String> = app
+        .lock()
+        .imports
+        .values()
+        .filter(|i| i.status == "queued" || i.status == "processing")
+        .map(|i| i.id.clone())
+        .collect();
+    for id in imports {
+        spawn_import(app.clone(), id);
+    }
+}
+
+/// Runs an import job: `queued`, `processing`, then `completed` (every row processed, each with
+/// its own outcome) and `import.completed`, or, with the `import-fail` fault, `failed` (no row
+/// processed) and `import.failed`. Rows are processed in order, each as a single create or upsert
+/// of it would be (with its own `lead.created` / `lead.updated` event). After a restart with
+/// `--data`, a job continues after its last saved row (saved every 100 rows).
+pub fn spawn_import(app: Arc<App>, import_id: String) {
+    tokio::spawn(async move {
+        let started = {
+            let mut st = app.lock();
+            let job = st.imports.get_mut(&import_id).map(|job| {
+                job.status = "processing".into();
+                job.updated_at = now_ms().max(job.updated_at + 1);
+                job.clone()
+            });
+            if let Some(job) = &job {
+                st.put("import", &job.id, job);
+            }
+            job
+        };
+        let Some(job) = started else {
+            return;
+        };
+        let (mode, rows, done, fail) = (job.mode, job.rows, job.results, job.fail);
+        let mut results = done;
+        if !fail {
+            for (i, row) in rows.iter().enumerate().skip(results.len()) {
+                if app.shutting_down.load(Ordering::SeqCst) {
+                    return;
+                }
+                results.push(crate::api::import_row(&app, &mode, i as u64, row));
+                if results.len() % 100 == 0 {
+                    // Saved for a restart with `--data` (without a data file there is nothing to
+                    // continue from, and copying the job every 100 rows only costs time).
+                    {
+                        let mut st = app.lock();
+                        if st.db.is_some() {
+                            if let Some(job) = st.imports.get_mut(&import_id) {
+                                job.results = results.clone();
+                                let job = job.clone();
+                                st.put("import", &job.id, &job);
+                            }
+                        }
+                    }
+                    tokio::task::yield_now().await;
+                }
+            }
+        }
+        let (event, object) = {
+            let mut st = app.lock();
+            let Some(job) = st.imports.get_mut(&import_id) else {
+                return;
+            };
+            let count = |r: &str| results.iter().filter(|x| x.result == r).count() as u64;
+            job.created = count("created");
+            job.updated = count("updated");
+            job.unchanged = count("unchanged");
+            job.failed = count("failed");
+            job.results = results;
+            job.rows = Vec::new();
+            job.status = if fail { "failed" } else { "completed" }.into();
+            let now = now_ms().max(job.updated_at + 1);
+            job.updated_at = now;
+            job.completed_at = Some(now);
+            let job = job.clone();
+            st.put("import", &job.id, &job);
+            (
+                if fail {
+                    "import.failed"
+                } else {
+                    "import.completed"
+                },
+                job.public(),
+            )
+        };
+        emit(&app, event, object);
+    });
 }
 
 enum Outcome {

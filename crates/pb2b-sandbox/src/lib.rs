@@ -15,6 +15,7 @@ mod admin;
 mod api;
 mod guard;
 mod hooks;
+pub mod rules;
 mod store;
 mod util;
 

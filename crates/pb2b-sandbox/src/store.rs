@@ -203,6 +203,72 @@ impl ExportRec {
     }
 }
 
+/// The key of [`Store::by_email`]: addresses are ASCII (the `email` pattern), compared without case.
+pub fn email_key(email: &str) -> String {
+    email.to_ascii_lowercase()
+}
+
+/// A bulk import job (POST /imports) and, once processed, its rows' results.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ImportRec {
+    pub id: String,
+    pub status: String,
+    pub mode: String,
+    pub client_reference: Option<String>,
+    pub total: u64,
+    pub created: u64,
+    pub updated: u64,
+    pub unchanged: u64,
+    pub failed: u64,
+    /// The rows still to process (emptied once the job ends).
+    pub rows: Vec<Value>,
+    /// One per processed row, in order.
+    pub results: Vec<ImportRow>,
+    pub fail: bool,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub completed_at: Option<i64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ImportRow {
+    pub index: u64,
+    pub result: String,
+    pub lead_id: Option<String>,
+    pub error: Option<Value>,
+}
+
+impl ImportRec {
+    pub fn public(&self) -> Value {
+        serde_json::json!({
+            "id": self.id,
+            "object": "import",
+            "status": self.status,
+            "mode": self.mode,
+            "client_reference": self.client_reference,
+            "total": self.total,
+            "created": self.created,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "failed": self.failed,
+            "created_at": fmt_ts(self.created_at),
+            "updated_at": fmt_ts(self.updated_at),
+            "completed_at": self.completed_at.map(fmt_ts),
+        })
+    }
+}
+
+impl ImportRow {
+    pub fn public(&self) -> Value {
+        serde_json::json!({
+            "index": self.index,
+            "result": self.result,
+            "lead_id": self.lead_id,
+            "error": self.error,
+        })
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct WebhookRec {
     pub id: String,
@@ -302,6 +368,9 @@ pub struct Store {
     pub keys: Vec<KeyRec>,
     pub leads: HashMap<String, Lead>,
     pub order: BTreeSet<(i64, String)>,
+    /// Lead ids by e-mail address in lower case (the upsert's match).
+    pub by_email: HashMap<String, Vec<String>>,
+    pub imports: HashMap<String, ImportRec>,
     pub exports: HashMap<String, ExportRec>,
     pub export_files: HashMap<String, bytes_like::Bytes>,
     pub webhooks: HashMap<String, WebhookRec>,
@@ -324,6 +393,8 @@ impl Store {
             workspace,
             leads: HashMap::new(),
             order: BTreeSet::new(),
+            by_email: HashMap::new(),
+            imports: HashMap::new(),
             exports: HashMap::new(),
             export_files: HashMap::new(),
             webhooks: HashMap::new(),
@@ -337,14 +408,43 @@ impl Store {
     }
 
     pub fn insert_lead(&mut self, lead: Lead) {
-        if let Some(old) = self.leads.get(&lead.id) {
-            self.order.remove(&(old.updated_at, old.id.clone()));
-        }
-        self.order.insert((lead.updated_at, lead.id.clone()));
+        self.index(&lead);
         if let Some(db) = &self.db {
             db.put("lead", &lead.id, &lead);
         }
         self.leads.insert(lead.id.clone(), lead);
+    }
+
+    /// Keeps `order` and `by_email` in step with `lead` (before it replaces its old version).
+    fn index(&mut self, lead: &Lead) {
+        if let Some(old) = self.leads.get(&lead.id) {
+            self.order.remove(&(old.updated_at, old.id.clone()));
+            if !old.email.eq_ignore_ascii_case(&lead.email) {
+                let key = email_key(&old.email);
+                if let Some(ids) = self.by_email.get_mut(&key) {
+                    ids.retain(|i| i != &old.id);
+                    if ids.is_empty() {
+                        self.by_email.remove(&key);
+                    }
+                }
+            }
+        }
+        self.order.insert((lead.updated_at, lead.id.clone()));
+        let ids = self.by_email.entry(email_key(&lead.email)).or_default();
+        if !ids.contains(&lead.id) {
+            ids.push(lead.id.clone());
+        }
+    }
+
+    /// The ids of the leads whose e-mail address is `email` (case-insensitive).
+    pub fn ids_by_email(&self, email: &str) -> Vec<String> {
+        let mut ids = self
+            .by_email
+            .get(&email_key(email))
+            .cloned()
+            .unwrap_or_default();
+        ids.sort();
+        ids
     }
 
     pub fn put<T: Serialize>(&self, kind: &str, id: &str, v: &T) {
@@ -364,6 +464,8 @@ impl Store {
         self.keys = default_keys(&self.workspace);
         self.leads.clear();
         self.order.clear();
+        self.by_email.clear();
+        self.imports.clear();
         self.exports.clear();
         self.export_files.clear();
         self.webhooks.clear();
@@ -398,6 +500,11 @@ impl Store {
                     if let Ok(l) = serde_json::from_str::<Lead>(&json) {
                         self.order.insert((l.updated_at, l.id.clone()));
                         self.leads.insert(l.id.clone(), l);
+                    }
+                }
+                "import" => {
+                    if let Ok(i) = serde_json::from_str::<ImportRec>(&json) {
+                        self.imports.insert(i.id.clone(), i);
                     }
                 }
                 "export" => {
@@ -460,6 +567,12 @@ impl Store {
             for k in &self.keys {
                 db.put("key", &k.name, k);
             }
+        }
+        for l in self.leads.values() {
+            self.by_email
+                .entry(email_key(&l.email))
+                .or_default()
+                .push(l.id.clone());
         }
         Ok(had_data)
     }
@@ -709,10 +822,7 @@ pub fn insert_many(store: &mut Store, leads: Vec<Lead>) {
         db.put_many("lead", &items);
     }
     for l in leads {
-        if let Some(old) = store.leads.get(&l.id) {
-            store.order.remove(&(old.updated_at, old.id.clone()));
-        }
-        store.order.insert((l.updated_at, l.id.clone()));
+        store.index(&l);
         store.leads.insert(l.id.clone(), l);
     }
 }

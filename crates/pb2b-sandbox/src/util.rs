@@ -260,47 +260,14 @@ pub fn sha256_hex(data: &[u8]) -> String {
     hex::encode(Sha256::digest(data))
 }
 
-/// A strict but ordinary e-mail check: `local@domain.tld`, no spaces, no brackets.
+/// An e-mail address as the contract's `email` pattern allows it (see `crate::rules`).
 pub fn valid_email(s: &str) -> bool {
-    if s.len() > 254 || !s.is_ascii() {
-        return false;
-    }
-    let Some((local, domain)) = s.split_once('@') else {
-        return false;
-    };
-    if local.is_empty() || local.len() > 64 || domain.contains('@') {
-        return false;
-    }
-    let local_ok = local
-        .bytes()
-        .all(|c| c.is_ascii_alphanumeric() || b".!#$%&'*+/=?^_`{|}~-".contains(&c));
-    if !local_ok || local.starts_with('.') || local.ends_with('.') || local.contains("..") {
-        return false;
-    }
-    valid_hostname(domain) && domain.contains('.')
+    s.chars().count() <= 254 && crate::rules::matches(crate::rules::EMAIL, s)
 }
 
-/// A bare DNS host name with a letter-only TLD of 2+ characters.
+/// A bare DNS host name as the contract's `company_domain` pattern allows it (see `crate::rules`).
 pub fn valid_hostname(domain: &str) -> bool {
-    if domain.is_empty() || domain.len() > 253 {
-        return false;
-    }
-    let labels: Vec<&str> = domain.split('.').collect();
-    if labels.len() < 2 {
-        return false;
-    }
-    for l in &labels {
-        if l.is_empty()
-            || l.len() > 63
-            || l.starts_with('-')
-            || l.ends_with('-')
-            || !l.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-')
-        {
-            return false;
-        }
-    }
-    let tld = labels[labels.len() - 1];
-    tld.len() >= 2 && tld.bytes().all(|c| c.is_ascii_alphabetic())
+    domain.chars().count() <= 253 && crate::rules::matches(crate::rules::HOST, domain)
 }
 
 /// One CSV field (RFC 4180 quoting).

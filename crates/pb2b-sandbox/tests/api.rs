@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{env, env_with, eventually, Env};
+use common::{env, env_with, eventually, Env, Resp};
 use pb2b_sandbox::SandboxConfig;
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -1243,10 +1243,43 @@ async fn data_file_keeps_state_and_keys_across_restarts() {
         Some(json!({"read_only": true})),
     )
     .await;
+    let imp = e
+        .send(
+            e.req(Method::POST, "/imports", &e.full())
+                .header("Idempotency-Key", "p-imp")
+                .json(&json!({"mode": "create", "leads": [{"email": "imported@example.com"}]})),
+            "/imports",
+        )
+        .await;
+    let imp_id = imp.data()["id"].as_str().unwrap().to_string();
+    let job = import_done(&e, &e.full(), &imp_id).await;
     e.sb.shutdown().await;
 
     let e = env_with(cfg()).await;
     assert_eq!(e.sb.keys, keys);
+    // The import job, its results and the e-mail index the upsert matches with are kept.
+    let again = import_done(&e, &e.full(), &imp_id).await;
+    assert_eq!(again.data(), job.data());
+    let res = e
+        .send(
+            e.req(
+                Method::GET,
+                &format!("/imports/{imp_id}/results"),
+                &e.full(),
+            ),
+            "/imports/{import_id}/results",
+        )
+        .await;
+    assert_eq!(res.data()[0]["result"], "created");
+    let up = e
+        .send(
+            e.req(Method::POST, "/leads/upsert", &e.full())
+                .json(&json!({"email": "PERSIST@example.com"})),
+            "/leads/upsert",
+        )
+        .await;
+    assert_eq!(up.body["result"], "unchanged");
+    assert_eq!(up.data()["id"], lead["id"]);
     let id = lead["id"].as_str().unwrap();
     let r = e
         .send(
@@ -1257,8 +1290,8 @@ async fn data_file_keeps_state_and_keys_across_restarts() {
     assert_eq!(r.data(), &lead);
     assert_eq!(
         e.admin(Method::GET, "/state", None).await["leads"],
-        42,
-        "40 demo leads seeded once + 2"
+        43,
+        "40 demo leads seeded once + 2 + 1 imported"
     );
     let again = e
         .send(
@@ -1392,6 +1425,8 @@ async fn completed_exports_expire() {
 
 /// Every operation of the contract, with concrete ids, walked through each generic status it
 /// documents: 401, 403, 404 (unknown id), 429, 500, and for bodies 400, 413, 415, 422, 409.
+static KEYS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
 #[tokio::test]
 async fn every_operation_answers_each_documented_generic_status() {
     let e = env_with(SandboxConfig {
@@ -1417,6 +1452,16 @@ async fn every_operation_answers_each_documented_generic_status() {
         .send(e.req(Method::POST, "/exports", &k), "/exports")
         .await;
     let eid = exp.data()["id"].as_str().unwrap().to_string();
+    let imp = e
+        .send(
+            e.req(Method::POST, "/imports", &k)
+                .header("Idempotency-Key", "generic-import")
+                .json(&json!({"mode": "create", "leads": [{"email": "row@example.com"}]})),
+            "/imports",
+        )
+        .await;
+    assert_eq!(imp.status, 202, "{}", imp.raw);
+    let iid = imp.data()["id"].as_str().unwrap().to_string();
     let did = eventually(|| async {
         let d = e
             .send(
@@ -1449,24 +1494,40 @@ async fn every_operation_answers_each_documented_generic_status() {
             if !op.is_object() || m == "parameters" {
                 continue;
             }
-            let path = |lead: &str, export: &str, webhook: &str, delivery: &str| {
+            let path = |lead: &str, export: &str, webhook: &str, delivery: &str, import: &str| {
                 template
                     .replace("{lead_id}", lead)
                     .replace("{export_id}", export)
                     .replace("{webhook_id}", webhook)
                     .replace("{delivery_id}", delivery)
+                    .replace("{import_id}", import)
             };
-            let real = path(&lid, &eid, &wid, &did);
+            let real = path(&lid, &eid, &wid, &did, &iid);
             let has_body = op.get("requestBody").is_some();
+            // POST /imports requires an Idempotency-Key: every request gets a fresh one, so the
+            // status under test is the one asked for, not 400 invalid_idempotency_key.
+            let key_required = (template.as_str(), m.as_str()) == ("/imports", "post");
+            let base = |key: &str, p: &str| {
+                let rb = e.req(method.clone(), p, key);
+                if key_required {
+                    let n = KEYS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    rb.header("Idempotency-Key", format!("generic-{n}"))
+                } else {
+                    rb
+                }
+            };
             let body_ok = match (template.as_str(), m.as_str()) {
-                ("/leads", "post") => json!({"email": "x@example.com"}),
+                ("/leads", "post") | ("/leads/upsert", "post") => json!({"email": "x@example.com"}),
+                ("/imports", "post") => {
+                    json!({"mode": "upsert", "leads": [{"email": "row2@example.com"}]})
+                }
                 ("/webhooks", "post") => {
                     json!({"url": "https://example.com/2", "events": ["lead.updated"]})
                 }
                 _ => json!({}),
             };
             let req = |key: &str, p: &str| {
-                let rb = e.req(method.clone(), p, key);
+                let rb = base(key, p);
                 if has_body {
                     rb.json(&body_ok)
                 } else {
@@ -1479,7 +1540,10 @@ async fn every_operation_answers_each_documented_generic_status() {
                     "403" => Some(e.send(req(&no_scope, &real), template).await),
                     "404" => Some(
                         e.send(
-                            req(&k, &path("lead_none", "exp_none", "wh_none", "del_none")),
+                            req(
+                                &k,
+                                &path("lead_none", "exp_none", "wh_none", "del_none", "imp_none"),
+                            ),
                             template,
                         )
                         .await,
@@ -1494,23 +1558,17 @@ async fn every_operation_answers_each_documented_generic_status() {
                     ),
                     "400" if m != "get" => Some(
                         e.send(
-                            e.req(method.clone(), &real, &k)
+                            base(&k, &real)
                                 .header("Content-Type", "application/json")
                                 .body("{oops"),
                             template,
                         )
                         .await,
                     ),
-                    "400" => Some(
-                        e.send(
-                            e.req(method.clone(), &format!("{real}?limit=0"), &k),
-                            template,
-                        )
-                        .await,
-                    ),
+                    "400" => Some(e.send(base(&k, &format!("{real}?limit=0")), template).await),
                     "413" => Some(
                         e.send(
-                            e.req(method.clone(), &real, &k)
+                            base(&k, &real)
                                 .header("Content-Type", "application/json")
                                 .body(vec![b' '; 8192]),
                             template,
@@ -1519,7 +1577,7 @@ async fn every_operation_answers_each_documented_generic_status() {
                     ),
                     "415" => Some(
                         e.send(
-                            e.req(method.clone(), &real, &k)
+                            base(&k, &real)
                                 .header("Content-Type", "text/plain")
                                 .body("hello"),
                             template,
@@ -1527,21 +1585,18 @@ async fn every_operation_answers_each_documented_generic_status() {
                         .await,
                     ),
                     "422" => Some(
-                        e.send(
-                            e.req(method.clone(), &real, &k)
-                                .json(&json!({"no_such_field": 1})),
-                            template,
-                        )
-                        .await,
+                        e.send(base(&k, &real).json(&json!({"no_such_field": 1})), template)
+                            .await,
                     ),
                     "409" => {
                         let ik = format!("conflict-{template}");
-                        let first = e
-                            .send(
-                                req(&k, &real).header("Idempotency-Key", ik.clone()),
-                                template,
-                            )
-                            .await;
+                        let mut rb = e
+                            .req(method.clone(), &real, &k)
+                            .header("Idempotency-Key", ik.clone());
+                        if has_body {
+                            rb = rb.json(&body_ok);
+                        }
+                        let first = e.send(rb, template).await;
                         assert!(first.status.is_success(), "{m} {template}: {}", first.raw);
                         let other = e
                             .req(method.clone(), &real, &k)
@@ -1549,7 +1604,8 @@ async fn every_operation_answers_each_documented_generic_status() {
                             .json(&json!({"different": true}));
                         Some(e.send(other, template).await)
                     }
-                    _ => None, // 2xx: exercised by the operation's own tests
+                    c if c.starts_with('2') => None, // exercised by the operation's own tests
+                    other => panic!("{m} {template}: no way to provoke the documented {other}"),
                 };
                 if let Some(r) = r {
                     assert_eq!(r.status.as_str(), code, "{m} {template}: {}", r.raw);
@@ -1967,5 +2023,516 @@ fn binary_keys_are_random_unless_documented_keys() {
     assert_ne!(
         d1["admin_token"], d2["admin_token"],
         "the admin token is per run"
+    );
+}
+
+/// POST /leads/upsert: created (201), updated (200, only the fields sent), unchanged (200, no
+/// updated_at move, no event), email never changed, null clears, 409 ambiguous_match, replays,
+/// and the scope and read-only refusals.
+#[tokio::test]
+async fn upsert_creates_updates_leaves_unchanged_and_refuses_ambiguity() {
+    let e = env().await;
+    let k = e.full();
+    let upsert = |body: Value| e.req(Method::POST, "/leads/upsert", &k).json(&body);
+    let r = e
+        .send(
+            upsert(json!({"email": " Ada@Example.com\n", "full_name": "Ada", "phone": "+1 555"})),
+            "/leads/upsert",
+        )
+        .await;
+    assert_eq!(
+        (r.status.as_u16(), r.body["result"].as_str()),
+        (201, Some("created")),
+        "{}",
+        r.raw
+    );
+    let id = r.data()["id"].as_str().unwrap().to_string();
+    assert_eq!(r.data()["email"], "Ada@Example.com");
+    let created_at = r.data()["updated_at"].clone();
+
+    // Same values (other case and spaces in the match key): unchanged, updated_at stays.
+    let r = e
+        .send(
+            upsert(json!({"email": "ada@example.COM", "full_name": "Ada"})),
+            "/leads/upsert",
+        )
+        .await;
+    assert_eq!(
+        (r.status.as_u16(), r.body["result"].as_str()),
+        (200, Some("unchanged"))
+    );
+    assert_eq!(r.data()["id"], id.as_str());
+    assert_eq!(r.data()["updated_at"], created_at);
+
+    // Fields sent are written, absent ones kept, null clears; email itself never changes.
+    let r = e
+        .send(
+            upsert(json!({"email": "ADA@example.com", "job_title": "CTO", "phone": null})),
+            "/leads/upsert",
+        )
+        .await;
+    assert_eq!(
+        (r.status.as_u16(), r.body["result"].as_str()),
+        (200, Some("updated"))
+    );
+    assert_eq!(r.data()["id"], id.as_str());
+    assert_eq!(r.data()["email"], "Ada@Example.com");
+    assert_eq!(r.data()["full_name"], "Ada");
+    assert_eq!(r.data()["job_title"], "CTO");
+    assert!(r.data()["phone"].is_null());
+    assert!(r.data()["updated_at"].as_str() > created_at.as_str());
+    assert_eq!(e.count_email("ada@example.com").await, 1);
+
+    // Validation is the create's.
+    let r = e
+        .send(
+            upsert(json!({"email": "", "full_name": "x"})),
+            "/leads/upsert",
+        )
+        .await;
+    assert_eq!((r.status.as_u16(), r.code()), (422, "validation_error"));
+    assert_eq!(
+        r.body["error"]["details"]["fields"][0]["code"],
+        "invalid_email"
+    );
+
+    // Two leads with one email (POST /leads never de-duplicates): 409 ambiguous_match.
+    let twin = e.create_lead(json!({"email": "ada@example.com"})).await;
+    let r = e
+        .send(
+            upsert(json!({"email": "ada@example.com", "full_name": "B"})),
+            "/leads/upsert",
+        )
+        .await;
+    assert_eq!((r.status.as_u16(), r.code()), (409, "ambiguous_match"));
+    let mut ids = vec![id.clone(), twin["id"].as_str().unwrap().to_string()];
+    ids.sort();
+    assert_eq!(r.body["error"]["details"]["lead_ids"], json!(ids));
+
+    // Idempotent replay: same status, body and id, Idempotent-Replayed.
+    let body = json!({"email": "grace@example.com"});
+    let first = e
+        .send(
+            upsert(body.clone()).header("Idempotency-Key", "up-1"),
+            "/leads/upsert",
+        )
+        .await;
+    let again = e
+        .send(
+            upsert(body).header("Idempotency-Key", "up-1"),
+            "/leads/upsert",
+        )
+        .await;
+    assert_eq!((first.status.as_u16(), again.status.as_u16()), (201, 201));
+    assert_eq!(again.raw, first.raw);
+    assert_eq!(again.header("idempotent-replayed"), Some("true"));
+
+    // Scope leads.write and the read-only key.
+    let r = e
+        .send(
+            e.req(Method::POST, "/leads/upsert", &e.sb.keys.read_only)
+                .json(&json!({"email": "ro@example.com"})),
+            "/leads/upsert",
+        )
+        .await;
+    assert_eq!((r.status.as_u16(), r.code()), (403, "read_only_key"));
+    let r = e
+        .send(
+            e.req(Method::POST, "/leads/upsert", &e.sb.keys.leads_read)
+                .json(&json!({"email": "ro@example.com"})),
+            "/leads/upsert",
+        )
+        .await;
+    assert_eq!((r.status.as_u16(), r.code()), (403, "insufficient_scope"));
+    assert_eq!(
+        r.body["error"]["details"]["required_scopes"],
+        json!(["leads.write"])
+    );
+    assert_eq!(e.count_email("ro@example.com").await, 0);
+    e.sb.shutdown().await;
+}
+
+/// PATCH /leads/{id}: a PATCH that changes nothing keeps updated_at (the upsert's rule).
+#[tokio::test]
+async fn patch_without_a_change_keeps_updated_at() {
+    let e = env().await;
+    let k = e.full();
+    let lead = e
+        .create_lead(json!({"email": "p@example.com", "full_name": "Pat"}))
+        .await;
+    let id = lead["id"].as_str().unwrap();
+    let patch = |body: Value| {
+        e.req(Method::PATCH, &format!("/leads/{id}"), &k)
+            .json(&body)
+    };
+    let r = e
+        .send(patch(json!({"full_name": " Pat "})), "/leads/{lead_id}")
+        .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.data()["updated_at"], lead["updated_at"]);
+    let r = e
+        .send(patch(json!({"full_name": "Patricia"})), "/leads/{lead_id}")
+        .await;
+    assert!(r.data()["updated_at"].as_str() > lead["updated_at"].as_str());
+    e.sb.shutdown().await;
+}
+
+async fn import_done(e: &Env, key: &str, id: &str) -> Resp {
+    eventually(|| async {
+        let j = e
+            .send(
+                e.req(Method::GET, &format!("/imports/{id}"), key),
+                "/imports/{import_id}",
+            )
+            .await;
+        let s = j.data()["status"].as_str().unwrap_or("").to_string();
+        (s == "completed" || s == "failed").then_some(j)
+    })
+    .await
+}
+
+/// POST /imports: 202 queued, rows processed one by one (created, updated, unchanged, failed
+/// with the single request's error), counts, results paged in order, replays, the required
+/// Idempotency-Key, 413 batch_too_large, the scope and the read-only key.
+#[tokio::test]
+async fn imports_process_each_row_and_page_their_results() {
+    let e = env().await;
+    let k = e.full();
+    e.create_lead(json!({"email": "known@example.com", "full_name": "Known"}))
+        .await;
+    e.create_lead(json!({"email": "same@example.com", "full_name": "Same"}))
+        .await;
+    let body = json!({
+        "mode": "upsert",
+        "client_reference": "file.csv#1",
+        "leads": [
+            {"email": "new@example.com", "full_name": "New"},
+            {"email": "KNOWN@example.com", "full_name": "Known Better"},
+            {"email": "same@example.com", "full_name": "Same"},
+            {"email": "not-an-email", "full_name": "Bad"},
+            {"email": "other@example.com", "bogus": 1},
+        ]
+    });
+    let post = |body: &Value, ik: &str| {
+        e.req(Method::POST, "/imports", &k)
+            .header("Idempotency-Key", ik)
+            .json(body)
+    };
+    let r = e.send(post(&body, "imp-1"), "/imports").await;
+    assert_eq!(r.status, 202, "{}", r.raw);
+    assert_eq!(r.data()["status"], "queued");
+    assert_eq!(r.data()["total"], 5);
+    assert_eq!(r.data()["client_reference"], "file.csv#1");
+    let id = r.data()["id"].as_str().unwrap().to_string();
+    let job = import_done(&e, &k, &id).await;
+    assert_eq!(job.data()["status"], "completed");
+    let counts: Vec<u64> = ["created", "updated", "unchanged", "failed"]
+        .iter()
+        .map(|c| job.data()[c].as_u64().unwrap())
+        .collect();
+    assert_eq!(counts, vec![1, 1, 1, 2]);
+    assert!(job.data()["completed_at"].is_string());
+
+    // Results in order, paged (limit up to 1000), each with the single request's outcome.
+    let mut rows = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let q = match &cursor {
+            Some(c) => format!("/imports/{id}/results?limit=2&cursor={c}"),
+            None => format!("/imports/{id}/results?limit=2"),
+        };
+        let p = e
+            .send(e.req(Method::GET, &q, &k), "/imports/{import_id}/results")
+            .await;
+        assert_eq!(p.status, 200, "{}", p.raw);
+        rows.extend(p.data().as_array().unwrap().clone());
+        match p.body["pagination"]["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_string()),
+            None => break,
+        }
+    }
+    let results: Vec<&str> = rows.iter().map(|r| r["result"].as_str().unwrap()).collect();
+    assert_eq!(
+        results,
+        ["created", "updated", "unchanged", "failed", "failed"]
+    );
+    let indexes: Vec<u64> = rows.iter().map(|r| r["index"].as_u64().unwrap()).collect();
+    assert_eq!(indexes, [0, 1, 2, 3, 4]);
+    assert_eq!(rows[3]["error"]["code"], "validation_error");
+    assert_eq!(
+        rows[3]["error"]["details"]["fields"][0]["code"],
+        "invalid_email"
+    );
+    assert_eq!(
+        rows[4]["error"]["details"]["fields"][0]["code"],
+        "unknown_field"
+    );
+    assert!(rows[3]["lead_id"].is_null());
+    let known = e
+        .send(
+            e.req(
+                Method::GET,
+                &format!("/leads/{}", rows[1]["lead_id"].as_str().unwrap()),
+                &k,
+            ),
+            "/leads/{lead_id}",
+        )
+        .await;
+    assert_eq!(known.data()["full_name"], "Known Better");
+    assert_eq!(e.count_email("known@example.com").await, 1);
+    assert_eq!(e.count_email("new@example.com").await, 1);
+    let r = e
+        .send(
+            e.req(
+                Method::GET,
+                &format!("/imports/{id}/results?limit=1001"),
+                &k,
+            ),
+            "/imports/{import_id}/results",
+        )
+        .await;
+    assert_eq!((r.status.as_u16(), r.code()), (400, "validation_error"));
+    let r = e
+        .send(
+            e.req(
+                Method::GET,
+                &format!("/imports/{id}/results?cursor=c1.AAAA.{}", "0".repeat(32)),
+                &k,
+            ),
+            "/imports/{import_id}/results",
+        )
+        .await;
+    assert_eq!((r.status.as_u16(), r.code()), (400, "invalid_cursor"));
+
+    // The same key and payload answer the same job, never a second one.
+    let again = e.send(post(&body, "imp-1"), "/imports").await;
+    assert_eq!(again.status, 202);
+    assert_eq!(again.data()["id"], id.as_str());
+    assert_eq!(again.header("idempotent-replayed"), Some("true"));
+    assert_eq!(e.count_email("new@example.com").await, 1);
+    let other = e
+        .send(
+            post(
+                &json!({"mode": "create", "leads": [{"email": "x@example.com"}]}),
+                "imp-1",
+            ),
+            "/imports",
+        )
+        .await;
+    assert_eq!(
+        (other.status.as_u16(), other.code()),
+        (409, "idempotency_key_reused")
+    );
+
+    // Create mode never de-duplicates (as POST /leads).
+    let r = e
+        .send(
+            post(
+                &json!({"mode": "create", "leads": [{"email": "new@example.com"}]}),
+                "imp-2",
+            ),
+            "/imports",
+        )
+        .await;
+    let job = import_done(&e, &k, r.data()["id"].as_str().unwrap()).await;
+    assert_eq!(job.data()["created"], 1);
+    assert_eq!(e.count_email("new@example.com").await, 2);
+
+    // The Idempotency-Key is required; its characters are the documented ones.
+    let r = e
+        .send(
+            e.req(Method::POST, "/imports", &k)
+                .json(&json!({"mode": "create", "leads": [{"email": "y@example.com"}]})),
+            "/imports",
+        )
+        .await;
+    assert_eq!(
+        (r.status.as_u16(), r.code()),
+        (400, "invalid_idempotency_key")
+    );
+    let r = e
+        .send(
+            post(
+                &json!({"mode": "create", "leads": [{"email": "y@example.com"}]}),
+                "with space",
+            ),
+            "/imports",
+        )
+        .await;
+    assert_eq!(
+        (r.status.as_u16(), r.code()),
+        (400, "invalid_idempotency_key")
+    );
+
+    // 1..1000 rows: 413 batch_too_large above, 422 for none, non-object rows, a bad mode.
+    let many: Vec<Value> = (0..1001)
+        .map(|i| json!({"email": format!("m{i}@example.com")}))
+        .collect();
+    let r = e
+        .send(
+            post(&json!({"mode": "create", "leads": many}), "imp-big"),
+            "/imports",
+        )
+        .await;
+    assert_eq!((r.status.as_u16(), r.code()), (413, "batch_too_large"));
+    assert_eq!(r.body["error"]["details"]["max_rows"], 1000);
+    for (bad, field) in [
+        (json!({"mode": "create", "leads": []}), "leads"),
+        (json!({"mode": "create", "leads": [1]}), "leads[0]"),
+        (json!({"mode": "update", "leads": [{}]}), "mode"),
+        (json!({"leads": [{}]}), "mode"),
+    ] {
+        let r = e.send(post(&bad, "imp-bad"), "/imports").await;
+        assert_eq!(
+            (r.status.as_u16(), r.code()),
+            (422, "validation_error"),
+            "{bad}"
+        );
+        assert_eq!(
+            r.body["error"]["details"]["fields"][0]["field"], field,
+            "{bad}"
+        );
+    }
+    assert_eq!(e.count_email("m0@example.com").await, 0);
+    assert_eq!(e.count_email("y@example.com").await, 0);
+
+    // leads.import scope; the read-only key may read jobs but not start one.
+    let r = e
+        .send(
+            e.req(Method::POST, "/imports", &e.sb.keys.read_only)
+                .header("Idempotency-Key", "imp-ro")
+                .json(&body),
+            "/imports",
+        )
+        .await;
+    assert_eq!((r.status.as_u16(), r.code()), (403, "read_only_key"));
+    let r = e
+        .send(
+            e.req(Method::GET, &format!("/imports/{id}"), &e.sb.keys.read_only),
+            "/imports/{import_id}",
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    for (m, p, t) in [
+        (Method::POST, "/imports".to_string(), "/imports"),
+        (
+            Method::GET,
+            format!("/imports/{id}"),
+            "/imports/{import_id}",
+        ),
+        (
+            Method::GET,
+            format!("/imports/{id}/results"),
+            "/imports/{import_id}/results",
+        ),
+    ] {
+        let mut rb = e.req(m.clone(), &p, &e.sb.keys.leads_read);
+        if m == Method::POST {
+            rb = rb.header("Idempotency-Key", "imp-scope").json(&body);
+        }
+        let r = e.send(rb, t).await;
+        assert_eq!(
+            (r.status.as_u16(), r.code()),
+            (403, "insufficient_scope"),
+            "{p}"
+        );
+        assert_eq!(
+            r.body["error"]["details"]["required_scopes"],
+            json!(["leads.import"])
+        );
+    }
+    e.sb.shutdown().await;
+}
+
+/// Faults on imports: 500 commits no job (a retry with the same key runs it once), a dropped
+/// answer after commit is recovered by the replay, `import-fail` ends the job failed with no
+/// row processed, and 429 with the rate limit.
+#[tokio::test]
+async fn import_faults_rate_limit_and_failed_jobs() {
+    let e = env_with(SandboxConfig {
+        seed_demo: false,
+        rate_limit_per_minute: Some(1000),
+        ..Default::default()
+    })
+    .await;
+    let k = e.full();
+    let body = json!({"mode": "create", "leads": [{"email": "f@example.com"}]});
+    let post = |ik: &str, fault: &str| {
+        let rb = e
+            .req(Method::POST, "/imports", &k)
+            .header("Idempotency-Key", ik)
+            .json(&body);
+        if fault.is_empty() {
+            rb
+        } else {
+            rb.header("X-Sandbox-Fault", fault)
+        }
+    };
+    let r = e.send(post("f-1", "500"), "/imports").await;
+    assert_eq!((r.status.as_u16(), r.code()), (500, "internal_error"));
+    assert_eq!(e.admin(Method::GET, "/state", None).await["leads"], 0);
+    let r = e.send(post("f-1", ""), "/imports").await;
+    assert_eq!(r.status, 202);
+    assert!(r.header("x-ratelimit-limit").is_some());
+    import_done(&e, &k, r.data()["id"].as_str().unwrap()).await;
+    assert_eq!(e.count_email("f@example.com").await, 1);
+
+    // Dropped after commit: the retry replays the same job.
+    let dropped = post("f-2", "drop-after-commit").send().await;
+    let lost = match dropped {
+        Err(_) => true,
+        Ok(resp) => resp.bytes().await.is_err(),
+    };
+    assert!(lost, "the answer was to be dropped");
+    let r = e.send(post("f-2", ""), "/imports").await;
+    assert_eq!(r.header("idempotent-replayed"), Some("true"));
+    import_done(&e, &k, r.data()["id"].as_str().unwrap()).await;
+    assert_eq!(e.count_email("f@example.com").await, 2);
+
+    // A job that could not run.
+    let r = e.send(post("f-3", "import-fail"), "/imports").await;
+    let id = r.data()["id"].as_str().unwrap().to_string();
+    let job = import_done(&e, &k, &id).await;
+    assert_eq!(job.data()["status"], "failed");
+    assert_eq!(job.data()["created"], 0);
+    let res = e
+        .send(
+            e.req(Method::GET, &format!("/imports/{id}/results"), &k),
+            "/imports/{import_id}/results",
+        )
+        .await;
+    assert_eq!(res.data(), &json!([]));
+    assert_eq!(e.count_email("f@example.com").await, 2);
+
+    let r = e.send(post("f-4", "429"), "/imports").await;
+    assert_eq!((r.status.as_u16(), r.code()), (429, "rate_limited"));
+    assert!(r.header("retry-after").is_some());
+    e.sb.shutdown().await;
+}
+
+/// The patterns the sandbox enforces are the document's, character for character.
+#[test]
+fn the_document_declares_the_patterns_the_sandbox_enforces() {
+    let spec = common::spec();
+    for (name, pattern) in pb2b_sandbox::rules::ALL {
+        assert_eq!(
+            spec["x-patterns"][name].as_str(),
+            Some(pattern),
+            "x-patterns.{name} differs from pb2b_sandbox::rules"
+        );
+    }
+    let lead = &spec["components"]["schemas"]["LeadCreate"]["properties"];
+    assert_eq!(lead["email"]["pattern"], spec["x-patterns"]["email"]);
+    assert_eq!(
+        lead["company_domain"]["pattern"],
+        spec["x-patterns"]["host"]
+    );
+    assert_eq!(
+        lead["linkedin_url"]["pattern"],
+        spec["x-patterns"]["https_url"]
+    );
+    assert_eq!(
+        spec["components"]["parameters"]["IdempotencyKey"]["schema"]["pattern"],
+        spec["x-patterns"]["idempotency_key"]
     );
 }

@@ -235,6 +235,78 @@ async fn webhook_deliveries_are_signed_retried_recorded_and_verifiable_independe
     e.sb.shutdown().await;
 }
 
+/// The import events: `import.completed` and `import.failed` go to subscribed webhooks signed
+/// as every delivery (checked by the Node and Python verifiers), with the job as `data.object`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn import_events_are_signed_deliveries_of_the_job() {
+    let e = env().await;
+    let k = e.full();
+    let (url, rec) = receiver(0).await;
+    let r = e
+        .send(
+            e.req(Method::POST, "/webhooks", &k)
+                .json(&json!({"url": url, "events": ["import.completed", "import.failed"]})),
+            "/webhooks",
+        )
+        .await;
+    let secret = r.data()["signing_secret"].as_str().unwrap().to_string();
+    let body =
+        json!({"mode": "upsert", "leads": [{"email": "event@example.com"}, {"email": "nope"}]});
+    let done = e
+        .send(
+            e.req(Method::POST, "/imports", &k)
+                .header("Idempotency-Key", "events-1")
+                .json(&body),
+            "/imports",
+        )
+        .await;
+    let failed = e
+        .send(
+            e.req(Method::POST, "/imports", &k)
+                .header("Idempotency-Key", "events-2")
+                .header("X-Sandbox-Fault", "import-fail")
+                .json(&body),
+            "/imports",
+        )
+        .await;
+    let hits = eventually(|| async {
+        let hits = rec.hits.lock().unwrap().clone();
+        (hits.len() >= 2).then_some(hits)
+    })
+    .await;
+    for (event_type, job) in [("import.completed", &done), ("import.failed", &failed)] {
+        let (headers, raw) = hits
+            .iter()
+            .find(|(h, _)| h.get("x-prospectb2b-event").unwrap() == event_type)
+            .unwrap_or_else(|| panic!("no {event_type} delivered"));
+        let ts = headers["x-prospectb2b-timestamp"].to_str().unwrap();
+        let sig = headers["x-prospectb2b-signature"].to_str().unwrap();
+        assert_eq!(verify_externally(&secret, ts, sig, raw), (true, true));
+        let event: Value = serde_json::from_slice(raw).unwrap();
+        common::validate_pointer("/components/schemas/Event", &event);
+        assert_eq!(event["type"], event_type);
+        let object = &event["data"]["object"];
+        assert_eq!(object["object"], "import");
+        assert_eq!(object["id"], job.data()["id"]);
+        if event_type == "import.completed" {
+            assert_eq!(
+                (
+                    object["status"].as_str(),
+                    object["created"].as_u64(),
+                    object["failed"].as_u64()
+                ),
+                (Some("completed"), Some(1), Some(1))
+            );
+        } else {
+            assert_eq!(
+                (object["status"].as_str(), object["created"].as_u64()),
+                (Some("failed"), Some(0))
+            );
+        }
+    }
+    e.sb.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failing_endpoint_exhausts_retries_and_records_the_error() {
     let e = env().await; // retry delays 50 ms, 100 ms: three attempts in all

@@ -13,10 +13,11 @@ use pb2b_core::error::{Code, ErrorReport};
 use pb2b_core::jobs::{Job, SYNC_KEY};
 use pb2b_core::secret::SecretString;
 use pb2b_core::sync::postgres::{self, PgTarget};
-use pb2b_core::sync::{SyncOptions, VerifyReport};
+use pb2b_core::sync::{SyncOptions, SyncStatus, VerifyProgress, VerifyReport};
 use pb2b_core::workspace::DataFolder;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
+use tauri::ipc::Channel;
 use tauri::{AppHandle, Manager, Runtime, State};
 use ts_rs::TS;
 
@@ -170,6 +171,27 @@ pub async fn sync_destination<R: Runtime>(
     view(&app, &state, &profile).await
 }
 
+/// The status of the chosen PostgreSQL destination (its leads, last sync, outcome, watermark),
+/// read from its sync state row, for the Sync screen's card; null while syncs go to this
+/// computer (whose mirror's status is `sync_status`).
+#[tauri::command]
+pub async fn sync_destination_status<R: Runtime>(
+    app: AppHandle<R>,
+    state: State<'_, AppState>,
+) -> Result<Option<SyncStatus>, ErrorReport> {
+    let ws = state.workspace().await?;
+    match chosen_job(&app, SyncOptions::default()).await? {
+        Job::SyncTo { target, .. } => {
+            let pg = postgres::Postgres::open(&target, ws.id()).await?;
+            let mut status = pg.status().await?;
+            // This app's sync of it runs under the sync key, whichever value holds the connection.
+            status.running = state.jobs.is_running(SYNC_KEY);
+            Ok(Some(status))
+        }
+        _ => Ok(None),
+    }
+}
+
 /// Chooses the active profile's sync destination. For PostgreSQL, a non-empty `password` is
 /// kept in the keychain (an empty one keeps the saved password of the same database).
 #[tauri::command]
@@ -263,27 +285,32 @@ pub async fn test_sync_destination(
 }
 
 /// "Verify" (and "Repair"): compares the chosen destination with the server (counts, and
-/// checksums in ranges of `updated_at`); with `repair`, re-reads the ranges that differ. Holds
-/// the sync's key, so no sync runs meanwhile; `cancel_job("sync")` does not stop it.
+/// checksums in ranges of `updated_at`); with `repair`, re-reads the ranges that differ. Its
+/// progress goes to `on_progress`. It holds the sync's key, so no sync runs meanwhile, and
+/// `cancel_job("sync")` stops it (ending with `cancelled`).
 #[tauri::command]
 pub async fn sync_verify<R: Runtime>(
     app: AppHandle<R>,
     state: State<'_, AppState>,
     repair: bool,
+    on_progress: Channel<VerifyProgress>,
 ) -> Result<VerifyReport, ErrorReport> {
     let ws = state.workspace().await?;
     let job = chosen_job(&app, SyncOptions::default()).await?;
-    let _guard = state.jobs.start(SYNC_KEY).ok_or_else(|| {
+    let guard = state.jobs.start(SYNC_KEY).ok_or_else(|| {
         ErrorReport::local(
             Code::SyncRunning,
             "A sync is running: wait for it to end, then verify.",
             true,
         )
     })?;
-    let report = match job {
+    let progress = move |p: VerifyProgress| {
+        let _ = on_progress.send(p);
+    };
+    let result = match job {
         Job::SyncTo { target, .. } => {
             let pg = postgres::Postgres::open(&target, ws.id()).await?;
-            pb2b_core::sync::verify(ws.client(), &pg, repair).await?
+            pb2b_core::sync::verify(ws.client(), &pg, repair, &guard.token, &progress).await
         }
         _ => {
             let mirror = blocking({
@@ -291,16 +318,21 @@ pub async fn sync_verify<R: Runtime>(
                 move || ws.mirror()
             })
             .await?;
-            pb2b_core::sync::verify(ws.client(), &mirror, repair).await?
+            pb2b_core::sync::verify(ws.client(), &mirror, repair, &guard.token, &progress).await
         }
     };
-    tracing::info!(
-        equal = report.equal,
-        differing = report.differing.len(),
-        repaired = report.repaired,
-        "sync verify ended"
-    );
-    Ok(report)
+    match &result {
+        Ok(report) => tracing::info!(
+            equal = report.equal,
+            differing = report.differing.len(),
+            repaired = report.repaired,
+            "sync verify ended"
+        ),
+        Err(err) => {
+            tracing::warn!(code = %err.code, request_id = ?err.request_id, "sync verify failed")
+        }
+    }
+    result
 }
 
 /// A profile was renamed: its destination and the password of its database follow the name.

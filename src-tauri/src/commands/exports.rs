@@ -54,6 +54,17 @@ pub async fn exports_list<R: Runtime>(
 
 /// Starts an export (its Idempotency-Key saved before the request) and polls it in the
 /// background; the file goes to the Downloads folder.
+///
+/// Server exports do not ask where with the save dialog (the app's other files do, see
+/// [`super::files`]), for three reasons. The file arrives minutes or hours later, in the
+/// background, possibly after a restart or with the window closed to the tray: a modal dialog
+/// popping up then would interrupt whatever the user is doing, or wait unanswered while the
+/// signed link expires. The download policy (`pb2b_core::exports`, issue 14) names the file
+/// itself (the server's name sanitised, the extension forced, never clobbering: `name (1).csv`)
+/// because the name comes from the server, whereas the dialog's overwrite confirmation is about a
+/// name the user typed. And "Open" only opens a `.csv` directly inside the job's recorded folder
+/// (`openable_export`), a check that needs one known folder per job. "Show in folder" takes the
+/// user to the file, to move it wherever they like.
 #[tauri::command]
 pub async fn export_start<R: Runtime>(
     app: AppHandle<R>,
@@ -109,18 +120,6 @@ pub async fn export_remove(state: State<'_, AppState>, id: String) -> Result<(),
     blocking(move || exports.remove(&id)).await
 }
 
-async fn downloaded_path(state: &AppState, id: String) -> Result<String, ErrorReport> {
-    let (exports, _) = exports_of_active(state).await?;
-    let job = blocking(move || exports.get(&id)).await?;
-    job.local_path.ok_or_else(|| {
-        ErrorReport::local(
-            codes::INVALID_INPUT,
-            "This export has not been downloaded yet.",
-            false,
-        )
-    })
-}
-
 /// Opens a downloaded export with the default app: only a `.csv` this app downloaded, still in
 /// the export's folder (`pb2b_core::exports::openable_export`).
 #[tauri::command]
@@ -142,19 +141,16 @@ pub async fn export_open<R: Runtime>(
         })
 }
 
-/// Shows a downloaded export in its folder.
+/// Shows a downloaded export in its folder: the same file "Open" accepts, and only that
+/// (`pb2b_core::exports::openable_export`: the job's own download, a plain `.csv` file still in
+/// the job's folder).
 #[tauri::command]
 pub async fn export_reveal<R: Runtime>(
     app: AppHandle<R>,
     state: State<'_, AppState>,
     id: String,
 ) -> Result<(), ErrorReport> {
-    let path = downloaded_path(&state, id).await?;
-    app.opener().reveal_item_in_dir(&path).map_err(|err| {
-        ErrorReport::local(
-            codes::INTERNAL,
-            format!("Could not show {path}: {err}"),
-            true,
-        )
-    })
+    let (exports, _) = exports_of_active(&state).await?;
+    let path = blocking(move || pb2b_core::exports::openable_export(&exports.get(&id)?)).await?;
+    blocking(move || super::files::reveal(&app, &path)).await
 }

@@ -1,16 +1,23 @@
 //! Leads and imports: create one lead safely (one Idempotency-Key per submission, reused by every
 //! retry), and import a file dropped on the window: preview and mapping, staging into the
-//! journal, delivery with progress, pause/resume/cancel, results files, retry failed rows.
+//! journal, the review against the workspace for a mode, delivery with progress,
+//! pause/resume/cancel, results files (and the review as a file), retry failed rows.
 
 use pb2b_core::api::NewLead;
-use pb2b_core::error::{codes, ErrorReport};
-use pb2b_core::import::{self, ImportJob, Mapping, Preview, RunOptions};
+use pb2b_core::error::Code;
+use pb2b_core::error::ErrorReport;
+use pb2b_core::import::review::ReviewPage;
+use pb2b_core::import::{
+    self, ImportJob, ImportMode, ImportReview, Mapping, Preview, ReviewClass, RunOptions,
+};
 use pb2b_core::jobs::Job;
 use pb2b_core::leads::{self, CreatedLead, FieldError, LeadSubmission};
+use pb2b_core::saved_files::ResultsKind;
+use pb2b_core::sync::SyncOptions;
 use tauri::{AppHandle, Runtime, State};
 use tauri_plugin_dialog::DialogExt;
 
-use super::{active_client, blocking};
+use super::blocking;
 use crate::state::AppState;
 
 /// Field errors of a lead as typed (the core checks again when it is sent).
@@ -31,13 +38,14 @@ pub async fn lead_create(
     state: State<'_, AppState>,
     submission: LeadSubmission,
 ) -> Result<CreatedLead, ErrorReport> {
-    let client = active_client(&state).await?;
-    leads::create(&client, &submission)
+    let workspace = state.workspace().await?;
+    let mirror = workspace.mirror().ok();
+    leads::create(workspace.client(), mirror.as_ref(), &submission)
         .await
         .map_err(ErrorReport::from)
 }
 
-/// The native file dialog for CSV/TSV/TXT files; null when cancelled.
+/// The native file dialog for CSV/TSV/TXT and Excel (.xlsx) files; null when cancelled.
 #[tauri::command]
 pub async fn import_pick_file<R: Runtime>(
     app: AppHandle<R>,
@@ -46,7 +54,7 @@ pub async fn import_pick_file<R: Runtime>(
         Ok(app
             .dialog()
             .file()
-            .add_filter("Spreadsheet text", &["csv", "tsv", "txt"])
+            .add_filter("Spreadsheets", &["csv", "tsv", "txt", "xlsx", "xlsm"])
             .blocking_pick_file()
             .and_then(|f| f.into_path().ok())
             .map(|p| p.display().to_string()))
@@ -56,17 +64,21 @@ pub async fn import_pick_file<R: Runtime>(
 
 /// The preview of a file (its head only, however large): format, mapping with confidence, the
 /// first rows as mapped, and the counts. `mapping` null: the remembered or automatic one.
+/// `sheet`: for an .xlsx workbook, the sheet to read (null: the first); the preview's
+/// `format.sheets` lists them for the picker.
 #[tauri::command]
 pub async fn import_preview(
     state: State<'_, AppState>,
     path: String,
     mapping: Option<Mapping>,
+    sheet: Option<String>,
 ) -> Result<Preview, ErrorReport> {
     let store = state.store().await?;
     blocking(move || {
-        import::preview(
+        import::preview_sheet(
             Some(&store),
             std::path::Path::new(&path),
+            sheet.as_deref(),
             mapping.as_ref(),
             20,
         )
@@ -100,28 +112,77 @@ pub async fn import_assign(
     blocking(move || imports.assign(&id)).await
 }
 
-/// Stages the file into the journal with `mapping` (its import id saved before any request),
-/// then delivers it in the background; progress arrives as [`AppEvent::ImportProgress`] events.
+/// Stages the file into the journal with `mapping` (its import id saved before any request);
+/// nothing is sent until the import is reviewed ([`import_review`]) and sent
+/// ([`import_resume`]).
 #[tauri::command]
-pub async fn import_start<R: Runtime>(
-    app: AppHandle<R>,
+pub async fn import_stage(
     state: State<'_, AppState>,
     path: String,
     mapping: Mapping,
+    sheet: Option<String>,
 ) -> Result<ImportJob, ErrorReport> {
-    let ws = state.workspace().await?;
-    let staging = ws.imports();
-    let job = blocking(move || {
-        staging.stage(
+    let staging = state.workspace().await?.imports();
+    blocking(move || {
+        staging.stage_sheet(
             std::path::Path::new(&path),
+            sheet.as_deref(),
             &mapping,
             &|_| {},
             &tokio_util::sync::CancellationToken::new(),
         )
     })
-    .await?;
-    crate::jobs::spawn(&app, ws, import_job(&job.id))?;
-    Ok(job)
+    .await
+}
+
+/// Reviews a staged import for `mode` against the workspace's leads (see
+/// `pb2b_core::import::review`): the local mirror is synced first when the core's rule says so
+/// (through the app's one sync job, so its progress shows as `sync-progress`; a sync already
+/// running elsewhere is not waited for, and the review says how fresh the mirror was). Run it
+/// again with another mode until the import is sent.
+#[tauri::command]
+pub async fn import_review<R: Runtime>(
+    app: AppHandle<R>,
+    state: State<'_, AppState>,
+    id: String,
+    mode: ImportMode,
+) -> Result<ImportReview, ErrorReport> {
+    let ws = state.workspace().await?;
+    let w = ws.clone();
+    let stale = blocking(move || w.mirror_stale_for_review()).await?;
+    let mut synced_now = false;
+    if stale.is_some() {
+        let sync = Job::Sync(SyncOptions::default());
+        match crate::jobs::run(&app, &ws, &sync, None, crate::background::Origin::ByHand).await {
+            Ok(_) => synced_now = true,
+            Err(e) if e.code == Code::SyncRunning => {}
+            Err(e) => return Err(e),
+        }
+    }
+    blocking(move || {
+        let mirror = ws.mirror()?;
+        ws.imports().review(
+            &mirror,
+            &id,
+            mode,
+            synced_now,
+            &tokio_util::sync::CancellationToken::new(),
+        )
+    })
+    .await
+}
+
+/// A page of an import's reviewed rows, of one class (`only`) or all, in file order.
+#[tauri::command]
+pub async fn import_review_rows(
+    state: State<'_, AppState>,
+    id: String,
+    only: Option<ReviewClass>,
+    offset: u32,
+    limit: u32,
+) -> Result<ReviewPage, ErrorReport> {
+    let imports = state.workspace().await?.imports();
+    blocking(move || imports.review_rows(&id, only, u64::from(offset), limit)).await
 }
 
 /// The job that sends an import's pending rows.
@@ -132,8 +193,9 @@ fn import_job(id: &str) -> Job {
     }
 }
 
-/// Resumes a paused or interrupted import of the open workspace (rows already sent replay,
-/// never duplicate); another workspace's import is refused before anything is sent.
+/// Sends a reviewed import, or resumes a paused or interrupted one, of the open workspace (rows
+/// already sent replay, never duplicate); another workspace's import is refused before anything
+/// is sent. Progress arrives as [`crate::events::AppEvent::ImportProgress`] events.
 #[tauri::command]
 pub async fn import_resume<R: Runtime>(
     app: AppHandle<R>,
@@ -180,41 +242,33 @@ pub async fn import_retry_failed<R: Runtime>(
 
 /// Writes the error report (every original column as it was read, so the corrected report
 /// imports the same values, plus row_number, error_code, error_message, request_id, which are
-/// formula-safe; Excel-ready) or the success file (each row's lead id) to the Downloads folder;
-/// returns its path.
+/// formula-safe; Excel-ready) or the success file (each row's lead id) where the user chooses in
+/// the native save dialog (Downloads and `<file>-errors.csv` / `-created.csv` proposed); returns
+/// its path, or null when the dialog was cancelled (no file).
 #[tauri::command]
-pub async fn import_results_file(
+pub async fn import_results_file<R: Runtime>(
+    app: AppHandle<R>,
     state: State<'_, AppState>,
     id: String,
-    kind: String,
-) -> Result<String, ErrorReport> {
+    kind: ResultsKind,
+) -> Result<Option<String>, ErrorReport> {
     let ws = state.workspace().await?;
     let store = ws.store().clone();
     let imports = ws.imports();
     let i = id.clone();
     let job = blocking(move || imports.get(&i)).await?;
-    let stem = std::path::Path::new(&job.file_name)
-        .file_stem()
-        .and_then(|s| s.to_str())
-        .unwrap_or("import")
-        .to_owned();
-    let (suffix, write): (&str, WriteResults) = match kind.as_str() {
-        "errors" => ("errors", import::write_error_report),
-        "success" => ("created", import::write_success_file),
-        _ => {
-            return Err(ErrorReport::local(
-                codes::INVALID_INPUT,
-                "kind is errors or success",
-                false,
-            ))
-        }
+    let write: WriteResults = match kind {
+        ResultsKind::Errors => import::write_error_report,
+        ResultsKind::Success => import::write_success_file,
+        ResultsKind::Review => pb2b_core::import::review::write_review,
     };
-    let path = super::new_download_path(&state, &format!("{stem}-{suffix}"), "csv")?;
-    blocking(move || {
-        write(&store, &id, &path)?;
-        Ok(path.display().to_string())
-    })
-    .await
+    let proposal = pb2b_core::saved_files::import_results_proposal(
+        super::files::default_dir(&state),
+        &job.file_name,
+        kind,
+    );
+    let saved = super::files::save_as(&app, proposal, move |path| write(&store, &id, path)).await?;
+    Ok(saved.map(|(path, _)| path.display().to_string()))
 }
 
 /// Writes one of an import's results files.

@@ -2,9 +2,11 @@
 //! Errors cross IPC as [`ErrorReport`] only.
 
 pub mod activity;
+pub mod background;
 pub mod connect;
 pub mod destination;
 pub mod exports;
+pub mod files;
 pub mod import;
 pub mod overview;
 pub mod sync;
@@ -42,39 +44,9 @@ pub(crate) fn not_connected() -> ErrorReport {
     )
 }
 
-/// The open workspace's client.
-pub(crate) async fn active_client(state: &AppState) -> Result<pb2b_core::api::Client, ErrorReport> {
-    Ok(state.workspace().await?.client().clone())
-}
-
 /// The user's Downloads folder, or the data folder's `exports/` when the platform has none.
 pub(crate) fn downloads_dir(state: &AppState) -> std::path::PathBuf {
-    pb2b_core::exports::downloads_dir_or(|| state.data_dir.join("exports"))
-}
-
-/// A new file in the user's Downloads folder (the data folder's `exports/` when the platform has
-/// none) named `<stem>.<ext>`, or `<stem>-2.<ext>`... so it never overwrites another file. The
-/// folder is created; the file is not.
-pub(crate) fn new_download_path(
-    state: &AppState,
-    stem: &str,
-    ext: &str,
-) -> Result<std::path::PathBuf, ErrorReport> {
-    let dir = downloads_dir(state);
-    std::fs::create_dir_all(&dir).map_err(|err| {
-        ErrorReport::local(
-            codes::INTERNAL,
-            format!("Could not create {}: {err}", dir.display()),
-            true,
-        )
-    })?;
-    let mut path = dir.join(format!("{stem}.{ext}"));
-    let mut n = 1;
-    while path.exists() {
-        n += 1;
-        path = dir.join(format!("{stem}-{n}.{ext}"));
-    }
-    Ok(path)
+    files::default_dir(state)
 }
 
 /// Versions, platform, data folder, a real keychain probe and the base URL in use.

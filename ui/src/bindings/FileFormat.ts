@@ -9,6 +9,15 @@ export type FileFormat = {
  */
 encoding: string, bom: boolean, 
 /**
- * One of `,` `;` `\t` `|`.
+ * One of `,` `;` `\t` `|`; empty for a workbook.
  */
-delimiter: string, };
+delimiter: string, 
+/**
+ * The sheet read, for a workbook (`.xlsx`); `null` for text. Part of the import's
+ * identity: another sheet of the same file is another import.
+ */
+sheet: string | null, 
+/**
+ * Every worksheet of the workbook (empty for text), for the sheet picker.
+ */
+sheets: Array<string>, };

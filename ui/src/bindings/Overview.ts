@@ -10,4 +10,9 @@ export type Overview = { workspace_name: string, leads_total: number, by_status:
 /**
  * Oldest first, [`WEEKS`] entries ending with the current week.
  */
-created_per_week: Array<WeekCount>, sync: SyncStatus, recent_imports: Array<ImportJob>, recent_exports: Array<ExportJob>, deliveries: DeliveryStats, };
+created_per_week: Array<WeekCount>, sync: SyncStatus, 
+/**
+ * Never synced and idle: the Overview starts the first sync at once
+ * ([`crate::sync::schedule::first_sync_due`]).
+ */
+first_sync_due: boolean, recent_imports: Array<ImportJob>, recent_exports: Array<ExportJob>, deliveries: DeliveryStats, };

@@ -3,8 +3,25 @@
 /**
  * How many journal rows are in each state.
  */
-export type RowCounts = { total: number, pending: number, in_flight: number, created: number, failed: number, 
+export type RowCounts = { total: number, pending: number, in_flight: number, 
+/**
+ * Rows the server created.
+ */
+created: number, 
+/**
+ * Rows sent onto an existing lead (modes upsert and update) that changed it.
+ */
+updated: number, 
+/**
+ * Rows sent onto an existing lead that already held their values.
+ */
+unchanged: number, failed: number, 
 /**
  * Invalid, duplicate or cancelled rows (never sent).
  */
-skipped: number, blank_lines: number, ragged_rows: number, };
+skipped: number, blank_lines: number, ragged_rows: number, 
+/**
+ * Rows to send (not skipped when staged) that go without one or more optional values the
+ * contract would refuse; the result files list them (`dropped_fields`).
+ */
+with_dropped_fields: number, };

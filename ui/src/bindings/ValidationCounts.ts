@@ -3,4 +3,9 @@
 /**
  * Counts of a validation pass.
  */
-export type ValidationCounts = { rows: number, will_create: number, invalid: number, duplicate: number, blank_lines: number, ragged_rows: number, };
+export type ValidationCounts = { rows: number, will_create: number, invalid: number, duplicate: number, blank_lines: number, ragged_rows: number, 
+/**
+ * Valid rows that will be sent without one or more optional values the contract would
+ * refuse (a later duplicate among them is skipped anyway).
+ */
+with_dropped_fields: number, };

@@ -1,17 +1,22 @@
 // Generated from the command and event lists in src-tauri/src/ipc.rs by
 // `UPDATE_BINDINGS=1 cargo test --test app bindings`. Do not edit by hand.
 import { invoke, type Channel } from "@tauri-apps/api/core";
+import type { BackgroundSettings } from "./BackgroundSettings";
 import type { ConnectionStatus } from "./ConnectionStatus";
 import type { CreatedLead } from "./CreatedLead";
 import type { DeliveryPage } from "./DeliveryPage";
 import type { DeliveryRow } from "./DeliveryRow";
 import type { Diagnostics } from "./Diagnostics";
+import type { EditOutcome } from "./EditOutcome";
 import type { ExportFormat } from "./MirrorExportFormat";
 import type { ExportJob } from "./ExportJob";
 import type { FieldError } from "./FieldError";
 import type { ImportJob } from "./ImportJob";
+import type { ImportMode } from "./ImportMode";
+import type { ImportReview } from "./ImportReview";
 import type { KeyCheck } from "./KeyCheck";
 import type { Lead } from "./Lead";
+import type { LeadEdit } from "./LeadEdit";
 import type { LeadPage } from "./LeadPage";
 import type { LeadQuery } from "./LeadQuery";
 import type { LeadSubmission } from "./LeadSubmission";
@@ -23,6 +28,9 @@ import type { MirrorExportResult } from "./MirrorExportResult";
 import type { NewLead } from "./NewLead";
 import type { Overview } from "./Overview";
 import type { Preview } from "./Preview";
+import type { ResultsKind } from "./ResultsKind";
+import type { ReviewClass } from "./ReviewClass";
+import type { ReviewPage } from "./ReviewPage";
 import type { SecretDialog } from "./SecretDialog";
 import type { SignatureCheck } from "./SignatureCheck";
 import type { SignatureVerdict } from "./SignatureVerdict";
@@ -31,8 +39,10 @@ import type { SyncDestinationView } from "./SyncDestinationView";
 import type { SyncOptions } from "./SyncOptions";
 import type { SyncProgress } from "./SyncProgress";
 import type { SyncReport } from "./SyncReport";
+import type { SyncSchedule } from "./SyncSchedule";
 import type { SyncStatus } from "./SyncStatus";
 import type { UrlCheck } from "./UrlCheck";
+import type { VerifyProgress } from "./VerifyProgress";
 import type { VerifyReport } from "./VerifyReport";
 import type { WebhookChanges } from "./WebhookChanges";
 import type { WebhookDraft } from "./WebhookDraft";
@@ -95,6 +105,16 @@ export function supportBundle(id: number): Promise<string> {
   return invoke("support_bundle", { id });
 }
 
+/** `crate::commands::activity::support_bundle_save` */
+export function supportBundleSave(id: number): Promise<string | null> {
+  return invoke("support_bundle_save", { id });
+}
+
+/** `crate::commands::files::reveal_file` */
+export function revealFile(path: string): Promise<void> {
+  return invoke("reveal_file", { path });
+}
+
 /** `crate::commands::overview::overview` */
 export function overview(): Promise<Overview> {
   return invoke("overview");
@@ -120,14 +140,24 @@ export function testSyncDestination(destination: SyncDestination, password: stri
   return invoke("test_sync_destination", { destination, password });
 }
 
+/** `crate::commands::destination::sync_destination_status` */
+export function syncDestinationStatus(): Promise<SyncStatus | null> {
+  return invoke("sync_destination_status");
+}
+
 /** `crate::commands::destination::sync_verify` */
-export function syncVerify(repair: boolean): Promise<VerifyReport> {
-  return invoke("sync_verify", { repair });
+export function syncVerify(repair: boolean, onProgress: Channel<VerifyProgress>): Promise<VerifyReport> {
+  return invoke("sync_verify", { repair, onProgress });
 }
 
 /** `crate::commands::sync::sync_status` */
 export function syncStatus(): Promise<SyncStatus | null> {
   return invoke("sync_status");
+}
+
+/** `crate::commands::sync::sync_running` */
+export function syncRunning(): Promise<boolean> {
+  return invoke("sync_running");
 }
 
 /** `crate::commands::sync::leads_search` */
@@ -140,8 +170,18 @@ export function leadDetail(id: string): Promise<Lead | null> {
   return invoke("lead_detail", { id });
 }
 
+/** `crate::commands::sync::lead_edit_validate` */
+export function leadEditValidate(edit: LeadEdit): Promise<Array<FieldError>> {
+  return invoke("lead_edit_validate", { edit });
+}
+
+/** `crate::commands::sync::lead_edit` */
+export function leadEdit(edit: LeadEdit): Promise<EditOutcome> {
+  return invoke("lead_edit", { edit });
+}
+
 /** `crate::commands::sync::mirror_export` */
-export function mirrorExport(format: ExportFormat, query: LeadQuery): Promise<MirrorExportResult> {
+export function mirrorExport(format: ExportFormat, query: LeadQuery): Promise<MirrorExportResult | null> {
   return invoke("mirror_export", { format, query });
 }
 
@@ -153,6 +193,31 @@ export function setSyncInterval(minutes: number): Promise<number> {
 /** `crate::commands::sync::sync_interval` */
 export function syncInterval(): Promise<number> {
   return invoke("sync_interval");
+}
+
+/** `crate::commands::sync::sync_schedule` */
+export function syncSchedule(): Promise<SyncSchedule> {
+  return invoke("sync_schedule");
+}
+
+/** `crate::commands::background::background_settings` */
+export function backgroundSettings(): Promise<BackgroundSettings> {
+  return invoke("background_settings");
+}
+
+/** `crate::commands::background::set_close_to_tray` */
+export function setCloseToTray(keep: boolean | null): Promise<BackgroundSettings> {
+  return invoke("set_close_to_tray", { keep });
+}
+
+/** `crate::commands::background::answer_close` */
+export function answerClose(keep: boolean): Promise<void> {
+  return invoke("answer_close", { keep });
+}
+
+/** `crate::commands::background::set_start_at_login` */
+export function setStartAtLogin(enabled: boolean): Promise<BackgroundSettings> {
+  return invoke("set_start_at_login", { enabled });
 }
 
 /** `crate::commands::exports::exports_list` */
@@ -296,8 +361,8 @@ export function importPickFile(): Promise<string | null> {
 }
 
 /** `crate::commands::import::import_preview` */
-export function importPreview(path: string, mapping: Mapping | null): Promise<Preview> {
-  return invoke("import_preview", { path, mapping });
+export function importPreview(path: string, mapping: Mapping | null, sheet: string | null): Promise<Preview> {
+  return invoke("import_preview", { path, mapping, sheet });
 }
 
 /** `crate::commands::import::imports_list` */
@@ -315,9 +380,19 @@ export function importAssign(id: string): Promise<ImportJob> {
   return invoke("import_assign", { id });
 }
 
-/** `crate::commands::import::import_start` */
-export function importStart(path: string, mapping: Mapping): Promise<ImportJob> {
-  return invoke("import_start", { path, mapping });
+/** `crate::commands::import::import_stage` */
+export function importStage(path: string, mapping: Mapping, sheet: string | null): Promise<ImportJob> {
+  return invoke("import_stage", { path, mapping, sheet });
+}
+
+/** `crate::commands::import::import_review` */
+export function importReview(id: string, mode: ImportMode): Promise<ImportReview> {
+  return invoke("import_review", { id, mode });
+}
+
+/** `crate::commands::import::import_review_rows` */
+export function importReviewRows(id: string, only: ReviewClass | null, offset: number, limit: number): Promise<ReviewPage> {
+  return invoke("import_review_rows", { id, only, offset, limit });
 }
 
 /** `crate::commands::import::import_resume` */
@@ -341,6 +416,6 @@ export function importRetryFailed(id: string): Promise<ImportJob> {
 }
 
 /** `crate::commands::import::import_results_file` */
-export function importResultsFile(id: string, kind: string): Promise<string> {
+export function importResultsFile(id: string, kind: ResultsKind): Promise<string | null> {
   return invoke("import_results_file", { id, kind });
 }

@@ -3,7 +3,7 @@
 import { api } from "../ipc";
 import { clear, copyText, h, toast } from "../dom";
 import { timeElement } from "../time";
-import { errorPanel } from "../components";
+import { errorPanel, fieldPair, savedFileNote } from "../components";
 import type { ErrorReport } from "../bindings/ErrorReport";
 import type { LogFilter } from "../bindings/LogFilter";
 import type { LoggedRequest } from "../bindings/LoggedRequest";
@@ -41,6 +41,7 @@ export async function renderActivity(root: HTMLElement): Promise<void> {
 
   function showDetail(row: LoggedRequest): void {
     clear(detail);
+    const saved = h("div", {});
     detail.append(
       h(
         "section",
@@ -58,7 +59,23 @@ export async function renderActivity(root: HTMLElement): Promise<void> {
                 detail.append(errorPanel(err as ErrorReport));
               }
             },
-          }, "Copy support bundle")),
+          }, "Copy support bundle"),
+          h("button", {
+            type: "button",
+            "data-save-bundle": String(row.id),
+            onclick: async () => {
+              try {
+                const file = await api.supportBundleSave(row.id);
+                // Cancelled in the save dialog: no file, nothing to say.
+                if (file === null) return;
+                toast(`Saved ${file} (no keys or secrets in it)`);
+                saved.replaceChildren(savedFileNote(`Saved ${file}`, file, { "data-bundle-path": file }));
+              } catch (err) {
+                saved.replaceChildren(errorPanel(err as ErrorReport));
+              }
+            },
+          }, "Save support bundle…")),
+        saved,
         h("h3", {}, "Request headers"),
         h("pre", { class: "mono" }, row.request_headers.map(([k, v]) => `${k}: ${v}`).join("\n") || "—"),
         h("h3", {}, "Response (excerpt)"),
@@ -109,7 +126,7 @@ export async function renderActivity(root: HTMLElement): Promise<void> {
       }
       table.append(
         h("table", { class: "log", "aria-label": "API calls" },
-          h("thead", {}, h("tr", {}, ...["Time (UTC)", "Method", "Path", "Status", "Duration", "request_id", ""].map((t) => h("th", { scope: "col" }, t)))),
+          h("thead", {}, h("tr", {}, ...["Time", "Method", "Path", "Status", "Duration", "request_id", ""].map((t) => h("th", { scope: "col" }, t)))),
           body),
       );
     } catch (err) {
@@ -133,10 +150,10 @@ export async function renderActivity(root: HTMLElement): Promise<void> {
     h(
       "div",
       { class: "filters row", role: "search", "aria-label": "Filter API calls" },
-      h("label", { for: "filter-status" }, "Status"), statusSelect,
-      h("label", { for: "filter-path" }, "Path"), pathInput,
-      h("label", { for: "filter-request-id" }, "request_id"), requestIdInput,
-      h("label", { for: "filter-since" }, "Since"), sinceInput,
+      fieldPair(h("label", { for: "filter-status" }, "Status"), statusSelect),
+      fieldPair(h("label", { for: "filter-path" }, "Path"), pathInput),
+      fieldPair(h("label", { for: "filter-request-id" }, "request_id"), requestIdInput),
+      fieldPair(h("label", { for: "filter-since" }, "Since"), sinceInput),
       h("button", { type: "button", onclick: () => void load() }, "Refresh"),
     ),
     table,

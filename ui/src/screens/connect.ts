@@ -141,6 +141,8 @@ export async function renderConnect(root: HTMLElement): Promise<void> {
       keyInput.value = "";
       clear(resultBox);
       show(status);
+      // Connected: to the Overview, where a workspace never synced starts its first sync.
+      location.hash = "#/overview";
     }),
   );
   // Enter in any field of the form saves and connects, as the primary button does.

@@ -4,13 +4,23 @@
 import { api } from "../ipc";
 import { clear, h, toast } from "../dom";
 import { timeElement } from "../time";
-import { errorPanel, fact } from "../components";
+import { errorPanel, fact, fieldPair, gatedButton, savedFileNote } from "../components";
+import { can } from "../state";
+import type { EditConflict } from "../bindings/EditConflict";
+import type { FieldChange } from "../bindings/FieldChange";
+import type { LeadEdit } from "../bindings/LeadEdit";
 import type { ErrorReport } from "../bindings/ErrorReport";
 import type { Lead } from "../bindings/Lead";
 import type { LeadQuery } from "../bindings/LeadQuery";
 import { ALL_COLUMNS, ColumnLayout, STEP } from "../columns";
 
 const ROW = 34;
+const STATUSES = ["new", "contacted", "qualified", "unqualified", "customer", "lost"];
+const EDIT_FIELDS: [string, string][] = [
+  ["full_name", "Full name"], ["email", "Email"], ["company_name", "Company"], ["first_name", "First name"],
+  ["last_name", "Last name"], ["phone", "Phone"], ["job_title", "Job title"], ["company_domain", "Company domain"],
+  ["linkedin_url", "LinkedIn URL"], ["status", "Status"], ["source", "Source"],
+];
 const PAGE = 200;
 
 export async function renderLeads(root: HTMLElement): Promise<void> {
@@ -124,6 +134,7 @@ export async function renderLeads(root: HTMLElement): Promise<void> {
         h("section", { class: "card" },
           h("div", { class: "row drawer-head" },
             h("h2", {}, lead.full_name ?? lead.email),
+            gatedButton("Edit", can("update_lead"), () => editDetail(lead), { id: "lead-edit" }),
             h("button", { type: "button", class: "drawer-close", "aria-label": "Close lead details", onclick: () => closeDetail() }, "Close")),
           h("dl", { class: "facts" },
             ...fact("Email", lead.email),
@@ -143,6 +154,103 @@ export async function renderLeads(root: HTMLElement): Promise<void> {
     } catch (err) {
       detail.append(errorPanel(err as ErrorReport));
     }
+  }
+
+  // Edit mode: the editable fields as inputs, checked as the user types by the core's rules (the
+  // create form's), Save sends only what changed; Enter saves, Escape cancels. A change someone
+  // else made meanwhile comes back as a conflict panel: their changes old → new, then Reapply
+  // mine (on their version) or Keep theirs.
+  function editDetail(lead: Lead, values?: Record<string, string>): void {
+    clear(detail);
+    const inputs = new Map<string, HTMLInputElement | HTMLSelectElement>();
+    const problems = new Map<string, HTMLElement>();
+    const result = h("div", { id: "lead-edit-result", "aria-live": "polite" });
+    const current = (): LeadEdit => {
+      const v: Record<string, string> = {};
+      for (const [field, input] of inputs) v[field] = input.value;
+      return { loaded: lead, values: v };
+    };
+    async function validate(): Promise<boolean> {
+      const errors = await api.leadEditValidate(current());
+      for (const [field, el] of problems) el.textContent = errors.filter((e) => e.field === field).map((e) => e.message).join(" ");
+      for (const [field, input] of inputs) input.setAttribute("aria-invalid", String(errors.some((e) => e.field === field)));
+      return errors.length === 0;
+    }
+    const fields = EDIT_FIELDS.map(([field, label]) => {
+      const id = `lead-edit-${field}`;
+      const value = values?.[field] ?? ((lead as unknown as Record<string, string | null>)[field] ?? "");
+      const input = field === "status"
+        ? h("select", { id }, ...STATUSES.map((st) => h("option", { value: st, selected: st === value }, st)))
+        : h("input", { id, type: field === "email" ? "email" : "text", autocomplete: "off", value });
+      const problem = h("p", { class: "field-error", id: `${id}-error` });
+      input.setAttribute("aria-describedby", `${id}-error`);
+      input.addEventListener("input", () => void validate());
+      inputs.set(field, input);
+      problems.set(field, problem);
+      return h("div", { class: "field" }, h("label", { for: id }, label), input, problem);
+    });
+    const permission = can("update_lead");
+    const save = h("button", { type: "submit", class: "primary", id: "lead-edit-save", disabled: !permission.allowed, "aria-describedby": permission.allowed ? undefined : "lead-edit-why" }, "Save");
+    const cancel = h("button", { type: "button", id: "lead-edit-cancel", onclick: () => void showDetail(lead.id) }, "Cancel");
+    const form = h("form", { class: "card", id: "lead-edit-form", "aria-label": "Edit lead", novalidate: true },
+      h("h2", {}, `Edit ${lead.full_name ?? lead.email}`),
+      ...fields,
+      h("div", { class: "row" }, save, cancel,
+        permission.allowed ? null : h("span", { class: "muted why", id: "lead-edit-why" }, permission.reason ?? "Not allowed")),
+      result);
+    form.addEventListener("keydown", (e) => {
+      if (e.key === "Escape") {
+        e.preventDefault();
+        e.stopPropagation();
+        void showDetail(lead.id);
+      }
+    });
+    form.addEventListener("submit", (e) => {
+      e.preventDefault();
+      if (permission.allowed) void send(current());
+    });
+    async function send(edit: LeadEdit): Promise<void> {
+      clear(result);
+      if (!(await validate())) return;
+      save.disabled = true;
+      try {
+        const out = await api.leadEdit(edit);
+        if (out.saved) {
+          toast(out.saved.changed.length ? `Saved: ${out.saved.changed.map((c) => c.field).join(", ")}` : "Nothing changed");
+          reset();
+          await showDetail(out.saved.lead.id);
+          return;
+        }
+        if (out.conflict) {
+          reset();
+          result.append(conflictPanel(out.message ?? "", out.conflict));
+        }
+      } catch (err) {
+        const report = err as ErrorReport;
+        if (report.code === "not_found") reset();
+        result.append(errorPanel(report));
+      } finally {
+        save.disabled = !permission.allowed;
+      }
+    }
+    function conflictPanel(message: string, conflict: EditConflict): HTMLElement {
+      const line = (c: FieldChange) => h("tr", {},
+        h("th", { scope: "row" }, c.field),
+        h("td", {}, c.old ?? "(empty)"),
+        h("td", {}, c.new ?? "(empty)"));
+      return h("section", { class: "card error", id: "lead-edit-conflict", role: "alert", "aria-labelledby": "lead-edit-conflict-title" },
+        h("h3", { id: "lead-edit-conflict-title" }, "Changed on the server meanwhile"),
+        h("p", {}, message),
+        h("table", { class: "conflict" },
+          h("caption", {}, "Their changes"),
+          h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Field"), h("th", { scope: "col" }, "When you opened it"), h("th", { scope: "col" }, "Now on the server"))),
+          h("tbody", {}, ...conflict.theirs.map(line))),
+        h("div", { class: "row" },
+          h("button", { type: "button", class: "primary", id: "lead-edit-reapply", onclick: () => void send(conflict.reapply) }, "Reapply my changes"),
+          h("button", { type: "button", id: "lead-edit-keep", onclick: () => void showDetail(conflict.server.id) }, "Keep theirs")));
+    }
+    detail.append(form);
+    (inputs.get("full_name") as HTMLElement).focus();
   }
 
   function reset(): void {
@@ -297,12 +405,15 @@ export async function renderLeads(root: HTMLElement): Promise<void> {
   const exportButton = (format: "csv" | "jsonl", label: string) =>
     h("button", {
       type: "button",
+      id: `leads-export-${format}`,
       onclick: async () => {
         try {
           const result = await api.mirrorExport(format, { ...query, offset: 0 });
+          // Cancelled in the save dialog: no file, nothing to say.
+          if (!result) return;
           toast(`Exported ${result.count} leads to ${result.path}`);
           clear(errorBox);
-          errorBox.append(h("p", { class: "ok-text", "data-export-path": result.path }, `Exported ${result.count} leads to ${result.path}`));
+          errorBox.append(savedFileNote(`Exported ${result.count} leads to ${result.path}`, result.path, { "data-export-path": result.path }));
         } catch (err) {
           clear(errorBox);
           errorBox.append(errorPanel(err as ErrorReport));
@@ -314,9 +425,9 @@ export async function renderLeads(root: HTMLElement): Promise<void> {
     h("h1", { tabindex: "-1" }, "Leads"),
     h("p", { class: "lead" }, "The local mirror of your workspace's leads (refresh it on the Sync screen). Search, sort, open a lead, or export what you see."),
     h("div", { class: "row filters", role: "search", "aria-label": "Search leads" },
-      h("label", { for: "leads-search" }, "Search"), search,
-      h("label", { for: "leads-status" }, "Status"), statusFilter,
-      exportButton("csv", "Export CSV"), exportButton("jsonl", "Export JSON Lines"), chooser),
+      fieldPair(h("label", { for: "leads-search" }, "Search"), search),
+      fieldPair(h("label", { for: "leads-status" }, "Status"), statusFilter),
+      exportButton("csv", "Export CSV…"), exportButton("jsonl", "Export JSON Lines…"), chooser),
     count,
     errorBox,
     h("div", { class: "leads-layout" }, h("div", { class: "grid" }, viewport), detail),

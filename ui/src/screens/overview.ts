@@ -24,9 +24,11 @@ import { clear, h } from "../dom";
 import { errorPanel } from "../components";
 import { can, connection, setConnection } from "../state";
 import { timeElement } from "../time";
+import type { SyncProgress } from "../bindings/SyncProgress";
 import type { ErrorReport } from "../bindings/ErrorReport";
 import type { Overview } from "../bindings/Overview";
 import type { Tally } from "../bindings/Tally";
+import type { SyncSchedule } from "../bindings/SyncSchedule";
 
 Chart.register(BarController, BarElement, CategoryScale, LinearScale, LineController, LineElement, PointElement, Tooltip, Legend);
 
@@ -98,7 +100,7 @@ export async function renderOverview(root: HTMLElement): Promise<void> {
     charts.push(new Chart(canvas, config));
   }
 
-  function render(o: Overview, interval: number): void {
+  function render(o: Overview, schedule: SyncSchedule | null): void {
     destroyCharts();
     clear(body);
     const lead = document.getElementById("overview-lead");
@@ -107,14 +109,14 @@ export async function renderOverview(root: HTMLElement): Promise<void> {
     const never = !s.last_finished_at;
     const total = o.deliveries.days.reduce((n, d) => n + d.succeeded + d.failed, 0);
     const ok = o.deliveries.days.reduce((n, d) => n + d.succeeded, 0);
-    const next = s.last_finished_at && interval > 0 ? new Date(Date.parse(s.last_finished_at) + interval * 60_000).toISOString() : null;
     body.append(
       h(
         "div",
         { class: "stats" },
         stat("Leads", number.format(o.leads_total), "leads"),
         stat("Last sync", s.last_finished_at ? timeElement(s.last_finished_at) : "Never", "last-sync"),
-        stat("Next sync", next ? timeElement(next) : interval > 0 ? "After the first sync" : "Off (Sync screen)", "next-sync"),
+        // The time the app's automatic sync waits for (pb2b_core::sync::schedule).
+        stat("Next sync", schedule?.next_at ? timeElement(schedule.next_at) : schedule ? "Off (Sync screen)" : "Not known", "next-sync"),
         stat(
           "Webhook deliveries, 7 days",
           o.deliveries.error ? "Not available" : total === 0 ? "None" : `${Math.round((ok / total) * 100)}% succeeded`,
@@ -218,7 +220,7 @@ export async function renderOverview(root: HTMLElement): Promise<void> {
             "ul",
             { class: "plain" },
             ...o.recent_imports.map((j) =>
-              h("li", {}, h("strong", {}, j.file_name), " · ", j.status, ` · ${number.format(j.counts.created)} created, ${number.format(j.counts.failed)} failed · `, timeElement(j.created_at)),
+              h("li", {}, h("strong", {}, j.file_name), " · ", j.status, ` · ${number.format(j.counts.created)} created, ${j.counts.updated ? `${number.format(j.counts.updated)} updated, ` : ""}${number.format(j.counts.failed)} failed · `, timeElement(j.created_at)),
             ),
           ),
     );
@@ -242,8 +244,8 @@ export async function renderOverview(root: HTMLElement): Promise<void> {
 
   async function refresh(): Promise<void> {
     try {
-      const [o, interval] = await Promise.all([api.overview(), api.syncInterval().catch(() => 0)]);
-      render(o, interval);
+      const [o, schedule] = await Promise.all([api.overview(), api.syncSchedule().catch(() => null)]);
+      render(o, schedule);
       return maybeFirstSync(o);
     } catch (err) {
       destroyCharts();
@@ -260,13 +262,24 @@ export async function renderOverview(root: HTMLElement): Promise<void> {
     announce(announced.textContent);
     await refresh();
     try {
-      const report = await api.syncNow({}, (p) => {
+      const onProgress = (p: SyncProgress) => {
         syncLine.textContent = `First sync: ${number.format(p.leads)} leads read`;
         announceProgress(syncLine.textContent);
+      };
+      // Another screen (or the interval) may have started it meanwhile: follow that one.
+      const report = await api.syncNow({}, onProgress).catch((err: ErrorReport) => {
+        if (err.code === "sync_running") return api.joinSync(onProgress);
+        throw err;
       });
       syncLine.textContent = "";
-      announced.textContent = `The first sync finished: ${number.format(report.progress.leads)} leads.`;
-      announce(announced.textContent);
+      // Followed too late (that sync ended before this screen listened): its outcome is in the
+      // mirror's status.
+      const status = report ? null : await api.syncStatus().catch(() => null);
+      const leads = report?.progress.leads ?? (status?.last_outcome === "completed" ? status.last?.leads : undefined);
+      if (leads !== undefined) {
+        announced.textContent = `The first sync finished: ${number.format(leads)} leads.`;
+        announce(announced.textContent);
+      }
     } catch (err) {
       syncLine.textContent = "";
       body.prepend(errorPanel(err as ErrorReport, () => void firstSync()));
@@ -280,7 +293,7 @@ export async function renderOverview(root: HTMLElement): Promise<void> {
   async function maybeFirstSync(o: Overview): Promise<void> {
     if (autoTried) return;
     autoTried = true;
-    if (!syncing && !o.sync.last_finished_at && !o.sync.running && !o.sync.interrupted && can("read_leads").allowed) {
+    if (!syncing && o.first_sync_due && can("read_leads").allowed) {
       await firstSync();
     }
   }

@@ -9,9 +9,12 @@ import { clear, h } from "../dom";
 import { timeElement } from "../time";
 import { errorPanel, fact } from "../components";
 import { can, onConnection } from "../state";
+import { backgroundSection } from "../background";
 import type { ErrorReport } from "../bindings/ErrorReport";
 import type { SyncOptions } from "../bindings/SyncOptions";
 import type { SyncStatus } from "../bindings/SyncStatus";
+import type { SyncProgress } from "../bindings/SyncProgress";
+import type { SyncReport } from "../bindings/SyncReport";
 import type { SyncDestination } from "../bindings/SyncDestination";
 import type { SyncDestinationView } from "../bindings/SyncDestinationView";
 import type { VerifyReport } from "../bindings/VerifyReport";
@@ -136,8 +139,30 @@ function verifyResult(report: VerifyReport, repair: () => void): HTMLElement {
   );
 }
 
+/** A destination's sync state: its leads, last sync, outcome, last run and watermark. */
+function statusCard(title: string, label: string, leadsLabel: string, status: SyncStatus): HTMLElement {
+  const outcome = status.last_outcome ?? "never synced";
+  const at = status.last_finished_at ?? status.last_started_at;
+  return h(
+    "section",
+    { class: "card", "aria-label": label },
+    h("h2", {}, title),
+    h("dl", { class: "facts" },
+      ...fact(leadsLabel, String(status.total_leads)),
+      ...fact("Last sync", at ? timeElement(at) : "Never"),
+      ...fact("Outcome", h("span", { "data-sync-outcome": outcome }, status.running ? "running" : outcome)),
+      ...fact("Last run", status.last ? `${status.last.leads} read · ${status.last.new} new · ${status.last.updated} updated` : "—"),
+      ...fact("Watermark", status.watermark ? h("span", {}, timeElement(status.watermark.updated_at), ` · ${status.watermark.id}`) : "—"),
+      ...fact("Interrupted run", status.interrupted ? "Yes — the next sync resumes it" : "No"),
+    ),
+  );
+}
+
 export async function renderSync(root: HTMLElement): Promise<void> {
   const statusBox = h("div", { id: "sync-status" });
+  const pgBox = h("div", { id: "sync-destination-status" });
+  /** The PostgreSQL destination's label while syncs go there; "" for this computer. */
+  let destinationLabel = "";
   const runBox = h("div", { id: "sync-run" });
   const progress = h("progress", { id: "sync-progress", "aria-label": "Sync progress" });
   const progressText = h("p", { class: "muted", id: "sync-progress-text" });
@@ -148,7 +173,12 @@ export async function renderSync(root: HTMLElement): Promise<void> {
   const cancelButton = h("button", { type: "button", id: "sync-cancel", hidden: true }, "Cancel");
   const verifyButton = h("button", { type: "button", id: "sync-verify" }, "Verify");
   const verifyBox = h("div", { id: "verify-result", "aria-live": "polite" });
-  const destination = destinationForm(() => clear(verifyBox));
+  const destination = destinationForm((view) => {
+    clear(verifyBox);
+    destinationLabel = view.destination.kind === "postgres" ? view.label : "";
+    void refresh();
+  });
+  const background = backgroundSection();
   const interval = h(
     "select",
     { id: "sync-interval" },
@@ -161,20 +191,35 @@ export async function renderSync(root: HTMLElement): Promise<void> {
   );
 
   let permission = can("read_leads");
+  /** A run of [`run`] is on this screen (its own sync, or one it follows). */
+  let running = false;
 
+  /** Verify (or Repair) with its progress; Cancel stops it (it holds the sync's job). */
   async function verify(repair: boolean): Promise<void> {
-    verifyButton.disabled = true;
+    for (const b of [syncButton, fullButton, sinceButton, verifyButton]) b.disabled = true;
+    cancelButton.hidden = false;
     clear(verifyBox);
-    verifyBox.append(h("p", { class: "muted" }, repair ? "Repairing…" : "Comparing with the server…"));
+    // Progress goes where a sync's does (not in the result's live region: announced throttled).
+    clear(runBox);
+    const line = h("p", { class: "muted", id: "verify-progress" }, repair ? "Repairing…" : "Comparing with the server…");
+    runBox.append(line);
     try {
-      const report = await api.syncVerify(repair);
+      const report = await api.syncVerify(repair, (p) => {
+        line.textContent =
+          p.phase === "reading" ? `Reading the server's list: ${p.done} leads`
+          : p.phase === "comparing" ? `Comparing ranges: ${p.done} of ${p.total ?? "?"}`
+          : `Repairing ranges: ${p.done} of ${p.total ?? "?"}`;
+        announceProgress(line.textContent);
+      });
       clear(verifyBox);
       verifyBox.append(verifyResult(report, () => void verify(true)));
     } catch (err) {
       clear(verifyBox);
       verifyBox.append(errorPanel(err as ErrorReport));
     } finally {
-      verifyButton.disabled = !permission.allowed;
+      line.remove();
+      for (const b of [syncButton, fullButton, sinceButton, verifyButton]) b.disabled = !permission.allowed;
+      cancelButton.hidden = true;
     }
   }
 
@@ -184,23 +229,30 @@ export async function renderSync(root: HTMLElement): Promise<void> {
       statusBox.append(h("p", { class: "muted" }, "Connect a workspace to mirror its leads."));
       return;
     }
-    const outcome = status.last_outcome ?? "never synced";
-    statusBox.append(
-      h(
-        "section",
-        { class: "card", "aria-label": "Mirror status" },
-        h("h2", {}, "The mirror on this computer"),
-        h("dl", { class: "facts" },
-          ...fact("Leads in the mirror", String(status.total_leads)),
-          ...fact("Last sync", status.last_finished_at ?? status.last_started_at ? timeElement((status.last_finished_at ?? status.last_started_at) as string) : "Never"),
-          ...fact("Outcome", h("span", { "data-sync-outcome": outcome }, outcome)),
-          ...fact("Last run", status.last ? `${status.last.leads} read · ${status.last.new} new · ${status.last.updated} updated` : "—"),
-          ...fact("Watermark", status.watermark ? `${status.watermark.updated_at} · ${status.watermark.id}` : "—"),
-          ...fact("Interrupted run", status.interrupted ? "Yes — the next sync resumes it" : "No"),
-        ),
-      ),
-    );
+    statusBox.append(statusCard("The mirror on this computer", "Mirror status", "Leads in the mirror", status));
     if (status.last_error) statusBox.append(errorPanel(status.last_error));
+  }
+
+  /** The chosen PostgreSQL destination's own card: what its sync state row says. */
+  async function showDestinationStatus(): Promise<void> {
+    let status: SyncStatus | null;
+    try {
+      status = await api.syncDestinationStatus();
+    } catch (err) {
+      clear(pgBox);
+      pgBox.append(
+        h("section", { class: "card", "aria-label": "PostgreSQL status", "data-destination-status": "error" },
+          h("h2", {}, "PostgreSQL"),
+          errorPanel(err as ErrorReport, () => void showDestinationStatus())),
+      );
+      return;
+    }
+    clear(pgBox);
+    if (!status) return;
+    const card = statusCard(`PostgreSQL: ${destinationLabel}`, "PostgreSQL status", "Leads in PostgreSQL", status);
+    card.setAttribute("data-destination-status", "ok");
+    pgBox.append(card);
+    if (status.last_error) pgBox.append(errorPanel(status.last_error));
   }
 
   async function refresh(): Promise<void> {
@@ -210,31 +262,64 @@ export async function renderSync(root: HTMLElement): Promise<void> {
       clear(statusBox);
       statusBox.append(errorPanel(err as ErrorReport));
     }
+    if (destinationLabel) await showDestinationStatus();
+    else clear(pgBox);
   }
 
-  async function run(options: SyncOptions): Promise<void> {
+  /**
+   * Runs a sync with `options`, or (null) follows the one this app already runs. Pressing a sync
+   * button while another screen's sync runs (the Overview's first sync, the interval's) follows
+   * that one rather than failing: one sync per workspace at a time, whoever started it.
+   * One run per screen: the screen's opening check (is a sync running?) can answer yes for the
+   * sync a quick click started meanwhile, and following it too would clear that run's result.
+   */
+  async function run(options: SyncOptions | null): Promise<void> {
+    if (running) return;
+    running = true;
     for (const b of [syncButton, fullButton, sinceButton, verifyButton]) b.disabled = true;
     cancelButton.hidden = false;
     clear(runBox);
     progress.removeAttribute("value");
-    progressText.textContent = "Starting…";
+    progressText.textContent = options ? "Starting…" : "A sync is running…";
     runBox.append(progress, progressText);
+    const onProgress = (p: SyncProgress) => {
+      progressText.textContent = `${p.pages} pages · ${p.leads} leads read · ${p.new} new · ${p.updated} updated${p.resumed ? " (resumed)" : ""}`;
+      announceProgress(`Syncing: ${p.leads} leads read`);
+    };
+    let joined = options === null;
     try {
-      const report = await api.syncNow(options, (p) => {
-        progressText.textContent = `${p.pages} pages · ${p.leads} leads read · ${p.new} new · ${p.updated} updated${p.resumed ? " (resumed)" : ""}`;
-        announceProgress(`Syncing: ${p.leads} leads read`);
-      });
+      let report: SyncReport | null;
+      if (options === null) {
+        report = await api.joinSync(onProgress);
+      } else {
+        try {
+          report = await api.syncNow(options, onProgress);
+        } catch (err) {
+          if ((err as ErrorReport).code !== "sync_running") throw err;
+          joined = true;
+          progressText.textContent = "A sync was already running: following it.";
+          report = await api.joinSync(onProgress);
+        }
+      }
+      if (!report) {
+        // It ended before this screen could follow it: the status below has its outcome.
+        clear(runBox);
+        return;
+      }
       progress.value = 1;
       progress.max = 1;
-      progressText.textContent = `${report.outcome === "completed" ? "Done" : "Cancelled"}: ${report.progress.leads} leads read, ${report.progress.new} new, ${report.progress.updated} updated, ${report.requests} requests.`;
+      const asked = joined && options?.mode ? " It was already running: start yours again now that it has ended." : "";
+      progressText.textContent = `${report.outcome === "completed" ? "Done" : "Cancelled"}: ${report.progress.leads} leads read, ${report.progress.new} new, ${report.progress.updated} updated, ${report.requests} requests.${asked}`;
       progressText.setAttribute("data-sync-done", report.outcome);
+      if (joined) progressText.setAttribute("data-sync-joined", "true");
       announce(progressText.textContent);
     } catch (err) {
       clear(runBox);
-      runBox.append(errorPanel(err as ErrorReport, () => void run(options)));
+      runBox.append(errorPanel(err as ErrorReport, () => void run(options ?? {})));
     } finally {
       for (const b of [syncButton, fullButton, sinceButton, verifyButton]) b.disabled = !permission.allowed;
       cancelButton.hidden = true;
+      running = false;
       await refresh();
     }
   }
@@ -281,10 +366,15 @@ export async function renderSync(root: HTMLElement): Promise<void> {
     h("div", { class: "row" }, h("label", { for: "sync-interval" }, "Automatic sync"), interval),
     runBox,
     verifyBox,
+    pgBox,
     statusBox,
+    background.section,
   );
+  await background.load();
   try {
-    destination.show(await api.syncDestination());
+    const view = await api.syncDestination();
+    destination.show(view);
+    if (view.destination.kind === "postgres") destinationLabel = view.label;
   } catch {
     // not connected: the status below says so; the form stays on "This computer"
     destination.show({ destination: { kind: "this_computer" }, password_saved: false, label: "This computer" });
@@ -305,4 +395,6 @@ export async function renderSync(root: HTMLElement): Promise<void> {
   });
   observer.observe(root, { childList: true });
   await refresh();
+  // Opened while a sync runs (the Overview's first sync, the interval's): show it, with Cancel.
+  if (await api.syncRunning().catch(() => false)) void run(null);
 }

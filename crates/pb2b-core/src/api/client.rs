@@ -92,6 +92,19 @@ pub struct ApiResponse<T> {
     pub rate_limit: Option<RateLimit>,
 }
 
+impl<T> ApiResponse<T> {
+    /// The same answer with its data turned into `f(data)`.
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> ApiResponse<U> {
+        ApiResponse {
+            data: f(self.data),
+            request_id: self.request_id,
+            replayed: self.replayed,
+            status: self.status,
+            rate_limit: self.rate_limit,
+        }
+    }
+}
+
 /// One page of a list.
 #[derive(Debug, Clone)]
 pub struct ApiPage<T> {
@@ -523,14 +536,19 @@ impl Client {
         }
     }
 
-    fn parse_one<T: DeserializeOwned>(raw: Raw) -> Result<ApiResponse<T>, ApiError> {
-        let env: Envelope<T> = serde_json::from_slice(&raw.body).map_err(|e| {
+    /// The body as `E`, or an `invalid_response` error naming what did not fit.
+    fn parse_body<E: DeserializeOwned>(raw: &Raw) -> Result<E, ApiError> {
+        serde_json::from_slice(&raw.body).map_err(|e| {
             invalid_response(
                 format!("unexpected response body: {e}"),
                 raw.request_id.clone(),
                 raw.status,
             )
-        })?;
+        })
+    }
+
+    fn parse_one<T: DeserializeOwned>(raw: Raw) -> Result<ApiResponse<T>, ApiError> {
+        let env: Envelope<T> = Self::parse_body(&raw)?;
         Ok(ApiResponse {
             data: env.data,
             request_id: env.request_id,
@@ -541,13 +559,7 @@ impl Client {
     }
 
     fn parse_page<T: DeserializeOwned>(raw: Raw) -> Result<ApiPage<T>, ApiError> {
-        let env: ListEnvelope<T> = serde_json::from_slice(&raw.body).map_err(|e| {
-            invalid_response(
-                format!("unexpected response body: {e}"),
-                raw.request_id.clone(),
-                raw.status,
-            )
-        })?;
+        let env: ListEnvelope<T> = Self::parse_body(&raw)?;
         Ok(ApiPage {
             data: env.data,
             next_cursor: env.pagination.next_cursor,
@@ -620,6 +632,41 @@ impl Client {
             .await
     }
 
+    /// POST `/leads/upsert` with an Idempotency-Key: creates the lead, or writes the fields sent
+    /// onto the workspace's lead with that e-mail; the answer says which ([`UpsertResult`]).
+    pub async fn upsert_lead(
+        &self,
+        lead: &NewLead,
+        idempotency_key: &str,
+    ) -> Result<ApiResponse<Upserted>, ApiError> {
+        #[derive(Deserialize)]
+        struct UpsertEnvelope {
+            data: Lead,
+            result: UpsertResult,
+            request_id: String,
+        }
+        let body = Self::json_body(lead)?;
+        let raw = self
+            .send(
+                Method::Post,
+                self.url(&["leads", "upsert"], &[]),
+                body,
+                Some(idempotency_key),
+            )
+            .await?;
+        let env: UpsertEnvelope = Self::parse_body(&raw)?;
+        Ok(ApiResponse {
+            data: Upserted {
+                lead: env.data,
+                result: env.result,
+            },
+            request_id: env.request_id,
+            replayed: raw.replayed,
+            status: raw.status,
+            rate_limit: raw.rate_limit,
+        })
+    }
+
     /// GET `/leads/{id}`.
     pub async fn get_lead(&self, id: &str) -> Result<ApiResponse<Lead>, ApiError> {
         self.get_one(&["leads", id]).await
@@ -649,6 +696,40 @@ impl Client {
         }
         let raw = self
             .send(Method::Get, self.url(&["leads"], &q), Body::None, None)
+            .await?;
+        Self::parse_page(raw)
+    }
+
+    /// POST `/imports` (answers 202, status `queued`). The Idempotency-Key is required: the
+    /// same key and rows answer the same job (a replay), so a retried import never runs twice.
+    pub async fn create_import(
+        &self,
+        req: &NewBulkImport,
+        idempotency_key: &str,
+    ) -> Result<ApiResponse<BulkImport>, ApiError> {
+        self.write_one(Method::Post, &["imports"], Some(req), Some(idempotency_key))
+            .await
+    }
+
+    /// GET `/imports/{id}`.
+    pub async fn get_import(&self, id: &str) -> Result<ApiResponse<BulkImport>, ApiError> {
+        self.get_one(&["imports", id]).await
+    }
+
+    /// GET `/imports/{id}/results` (in row order; `limit` up to 1,000).
+    pub async fn list_import_results(
+        &self,
+        id: &str,
+        query: &PageQuery,
+    ) -> Result<ApiPage<BulkImportResult>, ApiError> {
+        let q = Self::page_query(query.limit, &query.cursor);
+        let raw = self
+            .send(
+                Method::Get,
+                self.url(&["imports", id, "results"], &q),
+                Body::None,
+                None,
+            )
             .await?;
         Self::parse_page(raw)
     }

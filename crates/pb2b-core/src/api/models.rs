@@ -118,6 +118,36 @@ pub struct NewLead {
     pub custom_fields: Option<Map<String, Value>>,
 }
 
+/// What POST `/leads/upsert` (or a row of an import job) did with the lead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "snake_case")]
+#[ts(export_to = "UpsertResult.ts")]
+pub enum UpsertResult {
+    /// No lead had that e-mail.
+    Created,
+    /// The fields sent were written onto the existing lead.
+    Updated,
+    /// Every field sent already held that value (`updated_at` did not move).
+    Unchanged,
+}
+
+impl UpsertResult {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UpsertResult::Created => "created",
+            UpsertResult::Updated => "updated",
+            UpsertResult::Unchanged => "unchanged",
+        }
+    }
+}
+
+/// The answer of POST `/leads/upsert`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Upserted {
+    pub lead: Lead,
+    pub result: UpsertResult,
+}
+
 /// A field of a PATCH: absent (not sent), `null` (clear it) or a value.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub enum Patch<T> {
@@ -244,6 +274,54 @@ pub struct ExportDownload {
     pub byte_size: Option<i64>,
     pub created_at: String,
     pub updated_at: String,
+}
+
+/// POST `/imports`: a bulk import job of 1..1000 rows, each a create body sent as it is (the
+/// journal's payloads, not parsed again).
+#[derive(Debug, Clone, Serialize)]
+pub struct NewBulkImport {
+    /// `create` (each row as POST `/leads`) or `upsert` (as POST `/leads/upsert`).
+    pub mode: String,
+    pub leads: Vec<Box<serde_json::value::RawValue>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_reference: Option<String>,
+}
+
+/// A bulk import job (`queued|processing|completed|failed`); the counts are 0 until it ends.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BulkImport {
+    pub id: String,
+    pub status: String,
+    pub mode: String,
+    pub client_reference: Option<String>,
+    pub total: u64,
+    pub created: u64,
+    pub updated: u64,
+    pub unchanged: u64,
+    pub failed: u64,
+    pub created_at: String,
+    pub updated_at: String,
+    pub completed_at: Option<String>,
+}
+
+/// The error a single create or upsert of a bulk import's row would have answered.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BulkRowError {
+    pub code: String,
+    pub message: String,
+    #[serde(default)]
+    pub details: Value,
+}
+
+/// One processed row of a bulk import job (GET `/imports/{id}/results`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BulkImportResult {
+    /// The row's position in the job's `leads` (from 0).
+    pub index: u64,
+    /// `created`, `updated`, `unchanged` or `failed`.
+    pub result: String,
+    pub lead_id: Option<String>,
+    pub error: Option<BulkRowError>,
 }
 
 /// The nine published webhook events.

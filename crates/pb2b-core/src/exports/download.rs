@@ -539,8 +539,10 @@ pub fn openable_export(job: &ExportJob) -> Result<PathBuf, ErrorReport> {
 /// download in progress, in this or another process, writes to it all the time).
 pub const LEFTOVER_AFTER: std::time::Duration = std::time::Duration::from_secs(10 * 60);
 
-/// Whether `name` is a temporary download file of this app: `.<name>.job_<20 hex>.part`, the
-/// name `fetch_file` gives it. Nothing else (a user's own `.part` file) ever matches.
+/// Whether `name` is a temporary file of this app: `.<name>.job_<20 hex>.part`, the name
+/// `fetch_file` gives a download, or `.<name>.save_<20 hex>.part`, a file being saved
+/// ([`crate::saved_files::write_atomically`]). Nothing else (a user's own `.part` file) ever
+/// matches.
 pub fn is_our_part_file(name: &str) -> bool {
     let Some(rest) = name.strip_prefix('.') else {
         return false;
@@ -551,7 +553,10 @@ pub fn is_our_part_file(name: &str) -> bool {
     let Some((stem, job)) = rest.rsplit_once('.') else {
         return false;
     };
-    let Some(hex) = job.strip_prefix("job_") else {
+    let Some(hex) = job
+        .strip_prefix("job_")
+        .or_else(|| job.strip_prefix("save_"))
+    else {
         return false;
     };
     !stem.is_empty()
@@ -876,6 +881,10 @@ mod tests {
     fn only_our_stale_part_files_are_removed() {
         assert!(is_our_part_file(".leads.csv.job_0123456789abcdef0123.part"));
         assert!(is_our_part_file(".a b.csv.job_0123456789abcdef0123.part"));
+        // A file being saved (saved_files::write_atomically).
+        assert!(is_our_part_file(
+            ".leads.csv.save_0123456789abcdef0123.part"
+        ));
         for other in [
             "leads.csv.job_0123456789abcdef0123.part",
             ".job_0123456789abcdef0123.part",
@@ -885,6 +894,8 @@ mod tests {
             ".movie.mkv.part",
             "notes.part",
             ".leads.csv.0123456789abcdef0123.part",
+            ".leads.csv.saved_0123456789abcdef0123.part",
+            ".leads.csv.save_0123.part",
         ] {
             assert!(!is_our_part_file(other), "{other}");
         }

@@ -60,7 +60,7 @@ pub use schedule::{PollOptions, PollSchedule};
 /// The user's Downloads folder, or `fallback()` when the platform has none: where the app's and
 /// the CLI's exports go unless told otherwise.
 pub fn downloads_dir_or(fallback: impl FnOnce() -> std::path::PathBuf) -> std::path::PathBuf {
-    dirs::download_dir().unwrap_or_else(fallback)
+    crate::saved_files::default_dir(fallback)
 }
 
 /// The format every export is asked in (the contract's only one); the downloaded file's

@@ -9,6 +9,11 @@
 //! Transient failures (5xx, dropped or timed-out connections, `idempotency_key_in_use`) are
 //! retried with the same key up to [`RunOptions::max_attempts`] times (on top of the client's
 //! own retries); auth failures stop the run (every row would fail the same way).
+//!
+//! | path | when |
+//! | --- | --- |
+//! | per row (this loop): create → POST `/leads`, upsert → POST `/leads/upsert`, update → PATCH `/leads/{id}` | the key lacks `leads.import` ([`RunOptions::bulk`] off), or the mode is `update`, or a killed per-row run left rows in flight |
+//! | bulk import jobs of up to 1,000 rows ([`super::bulk`]) | [`RunOptions::bulk`] and mode `create` or `upsert`, or a batch still holds rows in flight |
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -20,7 +25,10 @@ use tokio_util::sync::CancellationToken;
 use ts_rs::TS;
 
 use super::journal::{self, counts, get_import, status, store_err, RowCounts};
-use crate::api::{ApiError, ApiErrorKind, Client, NewLead, RateLimit};
+use super::review::{disagreement, ImportMode, ReviewClass};
+use crate::api::{
+    ApiError, ApiErrorKind, Client, LeadPatch, NewLead, Patch, RateLimit, UpsertResult,
+};
 use crate::error::ErrorReport;
 use crate::store::Store;
 
@@ -36,6 +44,11 @@ pub struct RunOptions {
     pub max_attempts: u32,
     /// How often `progress` is called.
     pub progress_interval: Duration,
+    /// Send rows as bulk import jobs (see [`super::bulk`]) when the mode allows: set by the job
+    /// layer when the key has `leads.import`. Off: every row goes on its own.
+    pub bulk: bool,
+    /// Rows per bulk import job (at most 1,000, the contract's limit).
+    pub bulk_batch_rows: usize,
 }
 
 impl Default for RunOptions {
@@ -45,6 +58,8 @@ impl Default for RunOptions {
             max_concurrency: 32,
             max_attempts: 10,
             progress_interval: Duration::from_millis(250),
+            bulk: false,
+            bulk_batch_rows: 1000,
         }
     }
 }
@@ -92,6 +107,10 @@ struct Job {
     row: i64,
     key: String,
     payload: String,
+    /// The review's class, and the workspace's lead it matched (id, `updated_at` then).
+    review: Option<ReviewClass>,
+    match_id: Option<String>,
+    match_updated_at: Option<String>,
     attempts: u32,
     not_before: Option<Instant>,
 }
@@ -102,6 +121,8 @@ enum Update {
         lead_id: String,
         request_id: String,
         replayed: bool,
+        result: UpsertResult,
+        note: Option<&'static str>,
     },
     Failed {
         row: i64,
@@ -121,7 +142,8 @@ fn flush(store: &Store, id: &str, updates: &mut Vec<Update>) -> Result<(), Error
             let tx = c.transaction()?;
             {
                 let mut ok = tx.prepare_cached(
-                    "UPDATE import_rows SET state = 'created', lead_id = ?3, request_id = ?4, replayed = ?5, error_code = NULL, error_message = NULL
+                    "UPDATE import_rows SET state = 'created', lead_id = ?3, request_id = ?4, replayed = ?5, error_code = NULL, error_message = NULL,
+                         result = ?6, note = ?7
                      WHERE import_id = ?1 AND row_number = ?2",
                 )?;
                 let mut bad = tx.prepare_cached(
@@ -135,8 +157,18 @@ fn flush(store: &Store, id: &str, updates: &mut Vec<Update>) -> Result<(), Error
                             lead_id,
                             request_id,
                             replayed,
+                            result,
+                            note,
                         } => {
-                            ok.execute(params![id, row, lead_id, request_id, replayed])?;
+                            ok.execute(params![
+                                id,
+                                row,
+                                lead_id,
+                                request_id,
+                                replayed,
+                                result.as_str(),
+                                note
+                            ])?;
                         }
                         Update::Failed {
                             row,
@@ -162,7 +194,7 @@ fn fetch(store: &Store, id: &str, after: i64, n: usize) -> Result<Vec<Job>, Erro
             let tx = c.transaction()?;
             let jobs = {
                 let mut s = tx.prepare_cached(
-                    "SELECT row_number, idempotency_key, payload FROM import_rows
+                    "SELECT row_number, idempotency_key, payload, review, match_id, match_updated_at FROM import_rows
                      WHERE import_id = ?1 AND state IN ('pending', 'in_flight') AND row_number > ?2
                      ORDER BY row_number LIMIT ?3",
                 )?;
@@ -172,6 +204,12 @@ fn fetch(store: &Store, id: &str, after: i64, n: usize) -> Result<Vec<Job>, Erro
                             row: r.get(0)?,
                             key: r.get(1)?,
                             payload: r.get::<_, Option<String>>(2)?.unwrap_or_default(),
+                            review: r
+                                .get::<_, Option<String>>(3)?
+                                .as_deref()
+                                .and_then(ReviewClass::parse),
+                            match_id: r.get(4)?,
+                            match_updated_at: r.get(5)?,
                             attempts: 0,
                             not_before: None,
                         })
@@ -191,7 +229,7 @@ fn fetch(store: &Store, id: &str, after: i64, n: usize) -> Result<Vec<Job>, Erro
         .map_err(store_err)
 }
 
-fn is_auth(kind: ApiErrorKind) -> bool {
+pub(super) fn is_auth(kind: ApiErrorKind) -> bool {
     matches!(
         kind,
         ApiErrorKind::Unauthorized
@@ -204,7 +242,7 @@ fn is_auth(kind: ApiErrorKind) -> bool {
     )
 }
 
-fn is_transient(e: &ApiError) -> bool {
+pub(super) fn is_transient(e: &ApiError) -> bool {
     e.retryable
         || matches!(
             e.kind,
@@ -212,8 +250,103 @@ fn is_transient(e: &ApiError) -> bool {
         )
 }
 
-/// Sends the pending rows of a staged import (see the module docs). Cancelling `cancel` pauses:
-/// no new request starts, those in flight finish and are recorded, the import is `paused`.
+/// How a run begins.
+pub(super) enum Start {
+    /// Completed or cancelled already: its summary as it stands.
+    Finished(ImportSummary),
+    /// Marked `running`; the import as it was read (before a restage).
+    Running(Box<super::journal::ImportJob>),
+}
+
+/// The start both paths share (this loop and [`super::bulk::run`]): a staging cut short is
+/// finished, a finished import answers its summary, any other is marked `running`.
+pub(super) fn begin(
+    store: &Store,
+    import_id: &str,
+    cancel: &CancellationToken,
+) -> Result<Start, ErrorReport> {
+    let job = get_import(store, import_id)?;
+    if job.status == status::STAGING {
+        super::restage(store, import_id, &|_| {}, cancel)?;
+    }
+    if job.status == status::CANCELLED || job.status == status::COMPLETED {
+        return Ok(Start::Finished(ImportSummary {
+            import_id: import_id.to_owned(),
+            status: job.status,
+            counts: counts(store, import_id)?,
+            elapsed_ms: 0,
+            rows_per_sec: 0.0,
+            rate_limited: 0,
+            replayed: 0,
+        }));
+    }
+    journal::set_status(store, import_id, status::RUNNING)?;
+    Ok(Start::Running(Box::new(job)))
+}
+
+/// Sends one row the way the import's mode says (see [`super::review`]): the lead's id and
+/// what the server did with it.
+async fn send_row(
+    client: &Client,
+    mode: ImportMode,
+    job: &Job,
+) -> Result<crate::api::ApiResponse<(String, UpsertResult)>, ApiError> {
+    let lead: NewLead = serde_json::from_str(&job.payload).map_err(|e| {
+        ApiError::local(
+            ApiErrorKind::InvalidRequest,
+            "invalid_request",
+            format!("the journaled row could not be read ({e})"),
+        )
+    })?;
+    match (mode, &job.match_id) {
+        (ImportMode::Upsert, _) => client
+            .upsert_lead(&lead, &job.key)
+            .await
+            .map(|r| r.map(|u| (u.lead.id, u.result))),
+        (ImportMode::Update, Some(id)) => {
+            let resp = client.update_lead(id, &patch_of(lead)).await?;
+            let result = if job.match_updated_at.as_deref() == Some(resp.data.updated_at.as_str()) {
+                UpsertResult::Unchanged
+            } else {
+                UpsertResult::Updated
+            };
+            Ok(resp.map(|l| (l.id, result)))
+        }
+        (ImportMode::Update, None) => Err(ApiError::local(
+            ApiErrorKind::InvalidRequest,
+            "invalid_request",
+            "the row has no matched lead to update (review the import again)".to_owned(),
+        )),
+        (ImportMode::Create, _) => client
+            .create_lead(&lead, &job.key)
+            .await
+            .map(|r| r.map(|l| (l.id, UpsertResult::Created))),
+    }
+}
+
+/// The PATCH of "update existing only": the fields the row has (never the e-mail, which is how
+/// it was matched).
+fn patch_of(lead: NewLead) -> LeadPatch {
+    let set = |v: Option<String>| v.map_or(Patch::Keep, Patch::Set);
+    LeadPatch {
+        email: None,
+        full_name: set(lead.full_name),
+        first_name: set(lead.first_name),
+        last_name: set(lead.last_name),
+        phone: set(lead.phone),
+        job_title: set(lead.job_title),
+        company_name: set(lead.company_name),
+        company_domain: set(lead.company_domain),
+        linkedin_url: set(lead.linkedin_url),
+        status: lead.status,
+        source: lead.source,
+        custom_fields: lead.custom_fields,
+    }
+}
+
+/// Sends the pending rows of a staged import (see the module docs), or hands it to
+/// [`super::bulk`] when that applies. Cancelling `cancel` pauses: no new request starts, those
+/// in flight finish and are recorded, the import is `paused`.
 pub async fn run(
     client: &Client,
     store: &Store,
@@ -222,26 +355,23 @@ pub async fn run(
     progress: &(dyn Fn(&ImportProgress) + Send + Sync),
     cancel: &CancellationToken,
 ) -> Result<ImportSummary, ErrorReport> {
+    if super::bulk::applies(store, import_id, options)? {
+        return super::bulk::run(client, store, import_id, options, progress, cancel).await;
+    }
     journal::migrate(store)?;
-    let job = get_import(store, import_id)?;
-    if job.status == status::STAGING {
-        super::restage(store, import_id, &|_| {}, cancel)?;
-    }
+    let job = match begin(store, import_id, cancel)? {
+        Start::Running(job) => job,
+        Start::Finished(summary) => return Ok(summary),
+    };
     let started = Instant::now();
-    if job.status == status::CANCELLED || job.status == status::COMPLETED {
-        return Ok(ImportSummary {
-            import_id: import_id.to_owned(),
-            status: job.status,
-            counts: counts(store, import_id)?,
-            elapsed_ms: 0,
-            rows_per_sec: 0.0,
-            rate_limited: 0,
-            replayed: 0,
-        });
-    }
-    journal::set_status(store, import_id, status::RUNNING)?;
+    let mode = job.mode;
     let base = counts(store, import_id)?;
-    let mut created = base.created;
+    // `created` counts every row the server accepted; `updated` and `unchanged` are the part of
+    // them an upsert or update did not create (the counts show them apart).
+    let base_ok = base.created + base.updated + base.unchanged;
+    let mut created = base_ok;
+    let mut updated = base.updated;
+    let mut unchanged = base.unchanged;
     let mut failed = base.failed;
     let mut created_now: u64 = 0;
     let mut failed_now: u64 = 0;
@@ -269,6 +399,7 @@ pub async fn run(
     let mut inflight = FuturesUnordered::new();
 
     let report = |created: u64,
+                  (updated, unchanged): (u64, u64),
                   failed: u64,
                   inflight_n: usize,
                   limit: u32,
@@ -276,7 +407,7 @@ pub async fn run(
                   rate: Option<RateLimit>,
                   samples: &mut VecDeque<(Instant, u64)>| {
         let now = Instant::now();
-        let done = created + failed - base.created - base.failed;
+        let done = created + failed - base_ok - base.failed;
         samples.push_back((now, done));
         while samples.len() > 2
             && samples
@@ -315,11 +446,14 @@ pub async fn run(
                 total: base.total,
                 pending: remaining.saturating_sub(inflight_n as u64),
                 in_flight: inflight_n as u64,
-                created,
+                created: created - updated - unchanged,
+                updated,
+                unchanged,
                 failed,
                 skipped: base.skipped,
                 blank_lines: base.blank_lines,
                 ragged_rows: base.ragged_rows,
+                with_dropped_fields: base.with_dropped_fields,
             },
             rows_per_sec,
             eta_seconds,
@@ -362,15 +496,7 @@ pub async fn run(
             };
             let client = client.clone();
             inflight.push(async move {
-                let lead: Result<NewLead, _> = serde_json::from_str(&job.payload);
-                let res = match lead {
-                    Ok(lead) => client.create_lead(&lead, &job.key).await,
-                    Err(e) => Err(ApiError::local(
-                        ApiErrorKind::InvalidRequest,
-                        "invalid_request",
-                        format!("the journaled row could not be read ({e})"),
-                    )),
-                };
+                let res = send_row(&client, mode, &job).await;
                 (job, res)
             });
         }
@@ -413,11 +539,19 @@ pub async fn run(
                         }
                         created += 1;
                         created_now += 1;
+                        let (lead_id, result) = resp.data;
+                        match result {
+                            UpsertResult::Updated => updated += 1,
+                            UpsertResult::Unchanged => unchanged += 1,
+                            UpsertResult::Created => {}
+                        }
                         updates.push(Update::Created {
                             row: job.row,
-                            lead_id: resp.data.id,
+                            lead_id,
                             request_id: resp.request_id,
                             replayed: resp.replayed,
+                            result,
+                            note: disagreement(job.review, result),
                         });
                     }
                     Err(e) if e.kind == ApiErrorKind::RateLimited => {
@@ -448,7 +582,9 @@ pub async fn run(
                     Err(e) => {
                         let message = {
                             let fields = e.field_errors();
-                            if fields.is_empty() { e.user_message() } else { fields.join("; ") }
+                            if mode == ImportMode::Update && e.kind == ApiErrorKind::NotFound {
+                                "the lead the review matched is gone from the server (deleted after the review); nothing was created".to_owned()
+                            } else if fields.is_empty() { e.user_message() } else { fields.join("; ") }
                         };
                         failed += 1;
                         failed_now += 1;
@@ -473,6 +609,7 @@ pub async fn run(
             last_progress = Instant::now();
             progress(&report(
                 created,
+                (updated, unchanged),
                 failed,
                 inflight.len(),
                 limit,
@@ -503,7 +640,16 @@ pub async fn run(
             status::PAUSED
         },
     )?;
-    progress(&report(created, failed, 0, limit, None, rate, &mut samples));
+    progress(&report(
+        created,
+        (updated, unchanged),
+        failed,
+        0,
+        limit,
+        None,
+        rate,
+        &mut samples,
+    ));
     if let Some(f) = fatal {
         return Err(f);
     }

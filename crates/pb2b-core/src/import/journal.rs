@@ -61,6 +61,50 @@ ALTER TABLE import_jobs ADD COLUMN workspace_id TEXT;
 ALTER TABLE import_jobs ADD COLUMN workspace_name TEXT;
 ALTER TABLE import_jobs ADD COLUMN key_prefix TEXT;
 "#,
+    // Optional values a row is sent without (`crate::leads::prepare`): JSON of `DroppedField`s
+    // per row (NULL: none), and how many rows to send lose one, counted once while staging.
+    r#"
+ALTER TABLE import_rows ADD COLUMN dropped TEXT;
+ALTER TABLE import_jobs ADD COLUMN dropped_rows INTEGER NOT NULL DEFAULT 0;
+"#,
+    // Import modes and the review (`super::review`): the mode and the last review per import;
+    // per row its class, the workspace's lead it matched (id, updated_at when reviewed), the
+    // changes it would make (JSON of `FieldChange`s), and after sending what the server did
+    // (`created`, `updated`, `unchanged`) and where that disagrees with the review (`note`).
+    r#"
+ALTER TABLE import_jobs ADD COLUMN mode TEXT NOT NULL DEFAULT 'create';
+ALTER TABLE import_jobs ADD COLUMN review_json TEXT;
+ALTER TABLE import_rows ADD COLUMN review TEXT;
+ALTER TABLE import_rows ADD COLUMN match_id TEXT;
+ALTER TABLE import_rows ADD COLUMN match_updated_at TEXT;
+ALTER TABLE import_rows ADD COLUMN changes TEXT;
+ALTER TABLE import_rows ADD COLUMN result TEXT;
+ALTER TABLE import_rows ADD COLUMN note TEXT;
+"#,
+    // Bulk delivery (`super::bulk`): one row per import job sent, journaled with its
+    // Idempotency-Key before it is sent (`open`), with the server's job id once answered
+    // (`accepted`), then `done`, `failed` (the job failed: its rows went back to pending) or
+    // `void` (its rows were settled another way). `import_rows.batch` names the batch a row was
+    // last sent in (its `seq`).
+    r#"
+CREATE TABLE import_batches (
+    import_id TEXT NOT NULL REFERENCES import_jobs(id) ON DELETE CASCADE,
+    seq INTEGER NOT NULL,
+    first_row INTEGER NOT NULL,
+    last_row INTEGER NOT NULL,
+    row_count INTEGER NOT NULL,
+    mode TEXT NOT NULL,
+    idempotency_key TEXT NOT NULL,
+    server_import_id TEXT,
+    request_id TEXT,
+    replayed INTEGER NOT NULL DEFAULT 0,
+    state TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    PRIMARY KEY (import_id, seq)
+);
+ALTER TABLE import_rows ADD COLUMN batch INTEGER;
+"#,
 ];
 
 /// Row states in the journal.
@@ -193,6 +237,8 @@ pub struct ImportJob {
     /// The workspace and key it was made with; `null` for an import journaled by an older
     /// version whose workspace could not be worked out (the user is asked).
     pub owner: Option<Owner>,
+    /// What it does with e-mails the workspace has (set by its review; `create` before one).
+    pub mode: super::review::ImportMode,
 }
 
 /// How many journal rows are in each state.
@@ -205,8 +251,15 @@ pub struct RowCounts {
     pub pending: u64,
     #[ts(type = "number")]
     pub in_flight: u64,
+    /// Rows the server created.
     #[ts(type = "number")]
     pub created: u64,
+    /// Rows sent onto an existing lead (modes upsert and update) that changed it.
+    #[ts(type = "number")]
+    pub updated: u64,
+    /// Rows sent onto an existing lead that already held their values.
+    #[ts(type = "number")]
+    pub unchanged: u64,
     #[ts(type = "number")]
     pub failed: u64,
     /// Invalid, duplicate or cancelled rows (never sent).
@@ -216,14 +269,21 @@ pub struct RowCounts {
     pub blank_lines: u64,
     #[ts(type = "number")]
     pub ragged_rows: u64,
+    /// Rows to send (not skipped when staged) that go without one or more optional values the
+    /// contract would refuse; the result files list them (`dropped_fields`).
+    #[ts(type = "number")]
+    pub with_dropped_fields: u64,
 }
 
 pub(crate) fn counts(store: &Store, id: &str) -> Result<RowCounts, ErrorReport> {
     store
         .with_conn(|c| {
             let mut rc = RowCounts::default();
+            // A row the server accepted is `created` in the journal; its `result` says whether
+            // the server created it or wrote it onto an existing lead.
             let mut stmt = c.prepare_cached(
-                "SELECT state, COUNT(*) FROM import_rows WHERE import_id = ?1 GROUP BY state",
+                "SELECT CASE WHEN state = 'created' THEN coalesce(result, 'created') ELSE state END, COUNT(*)
+                 FROM import_rows WHERE import_id = ?1 GROUP BY 1",
             )?;
             let rows =
                 stmt.query_map([id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
@@ -235,17 +295,20 @@ pub(crate) fn counts(store: &Store, id: &str) -> Result<RowCounts, ErrorReport> 
                     state::PENDING => rc.pending = n,
                     state::IN_FLIGHT => rc.in_flight = n,
                     state::CREATED => rc.created = n,
+                    "updated" => rc.updated = n,
+                    "unchanged" => rc.unchanged = n,
                     state::FAILED => rc.failed = n,
                     _ => rc.skipped += n,
                 }
             }
-            let (b, r): (i64, i64) = c.query_row(
-                "SELECT blank_lines, ragged_rows FROM import_jobs WHERE id = ?1",
+            let (b, r, d): (i64, i64, i64) = c.query_row(
+                "SELECT blank_lines, ragged_rows, dropped_rows FROM import_jobs WHERE id = ?1",
                 [id],
-                |r| Ok((r.get(0)?, r.get(1)?)),
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
             )?;
             rc.blank_lines = b as u64;
             rc.ragged_rows = r as u64;
+            rc.with_dropped_fields = d as u64;
             Ok(rc)
         })
         .map_err(store_err)
@@ -257,7 +320,7 @@ pub fn get_import(store: &Store, id: &str) -> Result<ImportJob, ErrorReport> {
     let row = store
         .with_conn(|c| {
             c.query_row(
-                "SELECT id, file_path, file_name, file_size, headers_json, format_json, mapping_json, status, created_at, updated_at, workspace_id, workspace_name, key_prefix FROM import_jobs WHERE id = ?1",
+                "SELECT id, file_path, file_name, file_size, headers_json, format_json, mapping_json, status, created_at, updated_at, workspace_id, workspace_name, key_prefix, mode FROM import_jobs WHERE id = ?1",
                 [id],
                 |r| {
                     Ok((
@@ -276,6 +339,7 @@ pub fn get_import(store: &Store, id: &str) -> Result<ImportJob, ErrorReport> {
                             r.get::<_, Option<String>>(11)?,
                             r.get::<_, Option<String>>(12)?,
                         ),
+                        r.get::<_, String>(13)?,
                     ))
                 },
             )
@@ -309,6 +373,7 @@ pub fn get_import(store: &Store, id: &str) -> Result<ImportJob, ErrorReport> {
             }),
             (None, _, _) => None,
         },
+        mode: super::review::ImportMode::parse(&row.11).unwrap_or_default(),
     })
 }
 
@@ -402,12 +467,17 @@ pub(crate) fn set_status(store: &Store, id: &str, s: &str) -> Result<(), ErrorRe
     Ok(())
 }
 
-pub(crate) fn set_read_stats(store: &Store, id: &str, st: &ReadStats) -> Result<(), ErrorReport> {
+pub(crate) fn set_read_stats(
+    store: &Store,
+    id: &str,
+    st: &ReadStats,
+    dropped_rows: u64,
+) -> Result<(), ErrorReport> {
     store
         .with_conn(|c| {
             c.execute(
-                "UPDATE import_jobs SET total_rows = ?2, blank_lines = ?3, ragged_rows = ?4 WHERE id = ?1",
-                params![id, st.rows as i64, st.blank_lines as i64, st.ragged_rows as i64],
+                "UPDATE import_jobs SET total_rows = ?2, blank_lines = ?3, ragged_rows = ?4, dropped_rows = ?5 WHERE id = ?1",
+                params![id, st.rows as i64, st.blank_lines as i64, st.ragged_rows as i64, dropped_rows as i64],
             )
         })
         .map_err(store_err)?;

@@ -7,9 +7,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use ts_rs::TS;
 
-use super::reader::cell;
+use super::reader::{cell_of, record_text};
 use crate::api::NewLead;
-use crate::leads::{self, FieldError};
+use crate::leads::{self, DroppedField, FieldError};
 
 /// Where one column goes.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, TS)]
@@ -197,13 +197,17 @@ pub fn custom_name(header: &str) -> String {
 /// by hand. A corrected error report (its headers end with
 /// [`super::ERROR_REPORT_COLUMNS`]) imports its original columns only.
 pub fn auto_map(headers: &[String], unmapped_to_custom: bool) -> Mapping {
-    let added = super::ERROR_REPORT_COLUMNS.len();
-    let report_from = (headers.len() > added
-        && headers[headers.len() - added..]
-            .iter()
-            .zip(super::ERROR_REPORT_COLUMNS)
-            .all(|(h, c)| h.trim() == c))
-    .then(|| headers.len() - added);
+    // Reports written before `dropped_fields` existed end with the first four columns.
+    let report_from = [super::ERROR_REPORT_COLUMNS.len(), 4]
+        .into_iter()
+        .find_map(|added| {
+            (headers.len() > added
+                && headers[headers.len() - added..]
+                    .iter()
+                    .zip(super::ERROR_REPORT_COLUMNS)
+                    .all(|(h, c)| h.trim() == c))
+            .then(|| headers.len() - added)
+        });
     let guesses: Vec<Option<(&str, u8)>> = headers
         .iter()
         .enumerate()
@@ -305,109 +309,188 @@ impl Mapping {
     }
 }
 
-/// `https://www.Acme.com/about` → `acme.com`.
-pub fn normalize_domain(v: &str) -> String {
-    let mut s = v.trim().to_ascii_lowercase();
-    for p in ["https://", "http://"] {
-        if let Some(rest) = s.strip_prefix(p) {
-            s = rest.to_owned();
-        }
-    }
-    if let Some(rest) = s.strip_prefix("www.") {
-        s = rest.to_owned();
-    }
-    let end = s.find(['/', '?', '#', ':']).unwrap_or(s.len());
-    s.truncate(end);
-    s.trim_end_matches('.').to_owned()
-}
-
-/// `linkedin.com/in/x` or `http://…` → `https://…`.
-pub fn normalize_linkedin(v: &str) -> String {
-    let s = v.trim();
-    if let Some(rest) = s.strip_prefix("http://") {
-        return format!("https://{rest}");
-    }
-    if !s.starts_with("https://") && s.to_ascii_lowercase().contains("linkedin.com") {
-        return format!("https://{s}");
-    }
-    s.to_owned()
-}
+pub use crate::leads::{normalize_domain, normalize_linkedin};
 
 /// One row, mapped: the lead to send, or why not.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct MappedRow {
     pub lead: NewLead,
     pub errors: Vec<FieldError>,
+    /// Optional values left out of `lead` because the contract would refuse them.
+    pub dropped: Vec<DroppedField>,
     /// Lower-cased e-mail, for duplicate detection.
     pub email_key: String,
 }
 
-fn opt(s: std::borrow::Cow<'_, str>) -> Option<String> {
-    if s.is_empty() {
-        None
-    } else {
-        Some(s.into_owned())
+/// Applies the mapping to one record and prepares the lead ([`leads::prepare`]: normalised, a
+/// bad optional value left out and listed, a bad required one making the row invalid).
+pub fn map_row(mapping: &Mapping, rec: &ByteRecord) -> MappedRow {
+    let mut m = RowMapper::new(mapping);
+    m.map(rec);
+    m.row
+}
+
+/// [`map_row`] for a pass over many rows of one mapping: the mapping is resolved once, and each
+/// row is mapped into the same [`MappedRow`], whose strings keep their capacity from one row to
+/// the next, so a row with the usual cells costs no allocation. The one implementation of
+/// [`map_row`].
+#[derive(Debug)]
+pub struct RowMapper {
+    /// `(column index, where its value goes)`, in the mapping's column order.
+    plan: Vec<(usize, Slot)>,
+    /// Whether a column maps to `full_name`.
+    full_name_column: bool,
+    row: MappedRow,
+    buffers: leads::PrepareBuffers,
+}
+
+/// Where one column's value goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Slot {
+    Email,
+    FullName,
+    FirstName,
+    LastName,
+    Phone,
+    JobTitle,
+    CompanyName,
+    CompanyDomain,
+    LinkedinUrl,
+    Status,
+    Source,
+    Custom(String),
+}
+
+impl Slot {
+    fn of(target: &ColumnTarget) -> Option<Slot> {
+        Some(match target {
+            ColumnTarget::Ignore => return None,
+            ColumnTarget::Custom { name } => Slot::Custom(name.clone()),
+            ColumnTarget::Field { field } => match field.as_str() {
+                "email" => Slot::Email,
+                "full_name" => Slot::FullName,
+                "first_name" => Slot::FirstName,
+                "last_name" => Slot::LastName,
+                "phone" => Slot::Phone,
+                "job_title" => Slot::JobTitle,
+                "company_name" => Slot::CompanyName,
+                "company_domain" => Slot::CompanyDomain,
+                "linkedin_url" => Slot::LinkedinUrl,
+                "status" => Slot::Status,
+                "source" => Slot::Source,
+                _ => return None,
+            },
+        })
+    }
+
+    /// The optional field of `lead` this slot fills (`None` for email and custom fields).
+    fn field<'l>(&self, lead: &'l mut NewLead) -> Option<&'l mut Option<String>> {
+        Some(match self {
+            Slot::Email | Slot::Custom(_) => return None,
+            Slot::FullName => &mut lead.full_name,
+            Slot::FirstName => &mut lead.first_name,
+            Slot::LastName => &mut lead.last_name,
+            Slot::Phone => &mut lead.phone,
+            Slot::JobTitle => &mut lead.job_title,
+            Slot::CompanyName => &mut lead.company_name,
+            Slot::CompanyDomain => &mut lead.company_domain,
+            Slot::LinkedinUrl => &mut lead.linkedin_url,
+            Slot::Status => &mut lead.status,
+            Slot::Source => &mut lead.source,
+        })
     }
 }
 
-/// Applies the mapping to one record and validates the lead (the rules of [`leads::validate`]).
-pub fn map_row(mapping: &Mapping, rec: &ByteRecord) -> MappedRow {
-    let mut lead = NewLead::default();
-    let mut custom: Option<Map<String, Value>> = None;
-    for c in &mapping.columns {
-        let i = c.index as usize;
-        match &c.target {
-            ColumnTarget::Ignore => {}
-            ColumnTarget::Custom { name } => {
-                let v = cell(rec, i);
-                if !v.is_empty() {
-                    custom
-                        .get_or_insert_with(Map::new)
-                        .insert(name.clone(), Value::String(v.into_owned()));
+/// `slot` set to `v` (`None` when empty), in the slot's buffer when it has one.
+fn set_opt(slot: &mut Option<String>, v: &str) {
+    if v.is_empty() {
+        *slot = None;
+    } else if let Some(s) = slot {
+        s.clear();
+        s.push_str(v);
+    } else {
+        *slot = Some(v.to_owned());
+    }
+}
+
+impl RowMapper {
+    /// A mapper of rows by `mapping`.
+    pub fn new(mapping: &Mapping) -> RowMapper {
+        let plan: Vec<(usize, Slot)> = mapping
+            .columns
+            .iter()
+            .filter_map(|c| Slot::of(&c.target).map(|s| (c.index as usize, s)))
+            .collect();
+        RowMapper {
+            full_name_column: plan.iter().any(|(_, s)| *s == Slot::FullName),
+            plan,
+            row: MappedRow::default(),
+            buffers: leads::PrepareBuffers::default(),
+        }
+    }
+
+    /// Maps one record: the result equals [`map_row`]'s for the same record, whatever rows
+    /// this mapper mapped before (a field no column maps stays `None`; every mapped one is
+    /// set on every row).
+    pub fn map(&mut self, rec: &ByteRecord) -> &MappedRow {
+        let text = record_text(rec);
+        let lead = &mut self.row.lead;
+        let mut custom: Option<Map<String, Value>> = None;
+        lead.email.clear();
+        for (i, slot) in &self.plan {
+            let v = cell_of(rec, text, *i);
+            match slot {
+                Slot::Email => {
+                    // The last email column wins, as for every field.
+                    let v = v.strip_prefix("mailto:").unwrap_or(&v);
+                    lead.email.clear();
+                    lead.email.push_str(v.trim());
                 }
-            }
-            ColumnTarget::Field { field } => {
-                let v = cell(rec, i);
-                match field.as_str() {
-                    "email" => {
-                        let v = v.strip_prefix("mailto:").unwrap_or(&v);
-                        lead.email = v.trim().to_owned();
+                Slot::Custom(name) => {
+                    if !v.is_empty() {
+                        custom
+                            .get_or_insert_with(Map::new)
+                            .insert(name.clone(), Value::String(v.into_owned()));
                     }
-                    "full_name" => lead.full_name = opt(v),
-                    "first_name" => lead.first_name = opt(v),
-                    "last_name" => lead.last_name = opt(v),
-                    "phone" => lead.phone = opt(v),
-                    "job_title" => lead.job_title = opt(v),
-                    "company_name" => lead.company_name = opt(v),
-                    "company_domain" => {
-                        lead.company_domain = Some(normalize_domain(&v)).filter(|d| !d.is_empty())
+                }
+                _ => {
+                    if let Some(field) = slot.field(lead) {
+                        set_opt(field, &v);
+                        if *slot == Slot::Status {
+                            if let Some(s) = field {
+                                s.make_ascii_lowercase();
+                            }
+                        }
                     }
-                    "linkedin_url" => {
-                        lead.linkedin_url = Some(normalize_linkedin(&v)).filter(|d| !d.is_empty())
-                    }
-                    "status" => lead.status = opt(v).map(|s| s.to_ascii_lowercase()),
-                    "source" => lead.source = opt(v),
-                    _ => {}
                 }
             }
         }
-    }
-    if lead.full_name.is_none() {
-        let joined = match (&lead.first_name, &lead.last_name) {
-            (Some(f), Some(l)) => Some(format!("{f} {l}")),
-            (Some(f), None) => Some(f.clone()),
-            (None, Some(l)) => Some(l.clone()),
-            (None, None) => None,
-        };
-        lead.full_name = joined;
-    }
-    lead.custom_fields = custom;
-    let errors = leads::validate(&lead);
-    let email_key = lead.email.to_ascii_lowercase();
-    MappedRow {
-        lead,
-        errors,
-        email_key,
+        if !self.full_name_column || lead.full_name.is_none() {
+            // No full name in the row: first and last name joined, in the buffer of the last
+            // row's join when it has one.
+            match (&lead.first_name, &lead.last_name) {
+                (Some(f), Some(l)) => {
+                    let s = lead.full_name.get_or_insert_with(String::new);
+                    s.clear();
+                    s.push_str(f);
+                    s.push(' ');
+                    s.push_str(l);
+                }
+                (Some(v), None) | (None, Some(v)) => set_opt(&mut lead.full_name, v),
+                (None, None) => lead.full_name = None,
+            }
+        }
+        lead.custom_fields = custom;
+        leads::prepare_in_place(
+            lead,
+            &mut self.row.errors,
+            &mut self.row.dropped,
+            &mut self.buffers,
+        );
+        self.row.email_key.clear();
+        self.row.email_key.push_str(&lead.email);
+        self.row.email_key.make_ascii_lowercase();
+        &self.row
     }
 }
 
@@ -429,6 +512,7 @@ mod tests {
                 "error_code",
                 "error_message",
                 "request_id",
+                "dropped_fields",
             ]),
             true,
         );
@@ -446,6 +530,27 @@ mod tests {
             }
         );
         assert!(t[2..].iter().all(|c| *c == ColumnTarget::Ignore), "{t:?}");
+        // A report written before `dropped_fields` existed too.
+        let m = auto_map(
+            &h(&[
+                "Email",
+                "Notes",
+                "row_number",
+                "error_code",
+                "error_message",
+                "request_id",
+            ]),
+            true,
+        );
+        assert_eq!(
+            m.columns[1].target,
+            ColumnTarget::Custom {
+                name: "Notes".into()
+            }
+        );
+        assert!(m.columns[2..]
+            .iter()
+            .all(|c| c.target == ColumnTarget::Ignore));
         // A file of the person's own with a request_id column keeps it.
         let m = auto_map(&h(&["Email", "request_id"]), true);
         assert_eq!(
@@ -495,6 +600,99 @@ mod tests {
         let m = auto_map(&h(&["Email Status", "Email"]), false);
         assert_eq!(m.column_of("email"), Some(1));
         assert_eq!(m.columns[0].target, ColumnTarget::Ignore);
+    }
+
+    #[test]
+    fn a_reused_row_mapper_maps_every_row_as_a_fresh_one_does() {
+        let rows: &[&[&[u8]]] = &[
+            &[
+                b"ada@example.com",
+                b"Ada",
+                b"Lovelace",
+                b"",
+                b"Acme",
+                b"https://www.Acme.com/x",
+                b"https://linkedin.com/in/ada",
+                b"Lead",
+                b"x",
+            ],
+            &[
+                b"mailto: BOB@Example.com ",
+                b"",
+                b"Bob",
+                b"Bob B.",
+                b"",
+                b"Acme Inc",
+                b"linkedin.com/in/bob",
+                b"HOT",
+                b"",
+            ],
+            &[
+                b"carol@example.com",
+                b"Carol",
+                b"",
+                b"",
+                b"C",
+                b"acme.com:80:80",
+                b"https://linkedin.com/in/c d",
+                b"",
+                b"notes",
+            ],
+            &[b"not-an-email", b"", b"", b"", b"", b"", b"", b"", b""],
+            &[
+                b"dan@example.com",
+                b"D\xe9an",
+                b"Smith",
+                b"",
+                b"\xff",
+                b"www.example.org",
+                b"",
+                b"contacted",
+                b"y",
+            ],
+            &[b"eve@example.com"],
+            &[
+                b"ada@example.com",
+                b"Ada",
+                b"Lovelace",
+                b"Ada L.",
+                b"Acme",
+                b"acme.com",
+                b"https://linkedin.com/in/ada",
+                b"new",
+                b"z",
+            ],
+        ];
+        let headers = [
+            "Email",
+            "First Name",
+            "Last Name",
+            "Full Name",
+            "Company",
+            "Website",
+            "LinkedIn",
+            "Status",
+            "Notes",
+        ];
+        let mut with_full = auto_map(&h(&headers), true);
+        with_full.columns[7].target = ColumnTarget::Field {
+            field: "status".into(),
+        };
+        let mut without_full = with_full.clone();
+        without_full.columns[3].target = ColumnTarget::Ignore;
+        for mapping in [&with_full, &without_full] {
+            let mut mapper = RowMapper::new(mapping);
+            for _ in 0..2 {
+                for cells in rows {
+                    let mut rec = ByteRecord::new();
+                    for c in *cells {
+                        rec.push_field(c);
+                    }
+                    let fresh = map_row(mapping, &rec);
+                    assert_eq!(*mapper.map(&rec), fresh, "{cells:?}");
+                }
+            }
+        }
     }
 
     #[test]

@@ -28,8 +28,15 @@ pub struct FileFormat {
     /// `UTF-8`, `UTF-16LE`, `UTF-16BE` or `windows-1252`.
     pub encoding: String,
     pub bom: bool,
-    /// One of `,` `;` `\t` `|`.
+    /// One of `,` `;` `\t` `|`; empty for a workbook.
     pub delimiter: String,
+    /// The sheet read, for a workbook (`.xlsx`); `null` for text. Part of the import's
+    /// identity: another sheet of the same file is another import.
+    #[serde(default)]
+    pub sheet: Option<String>,
+    /// Every worksheet of the workbook (empty for text), for the sheet picker.
+    #[serde(default)]
+    pub sheets: Vec<String>,
 }
 
 /// Where one data row is in the file.
@@ -161,8 +168,15 @@ pub fn format_of(head: &[u8], whole: bool) -> FileFormat {
         encoding: enc.name().to_owned(),
         bom: bom > 0,
         delimiter: (d as char).to_string(),
+        sheet: None,
+        sheets: Vec::new(),
     }
 }
+
+/// The decoder's own buffer: the file is read in chunks of this size (the decoder's default,
+/// 8 KiB, meant a read call per 8 KiB under a parser that asks for 256 KiB). The decoded text
+/// does not depend on it.
+const DECODE_BUFFER: usize = 256 * 1024;
 
 /// Counts how many bytes the inner reader has given out (progress).
 struct Counting<R> {
@@ -238,8 +252,14 @@ impl<R: Read> Read for Bounded<R> {
 }
 
 /// A streaming reader of one table: the header, then one row at a time.
+/// Where the rows come from.
+enum Source {
+    Csv(csv::Reader<Box<dyn Read + Send>>),
+    Sheet(super::xlsx::SheetRows),
+}
+
 pub struct TableReader {
-    csv: csv::Reader<Box<dyn Read + Send>>,
+    source: Source,
     headers: Vec<String>,
     format: FileFormat,
     stats: ReadStats,
@@ -268,6 +288,32 @@ impl std::fmt::Debug for TableReader {
 impl TableReader {
     /// Opens a file: detects its format, reads the header row.
     pub fn open(path: &Path) -> Result<Self, ErrorReport> {
+        Self::open_sheet(path, None)
+    }
+
+    /// Opens a file, and for a workbook the named sheet (the first when `None`); text files
+    /// refuse a sheet name. Spreadsheet formats other than `.xlsx` are refused with a remedy.
+    pub fn open_sheet(path: &Path, sheet: Option<&str>) -> Result<Self, ErrorReport> {
+        match super::xlsx::kind(path) {
+            super::xlsx::Kind::Workbook => {
+                let size = std::fs::metadata(path).ok().map(|m| m.len());
+                return Self::from_sheet(super::xlsx::open(path, sheet)?, size);
+            }
+            super::xlsx::Kind::Unsupported(what) => {
+                return Err(super::xlsx::unsupported(path, what))
+            }
+            super::xlsx::Kind::Text => {}
+        }
+        if let Some(name) = sheet {
+            return Err(ErrorReport::local(
+                Code::InvalidInput,
+                format!(
+                    "{} is a text file, which has no sheets (asked for sheet “{name}”). Leave the sheet out, or import the .xlsx workbook itself.",
+                    path.display()
+                ),
+                false,
+            ));
+        }
         let mut f = File::open(path).map_err(|e| io_error(path, e))?;
         let size = f.metadata().ok().map(|m| m.len());
         let mut head = Vec::with_capacity(SNIFF_BYTES);
@@ -309,7 +355,8 @@ impl TableReader {
                     .encoding(Some(UTF_8))
                     .utf8_passthru(true)
                     .strip_bom(true)
-                    .build(counted),
+                    .build_with_buffer(counted, vec![0; DECODE_BUFFER])
+                    .expect("a decode buffer of more than 4 bytes"),
             )
         } else {
             Box::new(
@@ -317,7 +364,8 @@ impl TableReader {
                     .encoding(Some(enc))
                     .bom_override(enc == UTF_16LE || enc == UTF_16BE)
                     .strip_bom(true)
-                    .build(counted),
+                    .build_with_buffer(counted, vec![0; DECODE_BUFFER])
+                    .expect("a decode buffer of more than 4 bytes"),
             )
         };
         let last = std::sync::Arc::new(std::sync::atomic::AtomicU8::new(b'\n'));
@@ -338,7 +386,7 @@ impl TableReader {
             .buffer_capacity(256 * 1024)
             .from_reader(decoded);
         let mut reader = TableReader {
-            csv,
+            source: Source::Csv(csv),
             headers: Vec::new(),
             format,
             stats: ReadStats::default(),
@@ -362,27 +410,81 @@ impl TableReader {
             }
         }
         if first.is_some() {
-            let mut seen = std::collections::HashSet::new();
-            reader.headers = rec
-                .iter()
-                .enumerate()
-                .map(|(i, h)| {
-                    let h = String::from_utf8_lossy(h).trim().to_owned();
-                    let name = if h.is_empty() {
-                        format!("Column {}", i + 1)
-                    } else {
-                        h
-                    };
-                    if seen.insert(name.to_lowercase()) {
-                        name
-                    } else {
-                        format!("{name} ({})", i + 1)
-                    }
-                })
-                .collect();
+            reader.headers = header_names(&rec);
         }
         reader.stats.rows = 0;
         Ok(reader)
+    }
+
+    /// Reads one sheet of a workbook (see [`super::xlsx`]): the first row with a value is the
+    /// header.
+    pub fn from_sheet(
+        rows: super::xlsx::SheetRows,
+        size: Option<u64>,
+    ) -> Result<Self, ErrorReport> {
+        let format = FileFormat {
+            encoding: "xlsx".into(),
+            bom: false,
+            delimiter: String::new(),
+            sheet: Some(rows.sheet.clone()),
+            sheets: rows.sheets.clone(),
+        };
+        let mut reader = TableReader {
+            source: Source::Sheet(rows),
+            headers: Vec::new(),
+            format,
+            stats: ReadStats::default(),
+            records: 0,
+            embedded_newlines: 0,
+            eof: false,
+            last: std::sync::Arc::new(std::sync::atomic::AtomicU8::new(b'\n')),
+            bytes: std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0)),
+            record_start: std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0)),
+            size,
+        };
+        let mut rec = ByteRecord::new();
+        if reader.next_sheet_row(&mut rec)?.is_some() {
+            reader.headers = header_names(&rec);
+        }
+        reader.stats.rows = 0;
+        Ok(reader)
+    }
+
+    /// The next sheet row with a non-empty cell into `rec`: its row number.
+    fn next_sheet_row(&mut self, rec: &mut ByteRecord) -> Result<Option<u64>, ErrorReport> {
+        let Source::Sheet(rows) = &mut self.source else {
+            return Ok(None);
+        };
+        loop {
+            let Some((line, cells)) = rows.next_row()? else {
+                if !self.eof {
+                    self.eof = true;
+                    // Rows with no cell at all between the last row read and the sheet's end.
+                    self.stats.blank_lines += rows.last_row.saturating_sub(self.records);
+                    if let Some(size) = self.size {
+                        self.bytes.store(size, std::sync::atomic::Ordering::Relaxed);
+                    }
+                }
+                return Ok(None);
+            };
+            // Rows the sheet skips (no cell at all) are blank lines.
+            self.stats.blank_lines += line.saturating_sub(self.records + 1);
+            self.records = line;
+            if let (Some(size), true) = (self.size, rows.last_row > 0) {
+                let done = (size as f64 * line as f64 / rows.last_row as f64) as u64;
+                self.bytes
+                    .store(done.min(size), std::sync::atomic::Ordering::Relaxed);
+            }
+            rec.clear();
+            for c in &cells {
+                rec.push_field(c.as_bytes());
+            }
+            if cells.iter().all(|c| c.trim().is_empty()) {
+                self.stats.blank_lines += 1;
+                continue;
+            }
+            return Ok(Some(line));
+        }
     }
 
     pub fn headers(&self) -> &[String] {
@@ -401,17 +503,18 @@ impl TableReader {
 
     /// The next record that has at least one non-empty cell.
     fn next_nonblank(&mut self, rec: &mut ByteRecord) -> Result<Option<u64>, csv::Error> {
+        let Source::Csv(csv) = &mut self.source else {
+            return Ok(None);
+        };
         loop {
-            self.record_start.store(
-                self.csv.position().byte(),
-                std::sync::atomic::Ordering::Relaxed,
-            );
-            if self.eof || !self.csv.read_byte_record(rec)? {
+            self.record_start
+                .store(csv.position().byte(), std::sync::atomic::Ordering::Relaxed);
+            if self.eof || !csv.read_byte_record(rec)? {
                 if !self.eof {
                     self.eof = true;
                     // Empty lines (the csv parser skips them): every newline not inside a cell
                     // nor ending a record.
-                    let total_newlines = self.csv.position().line().saturating_sub(1);
+                    let total_newlines = csv.position().line().saturating_sub(1);
                     let ends_with_newline =
                         self.last.load(std::sync::atomic::Ordering::Relaxed) == b'\n';
                     let terminated = if ends_with_newline || self.records == 0 {
@@ -443,7 +546,11 @@ impl TableReader {
     /// source, and on a row longer than [`MAX_ROW_BYTES`] (a quote that never closes), which
     /// it names; memory stays bounded either way.
     pub fn read_row(&mut self, rec: &mut ByteRecord) -> Result<Option<RowInfo>, ErrorReport> {
-        let line = self.next_nonblank(rec).map_err(|e| self.read_error(e))?;
+        let line = if matches!(self.source, Source::Sheet(_)) {
+            self.next_sheet_row(rec)?
+        } else {
+            self.next_nonblank(rec).map_err(|e| self.read_error(e))?
+        };
         Ok(line.map(|line| {
             self.stats.rows += 1;
             let ragged = rec.len() != self.headers.len();
@@ -474,11 +581,55 @@ impl TableReader {
     }
 }
 
+/// The header names of a first row: trimmed, `Column N` for an empty one, `name (N)` for a
+/// repeated one.
+fn header_names(rec: &ByteRecord) -> Vec<String> {
+    let mut seen = std::collections::HashSet::new();
+    rec.iter()
+        .enumerate()
+        .map(|(i, h)| {
+            let h = String::from_utf8_lossy(h).trim().to_owned();
+            let name = if h.is_empty() {
+                format!("Column {}", i + 1)
+            } else {
+                h
+            };
+            if seen.insert(name.to_lowercase()) {
+                name
+            } else {
+                format!("{name} ({})", i + 1)
+            }
+        })
+        .collect()
+}
+
+/// The whole record as text when it is valid UTF-8: its cells are then slices of it
+/// ([`cell_of`]), checked once per row instead of once per cell.
+pub fn record_text(rec: &ByteRecord) -> Option<&str> {
+    std::str::from_utf8(rec.as_slice()).ok()
+}
+
+/// [`cell`], given the record's [`record_text`].
+pub fn cell_of<'r>(
+    rec: &'r ByteRecord,
+    text: Option<&'r str>,
+    i: usize,
+) -> std::borrow::Cow<'r, str> {
+    // Cells end at ASCII delimiters, so their ranges are character boundaries of valid text.
+    match (text, rec.range(i)) {
+        (Some(t), Some(r)) => match t.get(r) {
+            Some(s) => std::borrow::Cow::Borrowed(crate::leads::trim_fast(s)),
+            None => cell(rec, i),
+        },
+        _ => cell(rec, i),
+    }
+}
+
 /// A cell as text (invalid UTF-8 replaced), trimmed.
 pub fn cell(rec: &ByteRecord, i: usize) -> std::borrow::Cow<'_, str> {
     match rec.get(i) {
         Some(b) => match std::str::from_utf8(b) {
-            Ok(s) => std::borrow::Cow::Borrowed(s.trim()),
+            Ok(s) => std::borrow::Cow::Borrowed(crate::leads::trim_fast(s)),
             Err(_) => std::borrow::Cow::Owned(String::from_utf8_lossy(b).trim().to_owned()),
         },
         None => std::borrow::Cow::Borrowed(""),

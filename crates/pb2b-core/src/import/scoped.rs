@@ -6,8 +6,10 @@
 //! | a new import | staged with the workspace's [`Owner`] (id, name, key prefix) |
 //! | resume, retry failed rows, cancel, open one, its reports | refused with `wrong_workspace` (naming both workspaces) when the import is another workspace's; nothing is sent |
 //! | list, unfinished, "resume the import of this file" | only this workspace's imports |
+//! | review (an import or a file) | against this workspace's mirror only (another's is refused with `wrong_workspace`) |
+//! | send a staged import that was never reviewed (nothing sent yet) | refused with `invalid_input`, saying how to review it; nothing is sent |
 //! | an import journaled before imports recorded their workspace | refused with `unassigned_job` until the user says it is this workspace's ([`Imports::assign`]) |
-//! | the same workspace under another key (rotation), or an import older than [`IDEMPOTENCY_WINDOW`] | before anything is sent, rows that may have reached the server (`in_flight`, `failed`) are looked up on the server by e-mail among the leads created since the import began; found rows become `created`, the rest are sent with their key; the import then records the new key |
+//! | the same workspace under another key (rotation), or an import older than [`IDEMPOTENCY_WINDOW`] | before anything is sent, rows that may have reached the server (`in_flight`, `failed`) are looked up on the server by e-mail among the leads created since the import began; found rows become `created`, the rest are sent with their key; the import then records the new key. Rows of a bulk import job the server accepted are not looked up: the job is polled and its results read (see `super::bulk`) |
 //!
 //! Why the lookup: Idempotency-Keys are scoped per API key and kept 24 hours, so the same key
 //! sent under a new API key (or after the window) would create the lead a second time.
@@ -97,7 +99,27 @@ impl Imports {
         progress: &dyn Fn(&ReadProgress),
         cancel: &CancellationToken,
     ) -> Result<ImportJob, ErrorReport> {
-        super::stage(&self.store, &self.owner, path, mapping, progress, cancel)
+        self.stage_sheet(path, None, mapping, progress, cancel)
+    }
+
+    /// Journals a new import of one sheet of the workbook at `path` (see [`super::stage_sheet`]).
+    pub fn stage_sheet(
+        &self,
+        path: &Path,
+        sheet: Option<&str>,
+        mapping: &Mapping,
+        progress: &dyn Fn(&ReadProgress),
+        cancel: &CancellationToken,
+    ) -> Result<ImportJob, ErrorReport> {
+        super::stage_sheet(
+            &self.store,
+            &self.owner,
+            path,
+            sheet,
+            mapping,
+            progress,
+            cancel,
+        )
     }
 
     /// One of this workspace's imports.
@@ -156,14 +178,30 @@ impl Imports {
         journal::get_import(&self.store, id)
     }
 
-    /// The unfinished import of the file at `path` to resume: this workspace's; an error naming
-    /// both workspaces when only another workspace has one.
-    pub fn unfinished_for_file(&self, path: &Path) -> Result<ImportJob, ErrorReport> {
+    /// The unfinished import of the file at `path` (for a workbook: of `sheet`, the first sheet
+    /// when `None`; another sheet is another import) to resume: this workspace's; an error
+    /// naming both workspaces when only another workspace has one.
+    pub fn unfinished_for_file(
+        &self,
+        path: &Path,
+        sheet: Option<&str>,
+    ) -> Result<ImportJob, ErrorReport> {
         let abs = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_owned());
+        let sheet = match (sheet, super::xlsx::kind(path)) {
+            (Some(s), _) => Some(s.to_owned()),
+            (None, super::xlsx::Kind::Workbook) => {
+                super::xlsx::sheet_names(path)?.into_iter().next()
+            }
+            (None, _) => None,
+        };
         journal::assign_known_owners(&self.store)?;
         let of_file: Vec<ImportJob> = journal::unfinished_imports(&self.store)?
             .into_iter()
             .filter(|j| Path::new(&j.file_path) == abs)
+            .filter(|j| match (&sheet, &j.format.sheet) {
+                (Some(want), Some(have)) => want.eq_ignore_ascii_case(have),
+                (want, have) => want.is_none() && have.is_none(),
+            })
             .collect();
         if let Some(job) = of_file.iter().find(|j| self.mine(j)) {
             return Ok(job.clone());
@@ -196,11 +234,107 @@ impl Imports {
         cancel: &CancellationToken,
     ) -> Result<ImportSummary, ErrorReport> {
         let job = self.get(id)?;
+        if needs_review(&self.store, &job)? {
+            return Err(ErrorReport::local(
+                Code::InvalidInput,
+                format!(
+                    "{} has not been reviewed against the workspace, so nothing was sent. Review it first: the Import screen's Review step, or `pb2b import {} --resume --mode create|upsert|update`.",
+                    Self::describe(&job),
+                    job.file_path
+                ),
+                false,
+            ));
+        }
         if needs_lookup(&job, &self.owner) {
             reconcile(&self.client, &self.store, &job, cancel).await?;
             journal::set_owner(&self.store, id, &self.owner)?;
         }
         super::run(&self.client, &self.store, id, options, progress, cancel).await
+    }
+
+    /// The mirror `mirror`, refused unless it is this workspace's.
+    fn own_mirror<'m>(&self, mirror: &'m crate::sync::Mirror) -> Result<&'m str, ErrorReport> {
+        if mirror.workspace_id() != self.owner.workspace_id {
+            return Err(ErrorReport::local(
+                Code::WrongWorkspace,
+                format!(
+                    "The mirror of workspace {} cannot review an import of “{}” ({}).",
+                    mirror.workspace_id(),
+                    self.owner.workspace_name,
+                    self.owner.workspace_id
+                ),
+                false,
+            ));
+        }
+        Ok(mirror.workspace_id())
+    }
+
+    /// Reviews one of this workspace's staged imports for `mode` against `mirror` (see
+    /// [`super::review`]); `synced_now` says the caller synced the mirror for it.
+    pub fn review(
+        &self,
+        mirror: &crate::sync::Mirror,
+        id: &str,
+        mode: super::ImportMode,
+        synced_now: bool,
+        cancel: &CancellationToken,
+    ) -> Result<super::ImportReview, ErrorReport> {
+        self.get(id)?;
+        let key = self.own_mirror(mirror)?;
+        let fresh = super::review::freshness(&mirror.status()?, synced_now);
+        super::review::review_import(&self.store, key, id, mode, fresh, cancel)
+    }
+
+    /// The last review of one of this workspace's imports.
+    pub fn stored_review(&self, id: &str) -> Result<Option<super::ImportReview>, ErrorReport> {
+        self.get(id)?;
+        super::review::stored_review(&self.store, id)
+    }
+
+    /// A page of an import's reviewed rows (of one class, or all).
+    pub fn review_rows(
+        &self,
+        id: &str,
+        class: Option<super::ReviewClass>,
+        offset: u64,
+        limit: u32,
+    ) -> Result<super::review::ReviewPage, ErrorReport> {
+        self.get(id)?;
+        super::review::review_rows(&self.store, id, class, offset, limit)
+    }
+
+    /// Saves an import's review as a CSV at `dest` (see [`super::review::write_review`]).
+    pub fn write_review(&self, id: &str, dest: &Path) -> Result<u64, ErrorReport> {
+        self.get(id)?;
+        super::review::write_review(&self.store, id, dest)
+    }
+
+    /// The review of a file without staging it (`--dry-run`, see [`super::review::review_file`]).
+    #[allow(clippy::too_many_arguments)]
+    pub fn review_file(
+        &self,
+        mirror: &crate::sync::Mirror,
+        path: &Path,
+        sheet: Option<&str>,
+        mapping: &Mapping,
+        mode: super::ImportMode,
+        synced_now: bool,
+        progress: &dyn Fn(&ReadProgress),
+        cancel: &CancellationToken,
+    ) -> Result<super::ImportReview, ErrorReport> {
+        let key = self.own_mirror(mirror)?;
+        let fresh = super::review::freshness(&mirror.status()?, synced_now);
+        super::review::review_file(
+            &self.store,
+            key,
+            path,
+            sheet,
+            mapping,
+            mode,
+            fresh,
+            progress,
+            cancel,
+        )
     }
 
     /// Cancels one of this workspace's imports for good (see [`super::cancel_import`]).
@@ -216,6 +350,16 @@ impl Imports {
     }
 }
 
+/// Whether an import must be reviewed before it sends: staged, nothing sent yet, and no review
+/// stored (a resumed or retried import keeps the review it was sent with; one journalled by an
+/// older version that had sent rows goes on as it began).
+pub(crate) fn needs_review(store: &Store, job: &ImportJob) -> Result<bool, ErrorReport> {
+    let c = &job.counts;
+    let untouched = job.status == super::journal::status::READY
+        && c.created + c.updated + c.unchanged + c.failed + c.in_flight == 0;
+    Ok(untouched && super::review::stored_review(store, &job.id)?.is_none())
+}
+
 /// Whether rows that may have reached the server must be looked up before they are sent again.
 fn needs_lookup(job: &ImportJob, owner: &Owner) -> bool {
     let recorded = job.owner.as_ref().map(|o| o.key_prefix.as_str());
@@ -227,9 +371,16 @@ fn needs_lookup(job: &ImportJob, owner: &Owner) -> bool {
     now - created > IDEMPOTENCY_WINDOW.as_millis() as i64
 }
 
+/// Rows of a bulk import job the server accepted (its id is journaled) are not looked up: the
+/// job is the workspace's, so [`super::bulk`] polls it and reads its results under any key.
+const NOT_IN_ACCEPTED_JOB: &str =
+    "NOT EXISTS (SELECT 1 FROM import_batches b WHERE b.import_id = import_rows.import_id
+       AND b.seq = import_rows.batch AND b.state = 'accepted')";
+
 /// Looks the import's `in_flight` and `failed` rows up among the leads created on the server
 /// since the import began (by e-mail, case-insensitive); found rows become `created` with that
-/// lead's id, and rows left `in_flight` become `pending` again.
+/// lead's id, and rows left `in_flight` become `pending` again (except those of an accepted
+/// bulk import job, see [`NOT_IN_ACCEPTED_JOB`]).
 async fn reconcile(
     client: &Client,
     store: &Store,
@@ -239,8 +390,8 @@ async fn reconcile(
     let candidates: Vec<(i64, String)> = store
         .with_conn(|c| {
             let mut s = c.prepare(
-                "SELECT row_number, payload FROM import_rows
-                 WHERE import_id = ?1 AND state IN ('in_flight', 'failed') AND payload IS NOT NULL",
+                &format!("SELECT row_number, payload FROM import_rows
+                 WHERE import_id = ?1 AND state IN ('in_flight', 'failed') AND payload IS NOT NULL AND {NOT_IN_ACCEPTED_JOB}"),
             )?;
             let rows = s.query_map([&job.id], |r| {
                 Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
@@ -308,7 +459,7 @@ async fn reconcile(
                 }
             }
             tx.execute(
-                "UPDATE import_rows SET state = ?2 WHERE import_id = ?1 AND state = ?3",
+                &format!("UPDATE import_rows SET state = ?2 WHERE import_id = ?1 AND state = ?3 AND {NOT_IN_ACCEPTED_JOB}"),
                 params![job.id, state::PENDING, state::IN_FLIGHT],
             )?;
             tx.commit()

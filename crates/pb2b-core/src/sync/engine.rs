@@ -24,15 +24,24 @@ fn crash_hook_page() -> Option<u64> {
         .and_then(|v| v.trim().parse().ok())
 }
 
-/// One statement upserts the whole page from a JSON array of rows: an unchanged lead (same
-/// `updated_at`) is not rewritten. One statement rather than one per lead because every
-/// statement that fires the FTS5 triggers opens a savepoint, and FTS5 flushes its pending terms
-/// as a new segment at each one: per lead, that flushing and the merges it causes were most of
-/// the cost of a first sync.
-static UPSERT_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+/// The upsert of `rows` leads in one statement, their values bound as parameters (`?1` the
+/// mirror, then the [`LEAD_FIELDS`] of each row): an unchanged lead (same `updated_at`) is not
+/// rewritten. One statement for many rows rather than one per lead because every statement that
+/// fires the FTS5 triggers opens a savepoint, and FTS5 flushes its pending terms as a new
+/// segment at each one: per lead, that flushing and the merges it causes were most of the cost
+/// of a first sync. Parameters rather than one JSON array read through `json_each`: no JSON to
+/// write, parse and take apart again per value.
+fn upsert_sql(rows: usize) -> String {
     let cols = LEAD_FIELDS.join(", ");
-    let values = (0..LEAD_FIELDS.len())
-        .map(|i| format!("value ->> {i}"))
+    let n = LEAD_FIELDS.len();
+    let values = (0..rows)
+        .map(|r| {
+            let cells = (0..n)
+                .map(|i| format!("?{}", 2 + r * n + i))
+                .collect::<Vec<_>>()
+                .join(", ");
+            format!("(?1, {cells})")
+        })
         .collect::<Vec<_>>()
         .join(", ");
     let set = LEAD_FIELDS[1..]
@@ -50,20 +59,61 @@ static UPSERT_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
         .map(|c| format!("excluded.{c}"))
         .collect::<Vec<_>>()
         .join(", ");
-    // `WHERE true` tells the parser the ON belongs to the upsert, not to a join. A row with the
-    // same `updated_at` (a tie the overlap window re-reads) is rewritten only if its content
-    // differs, so re-reading is idempotent and a tie with new content is still followed.
+    // A row with the same `updated_at` (a tie the overlap window re-reads) is rewritten only if
+    // its content differs, so re-reading is idempotent and a tie with new content is still
+    // followed.
     format!(
-        "INSERT INTO sync_leads (mirror, {cols}) SELECT ?1, {values} FROM json_each(?2) WHERE true
+        "INSERT INTO sync_leads (mirror, {cols}) VALUES {values}
          ON CONFLICT (mirror, id) DO UPDATE SET {set}
          WHERE sync_leads.updated_at IS NOT excluded.updated_at
             OR ({old_row}) IS NOT ({new_row})"
     )
-});
+}
 
-fn page_rows(leads: &[&Lead]) -> rusqlite::Result<String> {
-    let rows: Vec<_> = leads.iter().map(|l| lead_values(l)).collect();
-    serde_json::to_string(&rows).map_err(|e| rusqlite::Error::ToSqlConversionFailure(e.into()))
+/// [`upsert_sql`] for a full statement of [`ROWS_PER_STATEMENT`] rows (built once).
+static UPSERT_FULL_SQL: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| upsert_sql(ROWS_PER_STATEMENT));
+
+/// [`upsert_sql`] for one page's worth of rows ([`PAGE_SIZE`], built once).
+static UPSERT_PAGE_SQL: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| upsert_sql(PAGE_SIZE as usize));
+
+/// Upserts `leads` (distinct ids) into mirror `key`, [`ROWS_PER_STATEMENT`] per statement;
+/// returns the rows written.
+pub(super) fn upsert_rows(
+    tx: &Transaction<'_>,
+    key: &str,
+    leads: &[&Lead],
+) -> rusqlite::Result<u64> {
+    let mut changed = 0u64;
+    // Full statements, then the rest in whole pages, then what is left (a run's last, short
+    // page): every statement but the last kind is prepared once per connection. Preparing a
+    // statement of hundreds of rows costs about as much as running it, and a group's size is
+    // whatever the fetcher had ready (often 1-9 pages), so preparing each remainder anew was
+    // 7% of a first sync's CPU time.
+    let full = leads.len() - leads.len() % ROWS_PER_STATEMENT;
+    let page = PAGE_SIZE as usize;
+    let paged = full + (leads.len() - full) / page * page;
+    let chunks = leads[..full]
+        .chunks(ROWS_PER_STATEMENT)
+        .chain(leads[full..paged].chunks(page))
+        .chain(std::iter::once(&leads[paged..]).filter(|r| !r.is_empty()));
+    for rows in chunks {
+        let values: Vec<_> = rows.iter().map(|l| lead_values(l)).collect();
+        let args = std::iter::once(Some(std::borrow::Cow::Borrowed(key)))
+            .chain(values.iter().flat_map(|v| v.iter().cloned()));
+        let args = rusqlite::params_from_iter(args);
+        // The full and page sizes are cached; the rest is prepared for once (a cache of
+        // statements of every size up to 1,000 rows would hold megabytes).
+        changed += if rows.len() == ROWS_PER_STATEMENT {
+            tx.prepare_cached(&UPSERT_FULL_SQL)?.execute(args)?
+        } else if rows.len() == page {
+            tx.prepare_cached(&UPSERT_PAGE_SQL)?.execute(args)?
+        } else {
+            tx.prepare(&upsert_sql(rows.len()))?.execute(args)?
+        } as u64;
+    }
+    Ok(changed)
 }
 
 /// Upserts a group of consecutive pages by id with one statement; returns its counts, the same
@@ -126,19 +176,16 @@ fn upsert_group(
             .iter()
             .filter(|l| stored.get(&l.id) != Some(&l.updated_at))
             .count() as u64;
-        // At most ROWS_PER_STATEMENT rows per statement: one statement holds its rows' JSON,
-        // their parse and its statement journal in memory at once.
-        let mut changed = 0u64;
-        let mut st = tx.prepare_cached(&UPSERT_SQL)?;
-        for rows in write.chunks(ROWS_PER_STATEMENT) {
-            changed += st.execute(params![key, page_rows(rows)?])? as u64;
-        }
+        // At most ROWS_PER_STATEMENT rows per statement: one statement holds its rows' values
+        // and its statement journal in memory at once.
+        let changed = upsert_rows(tx, key, &write)?;
         counts.updated += changed.saturating_sub(expected);
     }
     Ok(counts)
 }
 
-/// Rows one upsert statement writes, at most (a group of pages is one statement up to this).
+/// Rows one upsert statement writes, at most (a group of pages is one statement up to this):
+/// 15 parameters a row, under SQLite's limit of 32,766 per statement.
 const ROWS_PER_STATEMENT: usize = 1_000;
 
 /// Pages fetched but not yet written, at most; also the most pages one transaction holds.
@@ -155,7 +202,8 @@ fn write_pages(
     crash_at: Option<u64>,
     finished_at: &str,
 ) -> Result<(PageCounts, Option<Watermark>), StoreError> {
-    store.with_conn(|c| {
+    // The last page may build what a first sync's bulk load set aside (see `bulk`).
+    let write = |c: &mut rusqlite::Connection| {
         let tx = c.transaction()?;
         let counts = upsert_group(&tx, key, pages)?;
         let best = group_watermark(pages);
@@ -177,16 +225,16 @@ fn write_pages(
             if current.is_none_or(|(cm, w)| (ms, lead.id.as_str()) > (cm, w.id.as_str())) {
                 tx.execute(
                     "UPDATE sync_state SET watermark_ms = ?2, watermark_updated_at = ?3,
-                        watermark_id = ?4 WHERE mirror = ?1",
+                            watermark_id = ?4 WHERE mirror = ?1",
                     params![key, ms, lead.updated_at, lead.id],
                 )?;
             }
         }
         tx.execute(
             "UPDATE sync_state SET run_cursor = ?2, run_pages = run_pages + ?3,
-                run_leads = run_leads + ?4, run_new = run_new + ?5,
-                run_updated = run_updated + ?6
-             WHERE mirror = ?1",
+                    run_leads = run_leads + ?4, run_new = run_new + ?5,
+                    run_updated = run_updated + ?6
+                 WHERE mirror = ?1",
             params![
                 key,
                 next_cursor,
@@ -199,16 +247,25 @@ fn write_pages(
         if last_page {
             tx.execute(
                 "UPDATE sync_state SET run_active = 0, run_cursor = NULL,
-                    last_finished_at = ?2, last_outcome = 'completed', last_mode = run_mode,
-                    last_error = NULL, last_pages = run_pages, last_leads = run_leads,
-                    last_new = run_new, last_updated = run_updated
-                 WHERE mirror = ?1",
+                        last_finished_at = ?2, last_outcome = 'completed', last_mode = run_mode,
+                        last_error = NULL, last_pages = run_pages, last_leads = run_leads,
+                        last_new = run_new, last_updated = run_updated
+                     WHERE mirror = ?1",
                 params![key, finished_at],
             )?;
+            // A first sync's bulk load ends with the run: indexes and search complete.
+            super::bulk::finish(&tx)?;
         }
         let wm = watermark_of(&tx, key)?.map(|(_, w)| w);
         tx.commit()?;
         Ok((counts, wm))
+    };
+    store.with_conn(|c| {
+        if last_page {
+            super::bulk::with_file_temp_store(c, write)
+        } else {
+            write(c)
+        }
     })
 }
 
@@ -394,9 +451,14 @@ impl Destination for Mirror {
             options.clone(),
             started_at.to_owned(),
         );
-        tokio::task::spawn_blocking(move || plan_run(&store, &key, &options, &started_at))
-            .await
-            .map_err(join_error)?
+        tokio::task::spawn_blocking(move || {
+            let plan = plan_run(&store, &key, &options, &started_at)?;
+            // A first sync into an empty table loads without indexes and search triggers.
+            super::bulk::enter(&store, &key).map_err(local_err)?;
+            Ok(plan)
+        })
+        .await
+        .map_err(join_error)?
     }
 
     async fn write_pages(
@@ -427,6 +489,9 @@ impl Destination for Mirror {
         finished_at: &str,
     ) {
         record_end(&self.store, &self.key, outcome, error, finished_at);
+        // A run that ends before its last page leaves a searchable mirror all the same.
+        let store = self.store.clone();
+        let _ = tokio::task::spawn_blocking(move || super::bulk::finish_now(&store)).await;
     }
 
     async fn versions(
@@ -481,10 +546,7 @@ impl Destination for Mirror {
                 )?;
                 // The upsert rewrites a row whenever anything differs, updated_at included.
                 let rows: Vec<&Lead> = leads.iter().collect();
-                if !rows.is_empty() {
-                    tx.prepare_cached(&UPSERT_SQL)?
-                        .execute(params![key, page_rows(&rows)?])?;
-                }
+                upsert_rows(&tx, &key, &rows)?;
                 tx.commit()
             })
         })

@@ -54,19 +54,18 @@ fn fts_query(text: &str) -> Option<String> {
 }
 
 struct Where {
+    /// Every condition, the text query as a subquery on the search index.
     sql: String,
     args: Vec<SqlValue>,
+    /// The conditions other than the text query, and that query ([`fts_query`]) if any.
+    base_sql: String,
+    base_args: Vec<SqlValue>,
+    text: Option<String>,
 }
 
 fn build_where(key: &str, q: &LeadQuery) -> Result<Where, ErrorReport> {
     let mut sql = String::from("l.mirror = ?");
     let mut args = vec![SqlValue::Text(key.to_owned())];
-    if let Some(m) = fts_query(&q.query) {
-        sql.push_str(
-            " AND l.rid IN (SELECT rowid FROM sync_leads_fts WHERE sync_leads_fts MATCH ?)",
-        );
-        args.push(SqlValue::Text(m));
-    }
     let f = &q.filter;
     if let Some(s) = f.status.as_deref().filter(|s| !s.is_empty()) {
         sql.push_str(" AND l.status = ?");
@@ -90,8 +89,26 @@ fn build_where(key: &str, q: &LeadQuery) -> Result<Where, ErrorReport> {
             args.push(SqlValue::Text(format_timestamp(ms)));
         }
     }
-    Ok(Where { sql, args })
+    let text = fts_query(&q.query);
+    let (base_sql, base_args) = (sql.clone(), args.clone());
+    if let Some(m) = &text {
+        sql.push_str(
+            " AND l.rid IN (SELECT rowid FROM sync_leads_fts WHERE sync_leads_fts MATCH ?)",
+        );
+        args.push(SqlValue::Text(m.clone()));
+    }
+    Ok(Where {
+        sql,
+        args,
+        base_sql,
+        base_args,
+        text,
+    })
 }
+
+/// A text search with at most this many matches is paged by sorting its matches; one with more
+/// walks the sort order's index (its first pages end early).
+const FEW_MATCHES: i64 = 5_000;
 
 fn order_by(sort: &LeadSort) -> String {
     let dir = if sort.descending { "DESC" } else { "ASC" };
@@ -137,6 +154,7 @@ impl Mirror {
         store
             .migrate_module(MODULE, MIGRATIONS)
             .map_err(local_err)?;
+        super::bulk::recover(&store).map_err(local_err)?;
         store
             .with_conn(|c| {
                 let tx = c.transaction()?;
@@ -168,6 +186,7 @@ impl Mirror {
         store
             .migrate_module(MODULE, MIGRATIONS)
             .map_err(local_err)?;
+        super::bulk::recover(&store).map_err(local_err)?;
         let key: Option<String> = store
             .with_conn(|c| {
                 c.query_row(
@@ -257,23 +276,106 @@ impl Mirror {
             .map_err(local_err)
     }
 
+    /// Writes one lead as the server answered it (a lead edit), so the list shows it at once; the
+    /// next sync reads it again as a tie and leaves it.
+    pub fn put_lead(&self, lead: &Lead) -> Result<(), ErrorReport> {
+        self.store
+            .with_conn(|c| {
+                let tx = c.transaction()?;
+                super::engine::upsert_rows(&tx, &self.key, &[lead])?;
+                tx.commit()
+            })
+            .map_err(local_err)
+    }
+
+    /// Removes one lead (deleted on the server).
+    pub fn remove_lead(&self, id: &str) -> Result<(), ErrorReport> {
+        self.store
+            .with_conn(|c| {
+                c.prepare_cached("DELETE FROM sync_leads WHERE mirror = ?1 AND id = ?2")?
+                    .execute(params![self.key, id])
+                    .map(|_| ())
+            })
+            .map_err(local_err)
+    }
+
     /// Searches, filters, sorts and pages the mirror.
     pub fn search(&self, q: &LeadQuery) -> Result<LeadPage, ErrorReport> {
+        self.search_with(q, FEW_MATCHES)
+    }
+
+    /// [`Mirror::search`] with the threshold between its two ways of paging a text search.
+    fn search_with(&self, q: &LeadQuery, few_matches: i64) -> Result<LeadPage, ErrorReport> {
+        // A first sync killed in its bulk load: build its indexes before searching. Best effort:
+        // the search runs either way (a failed build is retried at the next search).
+        let _ = super::bulk::recover(&self.store);
         let w = build_where(&self.key, q)?;
         let limit = q.limit.clamp(1, MAX_SEARCH_LIMIT);
         let offset = q.offset.min(i64::MAX as u64);
-        let count_sql = format!("SELECT count(*) FROM sync_leads l WHERE {}", w.sql);
-        let rows_sql = format!(
-            "SELECT {} FROM sync_leads l WHERE {} ORDER BY {} LIMIT ? OFFSET ?",
-            lead_cols(true),
-            w.sql,
-            order_by(&q.sort)
+        // With a text query, SQLite cannot know how few leads match: left to itself it walks the
+        // mirror's index and tests every lead against the matches (100,000 probes for a search
+        // that finds nothing). So the search index is asked first whether it holds more than
+        // `few_matches` matches (it stops counting there). With few, they are counted and paged
+        // from the search index outwards (CROSS JOIN keeps that order) and sorted; with many,
+        // walking the sort's index is the cheaper way, and its first pages end early.
+        let few_args = w.text.as_ref().map(|m| {
+            let mut args = vec![SqlValue::Text(m.clone())];
+            args.extend(w.base_args.iter().cloned());
+            args
+        });
+        let from_matches = format!(
+            "FROM sync_leads_fts CROSS JOIN sync_leads l ON l.rid = sync_leads_fts.rowid
+             WHERE sync_leads_fts MATCH ? AND {}",
+            w.base_sql
         );
         self.store
             .with_conn(|c| {
+                let few = match (&w.text, few_matches) {
+                    (Some(_), i64::MAX) => true,
+                    (Some(m), bound) => {
+                        let seen: i64 = c
+                            .prepare_cached(
+                                "SELECT count(*) FROM (SELECT 1 FROM sync_leads_fts
+                                 WHERE sync_leads_fts MATCH ?1 LIMIT ?2)",
+                            )?
+                            .query_row(params![m, bound.saturating_add(1)], |r| r.get(0))?;
+                        seen <= bound
+                    }
+                    (None, _) => false,
+                };
+                if let (true, Some(args)) = (few, &few_args) {
+                    let total: i64 = c
+                        .prepare_cached(&format!("SELECT count(*) {from_matches}"))?
+                        .query_row(params_from_iter(args.iter()), |r| r.get(0))?;
+                    let mut args = args.clone();
+                    args.push(SqlValue::Integer(i64::from(limit)));
+                    args.push(SqlValue::Integer(offset as i64));
+                    let rows = c
+                        .prepare_cached(&format!(
+                            "SELECT {} {from_matches} ORDER BY {} LIMIT ? OFFSET ?",
+                            lead_cols(true),
+                            order_by(&q.sort)
+                        ))?
+                        .query_map(params_from_iter(args.iter()), row_to_lead)?
+                        .collect::<Result<Vec<_>, _>>()?;
+                    return Ok(LeadPage {
+                        rows,
+                        total: total.max(0) as u64,
+                        offset,
+                    });
+                }
                 let total: i64 = c
-                    .prepare_cached(&count_sql)?
+                    .prepare_cached(&format!(
+                        "SELECT count(*) FROM sync_leads l WHERE {}",
+                        w.sql
+                    ))?
                     .query_row(params_from_iter(w.args.iter()), |r| r.get(0))?;
+                let rows_sql = format!(
+                    "SELECT {} FROM sync_leads l WHERE {} ORDER BY {} LIMIT ? OFFSET ?",
+                    lead_cols(true),
+                    w.sql,
+                    order_by(&q.sort)
+                );
                 let mut args = w.args.clone();
                 args.push(SqlValue::Integer(i64::from(limit)));
                 args.push(SqlValue::Integer(offset as i64));
@@ -335,6 +437,7 @@ impl Mirror {
         cancel: Option<&CancellationToken>,
     ) -> Result<u64, ErrorReport> {
         let io = |e: std::io::Error| ErrorReport::local(Code::IoError, e.to_string(), false);
+        let _ = super::bulk::recover(&self.store);
         let w = build_where(&self.key, query)?;
         let sql = format!(
             "SELECT l.rid, {} FROM sync_leads l WHERE {} AND l.rid > ? ORDER BY l.rid LIMIT 1000",
@@ -396,8 +499,9 @@ impl Mirror {
         Ok(written)
     }
 
-    /// [`Mirror::export`] into `path`, through a temporary file renamed at the end (a failed or
-    /// cancelled export leaves no partial file).
+    /// [`Mirror::export`] into `path`, written all at once
+    /// ([`crate::saved_files::write_atomically`]: a failed or cancelled export leaves no partial
+    /// file, and an existing file its old content).
     pub fn export_to_file(
         &self,
         format: ExportFormat,
@@ -406,28 +510,10 @@ impl Mirror {
         path: &std::path::Path,
         cancel: Option<&CancellationToken>,
     ) -> Result<u64, ErrorReport> {
-        let io = |e: std::io::Error| {
-            ErrorReport::local(Code::IoError, format!("{}: {e}", path.display()), false)
-        };
-        let tmp = path.with_extension(format!(
-            "{}.partial",
-            path.extension().and_then(|e| e.to_str()).unwrap_or("out")
-        ));
         // Lead data: the user's alone (0600 on Unix); the rename keeps the mode.
-        let file = crate::private_fs::create_file(&tmp).map_err(io)?;
-        let mut buf = std::io::BufWriter::with_capacity(256 * 1024, file);
-        let result = self
-            .export(format, cells, query, &mut buf, cancel)
-            .and_then(|n| {
-                let file = buf.into_inner().map_err(|e| io(e.into_error()))?;
-                file.sync_all().map_err(io)?;
-                std::fs::rename(&tmp, path).map_err(io)?;
-                Ok(n)
-            });
-        if result.is_err() {
-            let _ = std::fs::remove_file(&tmp);
-        }
-        result
+        crate::saved_files::write_atomically(path, |out| {
+            self.export(format, cells, query, out, cancel)
+        })
     }
 }
 
@@ -458,7 +544,7 @@ pub(super) fn lead_values(l: &Lead) -> [Option<std::borrow::Cow<'_, str>>; 15] {
     ]
 }
 
-fn lead_from_offset(r: &rusqlite::Row<'_>, o: usize) -> rusqlite::Result<Lead> {
+pub(crate) fn lead_from_offset(r: &rusqlite::Row<'_>, o: usize) -> rusqlite::Result<Lead> {
     let custom: String = r.get(o + 12)?;
     Ok(Lead {
         id: r.get(o)?,
@@ -555,6 +641,77 @@ mod tests {
         fn fts_query_never_panics(s in "\\PC{0,40}") {
             let _ = fts_query(&s);
         }
+    }
+
+    #[test]
+    fn a_text_search_pages_the_same_from_its_matches_as_along_the_sort_index() {
+        let store = Store::open_in_memory().unwrap();
+        let m = Mirror::open(store.clone(), "ws_a", "p").unwrap();
+        Mirror::open(store.clone(), "ws_b", "p").unwrap();
+        store
+            .with_conn(|c| {
+                let mut st = c.prepare(
+                    "INSERT INTO sync_leads (mirror, id, email, full_name, company_name, status,
+                        source, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'api', ?7, ?7)",
+                )?;
+                for i in 0..300 {
+                    let mirror = if i % 10 == 0 { "ws_b" } else { "ws_a" };
+                    let name = if i % 3 == 0 { "Ada Lovelace" } else { "Alan Turing" };
+                    let status = if i % 2 == 0 { "new" } else { "qualified" };
+                    let at = format!("2026-11-{:02}T00:00:00.000Z", 1 + i % 28);
+                    st.execute(rusqlite::params![
+                        mirror,
+                        format!("lead_{i}"),
+                        format!("p{i}@ex.example"),
+                        name,
+                        format!("Co {}", i % 7),
+                        status,
+                        at
+                    ])?;
+                }
+                Ok(())
+            })
+            .unwrap();
+        for (text, status) in [("ada", None), ("alan tur", Some("new")), ("nobody", None)] {
+            for field in [
+                LeadSortField::UpdatedAt,
+                LeadSortField::Email,
+                LeadSortField::CompanyName,
+            ] {
+                for offset in [0, 7, 150] {
+                    let q = LeadQuery {
+                        query: text.into(),
+                        filter: super::super::LeadFilter {
+                            status: status.map(str::to_owned),
+                            ..super::super::LeadFilter::default()
+                        },
+                        sort: LeadSort {
+                            field,
+                            descending: offset == 7,
+                        },
+                        offset,
+                        limit: 25,
+                    };
+                    let sorted = m.search_with(&q, i64::MAX).unwrap();
+                    let walked = m.search_with(&q, 0).unwrap();
+                    assert_eq!(sorted, walked, "{text} {field:?} {offset}");
+                }
+            }
+        }
+        let ada = m
+            .search_with(
+                &LeadQuery {
+                    query: "ada".into(),
+                    ..LeadQuery::default()
+                },
+                i64::MAX,
+            )
+            .unwrap();
+        // Every third lead of ws_a (270 of the 300), never ws_b's.
+        assert_eq!(
+            ada.total,
+            (0..300).filter(|i| i % 3 == 0 && i % 10 != 0).count() as u64
+        );
     }
 
     #[test]

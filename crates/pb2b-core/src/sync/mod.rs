@@ -63,6 +63,9 @@
 //! - `engine`: the run ([`sync`]): the fetcher, page upserts, group commit and checkpoints.
 //! - `mirror`: [`Mirror`], its queries, search and export, and the lead columns.
 //! - `state`: the `sync_state` row: run plan (resume or new), watermark, run end, status.
+//! - `bulk`: a first sync into an empty mirror loads without its indexes and search triggers
+//!   and builds them once at the end (recorded durably; a killed run's build is finished when the
+//!   mirror is next opened or searched).
 
 use serde::{Deserialize, Serialize};
 /// Re-exported so fronts (CLI, app) need no direct tokio-util dependency.
@@ -73,17 +76,20 @@ use crate::api::Lead;
 use crate::error::{codes, ErrorReport};
 use crate::store::StoreError;
 
+mod bulk;
 pub mod destination;
 mod engine;
 mod mirror;
 pub mod postgres;
+pub mod schedule;
 mod state;
 mod verify;
 
 pub use destination::Destination;
 pub use engine::{sync, sync_to};
+pub(crate) use mirror::lead_from_offset;
 pub use mirror::{formula_safe, Mirror, LEAD_FIELDS};
-pub use verify::{verify, VerifyRange, VerifyReport, RANGE_LEADS};
+pub use verify::{verify, VerifyPhase, VerifyProgress, VerifyRange, VerifyReport, RANGE_LEADS};
 
 /// The automatic sync intervals the app offers, in minutes (0 = off).
 pub const SYNC_INTERVALS_MINUTES: [u32; 4] = [0, 5, 15, 60];
@@ -200,6 +206,14 @@ pub const MIGRATIONS: &[&str] = &[
     INSERT OR IGNORE INTO sync_profiles (profile, mirror, opened_at)
         SELECT profile, mirror, coalesce(last_started_at, '') FROM sync_state
         WHERE profile IS NOT NULL ORDER BY last_started_at;",
+    // A first sync's bulk load: the indexes and triggers of `sync_leads` it set aside, to build
+    // again when it ends (see `bulk`).
+    "CREATE TABLE sync_bulk (
+        name TEXT PRIMARY KEY,
+        kind TEXT NOT NULL,
+        mirror TEXT NOT NULL,
+        sql TEXT NOT NULL
+    );",
 ];
 
 // Timestamps: the mirror's `updated_at` bounds and watermark are `crate::time`'s.
@@ -307,7 +321,7 @@ pub struct SyncReport {
 }
 
 /// The Sync screen's status of one mirror.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, TS)]
 #[ts(export_to = "SyncStatus.ts")]
 pub struct SyncStatus {
     /// The workspace id the mirror is keyed by.

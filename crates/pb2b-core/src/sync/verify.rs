@@ -8,12 +8,15 @@
 //! | the destination's side | [`Destination::versions`] of each range: its `(id, updated_at)` |
 //! | checksum | SHA-256 of the range's `id\tupdated_at_ms\n` lines sorted by id (first 16 hex digits shown) |
 //! | repair | for each differing range: `GET /leads?updated_after=from−1ms` until `updated_at ≥ to`, then [`Destination::replace_range`]: in one transaction, rows of the range the server does not have there are deleted and the server's leads are written whatever the stored `updated_at` |
+//! | progress | a [`VerifyProgress`] after every server page, every range compared and every range repaired |
+//! | cancel | the token is checked before every request and every range: a cancelled verify ends with `cancelled`; it wrote nothing, or (repairing) whole ranges only, each in its own transaction, so running it again finishes the job |
 //!
 //! The API has no range filter but `updated_after`, and lists in `(updated_at, id)` order, so a
 //! range of `updated_at` is the one cheap thing to re-read.
 
 use serde::Serialize;
 use sha2::{Digest, Sha256};
+use tokio_util::sync::CancellationToken;
 use ts_rs::TS;
 
 use super::{format_timestamp, parse_timestamp, Destination, PAGE_SIZE};
@@ -59,6 +62,45 @@ pub struct VerifyReport {
     pub equal: bool,
 }
 
+/// What a running [`verify`] is doing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, TS)]
+#[serde(rename_all = "snake_case")]
+#[ts(export_to = "VerifyPhase.ts")]
+pub enum VerifyPhase {
+    /// Reading the server's `(id, updated_at)` list: `done` leads so far, no total.
+    Reading,
+    /// Comparing range checksums: `done` of `total` ranges.
+    Comparing,
+    /// Re-reading and rewriting the ranges that differ: `done` of `total`.
+    Repairing,
+}
+
+/// Progress of a running [`verify`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, TS)]
+#[ts(export_to = "VerifyProgress.ts")]
+pub struct VerifyProgress {
+    pub phase: VerifyPhase,
+    #[ts(type = "number")]
+    pub done: u64,
+    #[ts(type = "number | null")]
+    pub total: Option<u64>,
+}
+
+fn cancelled(cancel: &CancellationToken, repairing: bool) -> Result<(), ErrorReport> {
+    if !cancel.is_cancelled() {
+        return Ok(());
+    }
+    Err(ErrorReport::local(
+        Code::Cancelled,
+        if repairing {
+            "Repair was cancelled. The ranges it finished are repaired; verify again to see what is left."
+        } else {
+            "Verify was cancelled; nothing was changed."
+        },
+        true,
+    ))
+}
+
 fn checksum(rows: &mut [(String, i64)]) -> String {
     rows.sort();
     let mut h = Sha256::new();
@@ -72,10 +114,15 @@ fn checksum(rows: &mut [(String, i64)]) -> String {
 }
 
 /// The server's `(id, updated_at ms)` of every lead, in `(updated_at, id)` order.
-async fn server_versions(client: &Client) -> Result<Vec<(String, i64)>, ErrorReport> {
+async fn server_versions(
+    client: &Client,
+    cancel: &CancellationToken,
+    on_progress: &(dyn Fn(VerifyProgress) + Send + Sync),
+) -> Result<Vec<(String, i64)>, ErrorReport> {
     let mut out = Vec::new();
     let mut cursor = None;
     loop {
+        cancelled(cancel, false)?;
         let page = client
             .list_leads(&ListLeadsQuery {
                 limit: Some(PAGE_SIZE),
@@ -97,6 +144,11 @@ async fn server_versions(client: &Client) -> Result<Vec<(String, i64)>, ErrorRep
             })?;
             out.push((l.id, ms));
         }
+        on_progress(VerifyProgress {
+            phase: VerifyPhase::Reading,
+            done: out.len() as u64,
+            total: None,
+        });
         if !page.has_more {
             return Ok(out);
         }
@@ -127,11 +179,13 @@ async fn server_range(
     client: &Client,
     from: Option<i64>,
     to: Option<i64>,
+    cancel: &CancellationToken,
 ) -> Result<Vec<Lead>, ErrorReport> {
     let mut out = Vec::new();
     let mut cursor = None;
     let updated_after = from.map(|f| format_timestamp(f.saturating_sub(1)));
     loop {
+        cancelled(cancel, true)?;
         let page = client
             .list_leads(&ListLeadsQuery {
                 limit: Some(PAGE_SIZE),
@@ -178,32 +232,49 @@ async fn compare<D: Destination>(
 }
 
 /// Compares `dest` with the server (see the module docs); with `repair`, rewrites the ranges
-/// that differ from the server and compares them again.
+/// that differ from the server and compares them again. Reports its progress to `on_progress`;
+/// ends with `cancelled` when `cancel` is (see the module docs for what that leaves).
 pub async fn verify<D: Destination>(
     client: &Client,
     dest: &D,
     repair: bool,
+    cancel: &CancellationToken,
+    on_progress: &(dyn Fn(VerifyProgress) + Send + Sync),
 ) -> Result<VerifyReport, ErrorReport> {
-    let server = server_versions(client).await?;
+    let server = server_versions(client, cancel, on_progress).await?;
     let bounds = cut(&server);
+    let ranges = (bounds.len() - 1) as u64;
     let mut differing = Vec::new();
     let mut destination_leads = 0;
     let mut to_repair = Vec::new();
-    for w in bounds.windows(2) {
+    for (i, w) in bounds.windows(2).enumerate() {
+        cancelled(cancel, false)?;
         let r = compare(dest, &server, w[0], w[1]).await?;
         destination_leads += r.destination_leads;
         if r.server_checksum != r.destination_checksum {
             to_repair.push((w[0], w[1]));
             differing.push(r);
         }
+        on_progress(VerifyProgress {
+            phase: VerifyPhase::Comparing,
+            done: i as u64 + 1,
+            total: Some(ranges),
+        });
     }
     let mut repaired = 0;
     let mut equal = differing.is_empty();
     if repair && !differing.is_empty() {
         for (from, to) in &to_repair {
-            let leads = server_range(client, *from, *to).await?;
+            let leads = server_range(client, *from, *to, cancel).await?;
+            // Checked again after the reads: a range is written whole or not at all.
+            cancelled(cancel, true)?;
             dest.replace_range(*from, *to, leads).await?;
             repaired += 1;
+            on_progress(VerifyProgress {
+                phase: VerifyPhase::Repairing,
+                done: repaired,
+                total: Some(to_repair.len() as u64),
+            });
         }
         equal = true;
         for (from, to) in &to_repair {
@@ -217,7 +288,7 @@ pub async fn verify<D: Destination>(
     Ok(VerifyReport {
         server_leads: server.len() as u64,
         destination_leads,
-        ranges: (bounds.len() - 1) as u64,
+        ranges,
         differing,
         repaired,
         equal,

@@ -1,0 +1,386 @@
+//! Import modes and the review, against the sandbox over HTTP and a real mirror: every row
+//! classed against the workspace before anything is sent (create, update with old → new,
+//! unchanged, skipped because it exists or is missing, ambiguous, invalid, duplicate), the same
+//! counts from the file's dry run, a re-import in the default mode that creates nothing, upsert
+//! and update-only sending what the review said, and the server's answer recorded where it
+//! disagrees with the review.
+
+mod common;
+
+use pb2b_core::api::{Client, NewLead};
+use pb2b_core::import::review::{ReviewClass, REVIEW_COLUMNS};
+use pb2b_core::import::{self, ImportMode, Imports, ReadProgress, RunOptions};
+use pb2b_core::store::Store;
+use pb2b_core::sync::{self, Mirror, SyncOptions};
+use pb2b_core::workspace::Owner;
+use tokio_util::sync::CancellationToken;
+
+const WS: &str = "ws_modes";
+
+fn owner() -> Owner {
+    Owner {
+        workspace_id: WS.into(),
+        workspace_name: "Modes".into(),
+        key_prefix: "pb2b_test".into(),
+    }
+}
+
+async fn create(c: &Client, email: &str, name: &str, title: &str, key: &str) -> String {
+    let lead = NewLead {
+        email: email.into(),
+        full_name: Some(name.into()),
+        job_title: Some(title.into()),
+        ..Default::default()
+    };
+    c.create_lead(&lead, key).await.unwrap().data.id
+}
+
+async fn sync_mirror(c: &Client, m: &Mirror) {
+    sync::sync(
+        c,
+        m,
+        &SyncOptions::default(),
+        &CancellationToken::new(),
+        |_| {},
+    )
+    .await
+    .unwrap();
+}
+
+fn stage(imports: &Imports, path: &std::path::Path) -> String {
+    let pv = import::preview(None, path, None, 0).unwrap();
+    imports
+        .stage(
+            path,
+            &pv.mapping,
+            &|_: &ReadProgress| {},
+            &CancellationToken::new(),
+        )
+        .unwrap()
+        .id
+}
+
+fn review(imports: &Imports, m: &Mirror, id: &str, mode: ImportMode) -> import::ImportReview {
+    imports
+        .review(m, id, mode, false, &CancellationToken::new())
+        .unwrap()
+}
+
+async fn run(imports: &Imports, id: &str) -> import::ImportSummary {
+    imports
+        .run(
+            id,
+            &RunOptions::default(),
+            &|_| {},
+            &CancellationToken::new(),
+        )
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_review_classes_every_row_and_each_mode_sends_what_it_said() {
+    let sb = common::sandbox_with(common::empty()).await;
+    let (c, _) = common::client(&sb, &sb.keys.full);
+    let tmp = tempfile::tempdir().unwrap();
+    let store = Store::open(&tmp.path().join("data.sqlite")).unwrap();
+    let m = Mirror::open(store.clone(), WS, "default").unwrap();
+    let imports = Imports::new(store.clone(), c.clone(), owner());
+
+    create(&c, "ada@example.com", "Ada", "Engineer", "k-ada").await;
+    let bob = create(&c, "bob@example.com", "Bob", "CTO", "k-bob").await;
+    // POST /leads never de-duplicates: two leads share this e-mail.
+    create(&c, "dup@example.com", "Dup One", "X", "k-dup1").await;
+    create(&c, "dup@example.com", "Dup Two", "X", "k-dup2").await;
+    sync_mirror(&c, &m).await;
+
+    let file = tmp.path().join("people.csv");
+    std::fs::write(
+        &file,
+        "Email,Name,Title\n\
+         ada@example.com,Ada,Engineer\n\
+         BOB@Example.com,Bob,CEO\n\
+         new@example.com,New Person,Analyst\n\
+         dup@example.com,Dup,X\n\
+         not-an-email,Nobody,X\n\
+         new@example.com,New Again,Analyst\n",
+    )
+    .unwrap();
+    let id = stage(&imports, &file);
+
+    // The default mode skips every e-mail the workspace has.
+    let r = review(&imports, &m, &id, ImportMode::Create);
+    let c0 = r.counts;
+    assert_eq!(
+        (c0.create, c0.skipped_exists, c0.invalid, c0.duplicate),
+        (1, 3, 1, 1)
+    );
+    assert_eq!(
+        c0.update + c0.unchanged + c0.ambiguous + c0.skipped_missing,
+        0
+    );
+    assert_eq!(r.mirror.leads, 4);
+    assert!(r.mirror.synced_at.is_some());
+
+    // Reviewed again as "create and update", before anything is sent.
+    let r = review(&imports, &m, &id, ImportMode::Upsert);
+    let k = r.counts;
+    assert_eq!(
+        (
+            k.create,
+            k.update,
+            k.unchanged,
+            k.ambiguous,
+            k.invalid,
+            k.duplicate
+        ),
+        (1, 1, 1, 1, 1, 1)
+    );
+    assert_eq!(k.skipped_exists, 0);
+    assert_eq!(imports.get(&id).unwrap().mode, ImportMode::Upsert);
+    // The file's dry run counts the same classes (one rule, two passes).
+    let pv = import::preview(None, &file, None, 0).unwrap();
+    let dry = imports
+        .review_file(
+            &m,
+            &file,
+            None,
+            &pv.mapping,
+            ImportMode::Upsert,
+            false,
+            &|_: &ReadProgress| {},
+            &CancellationToken::new(),
+        )
+        .unwrap();
+    assert_eq!(dry.counts, k);
+    assert_eq!(dry.import_id, None);
+
+    // The table: filtered by class, with old → new per field and why a row is skipped.
+    let updates = imports
+        .review_rows(&id, Some(ReviewClass::Update), 0, 50)
+        .unwrap();
+    assert_eq!(updates.total, 1);
+    let row = &updates.rows[0];
+    assert_eq!((row.row_number, row.email.as_str()), (3, "BOB@Example.com"));
+    assert_eq!(row.lead_id.as_deref(), Some(bob.as_str()));
+    assert_eq!(row.changes.len(), 1);
+    assert_eq!(row.changes[0].field, "job_title");
+    assert_eq!(row.changes[0].old.as_deref(), Some("CTO"));
+    assert_eq!(row.changes[0].new.as_deref(), Some("CEO"));
+    let all = imports.review_rows(&id, None, 0, 50).unwrap();
+    assert_eq!(all.total, 6);
+    let ambiguous = all
+        .rows
+        .iter()
+        .find(|r| r.class == ReviewClass::Ambiguous)
+        .unwrap();
+    assert!(ambiguous.reason.contains("several leads"), "{ambiguous:?}");
+    let invalid = all
+        .rows
+        .iter()
+        .find(|r| r.class == ReviewClass::Invalid)
+        .unwrap();
+    assert!(invalid.reason.contains("email"), "{invalid:?}");
+    assert_eq!(
+        invalid.email, "not-an-email",
+        "the e-mail cell as the file holds it"
+    );
+
+    // Saved as a file: one line per row, formula-safe, with the changes spelled out.
+    let saved = tmp.path().join("review.csv");
+    assert_eq!(imports.write_review(&id, &saved).unwrap(), 6);
+    let text = std::fs::read_to_string(&saved).unwrap();
+    let mut lines = text.trim_start_matches('\u{feff}').lines();
+    assert_eq!(lines.next().unwrap(), REVIEW_COLUMNS.join(","));
+    assert!(
+        text.contains("3,update,BOB@Example.com,") && text.contains("job_title: “CTO” → “CEO”"),
+        "{text}"
+    );
+
+    // Meanwhile someone adds the lead the review would create: the server's answer wins, and the
+    // row says so.
+    create(&c, "new@example.com", "Someone Else", "Analyst", "k-new").await;
+    let done = run(&imports, &id).await;
+    assert_eq!(done.status, "completed");
+    let n = done.counts;
+    assert_eq!((n.created, n.updated, n.failed), (0, 2, 0), "{n:?}");
+    assert_eq!(
+        n.skipped, 4,
+        "unchanged, ambiguous, invalid and duplicate are not sent"
+    );
+    let server = common::server_leads(&c).await;
+    assert_eq!(server.len(), 5, "nothing was created by the upsert");
+    let bob_now = server.iter().find(|l| l.id == bob).unwrap();
+    assert_eq!(bob_now.job_title.as_deref(), Some("CEO"));
+    let success = tmp.path().join("ok.csv");
+    import::write_success_file(&store, &id, &success).unwrap();
+    let text = std::fs::read_to_string(&success).unwrap();
+    assert!(
+        text.lines().next().unwrap().ends_with(",result,note"),
+        "{text}"
+    );
+    let new_row = text
+        .lines()
+        .find(|l| l.starts_with("new@example.com"))
+        .unwrap();
+    assert!(
+        new_row.contains(
+            ",updated,the server already had a lead with this e-mail (added after the review)"
+        ),
+        "{new_row}"
+    );
+    let bob_row = text
+        .lines()
+        .find(|l| l.starts_with("BOB@Example.com"))
+        .unwrap();
+    assert!(bob_row.ends_with(",updated,"), "{bob_row}");
+    // A review once rows are sent is refused: the mode can no longer change.
+    let refused = imports
+        .review(
+            &m,
+            &id,
+            ImportMode::Create,
+            false,
+            &CancellationToken::new(),
+        )
+        .unwrap_err();
+    assert!(
+        refused.message.contains("already started sending"),
+        "{refused:?}"
+    );
+
+    // The same file imported again in the default mode creates nothing.
+    sync_mirror(&c, &m).await;
+    let again = stage(&imports, &file);
+    let r = review(&imports, &m, &again, ImportMode::Create);
+    assert_eq!(r.counts.create, 0);
+    assert_eq!(r.counts.skipped_exists, 4);
+    let done = run(&imports, &again).await;
+    assert_eq!(done.counts.created + done.counts.updated, 0);
+    assert_eq!(
+        common::server_leads(&c).await.len(),
+        5,
+        "a re-import never duplicates"
+    );
+
+    // "Update existing only": the missing e-mail is skipped, the known one is patched by id.
+    let upd = tmp.path().join("titles.csv");
+    std::fs::write(
+        &upd,
+        "Email,Title\nbob@example.com,VP\nmissing@example.com,Nobody\nada@example.com,Engineer\n",
+    )
+    .unwrap();
+    let uid = stage(&imports, &upd);
+    let r = review(&imports, &m, &uid, ImportMode::Update);
+    assert_eq!(
+        (
+            r.counts.update,
+            r.counts.skipped_missing,
+            r.counts.unchanged
+        ),
+        (1, 1, 1)
+    );
+    let done = run(&imports, &uid).await;
+    assert_eq!((done.counts.updated, done.counts.created), (1, 0));
+    let server = common::server_leads(&c).await;
+    assert_eq!(server.len(), 5, "update-only never creates");
+    assert!(!server.iter().any(|l| l.email == "missing@example.com"));
+    assert_eq!(
+        server
+            .iter()
+            .find(|l| l.id == bob)
+            .unwrap()
+            .job_title
+            .as_deref(),
+        Some("VP")
+    );
+    let report = tmp.path().join("errors.csv");
+    import::write_error_report(&store, &uid, &report).unwrap();
+    let text = std::fs::read_to_string(&report).unwrap();
+    assert!(
+        text.contains("missing@example.com,Nobody,3,not_in_workspace,the workspace has no lead with the e-mail missing@example.com"),
+        "{text}"
+    );
+    sb.shutdown().await;
+}
+
+/// Another workspace's mirror cannot review this workspace's import, and an import never
+/// reviewed is not sent.
+#[tokio::test]
+async fn a_review_uses_only_the_workspaces_own_mirror() {
+    let sb = common::sandbox_with(common::empty()).await;
+    let (c, _) = common::client(&sb, &sb.keys.full);
+    let tmp = tempfile::tempdir().unwrap();
+    let store = Store::open(&tmp.path().join("data.sqlite")).unwrap();
+    let other = Mirror::open(store.clone(), "ws_other", "other").unwrap();
+    let imports = Imports::new(store.clone(), c.clone(), owner());
+    let file = tmp.path().join("one.csv");
+    std::fs::write(&file, "Email\na@example.com\n").unwrap();
+    let id = stage(&imports, &file);
+    let e = imports
+        .review(
+            &other,
+            &id,
+            ImportMode::Create,
+            false,
+            &CancellationToken::new(),
+        )
+        .unwrap_err();
+    assert_eq!(e.code.as_str(), "wrong_workspace");
+    // Never reviewed, so never sent.
+    let e = imports
+        .run(
+            &id,
+            &RunOptions::default(),
+            &|_| {},
+            &CancellationToken::new(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(e.code.as_str(), "invalid_input");
+    assert!(e.message.contains("has not been reviewed"), "{e:?}");
+    assert!(common::server_leads(&c).await.is_empty());
+    sb.shutdown().await;
+}
+
+/// A lead made with the single-lead form goes into the mirror at once, so a create-only import
+/// reviewed before the next sync skips it instead of making it a second time.
+#[tokio::test]
+async fn a_lead_created_after_the_last_sync_is_skipped_by_the_next_review() {
+    use pb2b_core::leads::{self, LeadSubmission};
+    let sb = common::sandbox_with(common::empty()).await;
+    let (c, _) = common::client(&sb, &sb.keys.full);
+    let tmp = tempfile::tempdir().unwrap();
+    let store = Store::open(&tmp.path().join("data.sqlite")).unwrap();
+    let m = Mirror::open(store.clone(), WS, "default").unwrap();
+    let imports = Imports::new(store.clone(), c.clone(), owner());
+    create(&c, "old@example.com", "Old", "X", "k-old").await;
+    sync_mirror(&c, &m).await;
+
+    let form = NewLead {
+        email: "fresh@example.com".into(),
+        full_name: Some("Fresh Lead".into()),
+        ..Default::default()
+    };
+    leads::create(&c, Some(&m), &LeadSubmission::new(form))
+        .await
+        .unwrap();
+
+    let file = tmp.path().join("fresh.csv");
+    std::fs::write(
+        &file,
+        "Email,Name\nfresh@example.com,Fresh Lead\nother@example.com,Other\n",
+    )
+    .unwrap();
+    let id = stage(&imports, &file);
+    let r = review(&imports, &m, &id, ImportMode::Create);
+    assert_eq!((r.counts.create, r.counts.skipped_exists), (1, 1));
+    run(&imports, &id).await;
+    let fresh = common::server_leads(&c)
+        .await
+        .into_iter()
+        .filter(|l| l.email == "fresh@example.com")
+        .count();
+    assert_eq!(fresh, 1, "the form's lead was not created again");
+    sb.shutdown().await;
+}

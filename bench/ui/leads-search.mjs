@@ -92,6 +92,27 @@ try {
       `document.querySelector('.grid-row[aria-rowindex="${row + 2}"]') !== null`)));
   }
   results["jump to row 30-70%"] = samples;
+  // The command alone, called from the page as the screen calls it (Tauri's IPC and the core's
+  // search, no DOM): what of each on-screen figure above is not the screen's own work.
+  const ipc = (text, sort) => `
+    const t0 = performance.now();
+    return window.__TAURI_INTERNALS__.invoke('leads_search', { query: {
+      query: ${JSON.stringify(text)}, sort: ${JSON.stringify(sort)}, filter: {}, offset: 0, limit: 200 } })
+      .then(() => performance.now() - t0);`;
+  const updated = { field: "updated_at", descending: true };
+  for (const [name, text, sort] of [
+    ["ipc: search 'smith'", "smith", updated],
+    ["ipc: search 'ada lov'", "ada lov", updated],
+    ["ipc: search 'a'", "a", updated],
+    ["ipc: search 'engineer'", "engineer", updated],
+    ["ipc: all, by updated", "", updated],
+    ["ipc: all, by email", "", { field: "email", descending: false }],
+    ["ipc: all, by company", "", { field: "company_name", descending: false }],
+  ]) {
+    const samples = [];
+    for (let i = 0; i < 5; i++) samples.push(await app.exec(ipc(text, sort)));
+    results[name] = samples;
+  }
   const summary = Object.fromEntries(Object.entries(results).map(([k, v]) => {
     const s = [...v].sort((a, b) => a - b);
     return [k, { median_ms: Math.round(s[2]), samples_ms: v.map((x) => Math.round(x)) }];

@@ -124,6 +124,68 @@ fn order_by(sort: &LeadSort) -> String {
     format!("{col} {dir}, l.rid {dir}")
 }
 
+/// How many of the mirror's leads match text query `m` (an [`fts_query`]) and `w`'s other
+/// conditions, counted from the search index outwards (each match is looked up by rowid), never
+/// by walking the mirror. When `alone` allows it and the query has no condition but the mirror,
+/// and the store holds no other mirror's leads (two index seeks), the search index's own count is
+/// the answer (the index holds exactly the table's rows: its triggers, or the bulk load's
+/// rebuild, keep it so), which skips even those lookups.
+fn text_total(
+    c: &rusqlite::Connection,
+    key: &str,
+    w: &Where,
+    m: &str,
+    alone: bool,
+) -> rusqlite::Result<i64> {
+    let only_condition_is_the_mirror = w.base_sql == "l.mirror = ?";
+    if alone && only_condition_is_the_mirror {
+        let only_mirror: bool = c
+            .prepare_cached(
+                "SELECT NOT EXISTS (SELECT 1 FROM sync_leads WHERE mirror < ?1)
+                    AND NOT EXISTS (SELECT 1 FROM sync_leads WHERE mirror > ?1)",
+            )?
+            .query_row([key], |r| r.get(0))?;
+        if only_mirror {
+            return c
+                .prepare_cached(
+                    "SELECT count(*) FROM sync_leads_fts WHERE sync_leads_fts MATCH ?1",
+                )?
+                .query_row([m], |r| r.get(0));
+        }
+    }
+    let mut args = vec![SqlValue::Text(m.to_owned())];
+    args.extend(w.base_args.iter().cloned());
+    c.prepare_cached(&format!(
+        "SELECT count(*) FROM sync_leads_fts CROSS JOIN sync_leads l
+             ON l.rid = sync_leads_fts.rowid WHERE sync_leads_fts MATCH ? AND {}",
+        w.base_sql
+    ))?
+    .query_row(params_from_iter(args.iter()), |r| r.get(0))
+}
+
+/// A page of `w`'s leads in `sort` order, read by walking the sort's index and testing each lead
+/// against the conditions (the text query as a set of matches): the first pages end early.
+fn page_by_walking(
+    c: &rusqlite::Connection,
+    w: &Where,
+    sort: &LeadSort,
+    limit: u32,
+    offset: u64,
+) -> rusqlite::Result<Vec<Lead>> {
+    let rows_sql = format!(
+        "SELECT {} FROM sync_leads l WHERE {} ORDER BY {} LIMIT ? OFFSET ?",
+        lead_cols(true),
+        w.sql,
+        order_by(sort)
+    );
+    let mut args = w.args.clone();
+    args.push(SqlValue::Integer(i64::from(limit)));
+    args.push(SqlValue::Integer(offset as i64));
+    let mut st = c.prepare_cached(&rows_sql)?;
+    let rows = st.query_map(params_from_iter(args.iter()), row_to_lead)?;
+    rows.collect()
+}
+
 impl Mirror {
     /// Opens (creating the tables if needed) the mirror of workspace `workspace_id`, labelled with
     /// `profile` (the profile name, for [`Mirror::for_profile`]).
@@ -314,50 +376,43 @@ impl Mirror {
         let offset = q.offset.min(i64::MAX as u64);
         // With a text query, SQLite cannot know how few leads match: left to itself it walks the
         // mirror's index and tests every lead against the matches (100,000 probes for a search
-        // that finds nothing). So the search index is asked first whether it holds more than
-        // `few_matches` matches (it stops counting there). With few, they are counted and paged
-        // from the search index outwards (CROSS JOIN keeps that order) and sorted; with many,
-        // walking the sort's index is the cheaper way, and its first pages end early.
-        let few_args = w.text.as_ref().map(|m| {
-            let mut args = vec![SqlValue::Text(m.clone())];
-            args.extend(w.base_args.iter().cloned());
-            args
-        });
+        // that finds nothing, and the count of a one-letter search walked them all too). So the
+        // matches are counted from the search index outwards first ([`text_total`]), and that
+        // count chooses the page's way: with few, the page is read from the matches outwards
+        // (CROSS JOIN keeps that order) and sorted; with many, walking the sort's index is the
+        // cheaper way, and its first pages end early.
         let from_matches = format!(
             "FROM sync_leads_fts CROSS JOIN sync_leads l ON l.rid = sync_leads_fts.rowid
              WHERE sync_leads_fts MATCH ? AND {}",
             w.base_sql
         );
+        let key = self.key.clone();
         self.store
             .with_conn(|c| {
-                let few = match (&w.text, few_matches) {
-                    (Some(_), i64::MAX) => true,
-                    (Some(m), bound) => {
-                        let seen: i64 = c
-                            .prepare_cached(
-                                "SELECT count(*) FROM (SELECT 1 FROM sync_leads_fts
-                                 WHERE sync_leads_fts MATCH ?1 LIMIT ?2)",
-                            )?
-                            .query_row(params![m, bound.saturating_add(1)], |r| r.get(0))?;
-                        seen <= bound
+                // One read transaction: the count and the page see the same mirror.
+                let c = c.transaction()?;
+                if let Some(m) = &w.text {
+                    let total = text_total(&c, &key, &w, m, true)?;
+                    if total <= few_matches {
+                        let mut args = vec![SqlValue::Text(m.clone())];
+                        args.extend(w.base_args.iter().cloned());
+                        args.push(SqlValue::Integer(i64::from(limit)));
+                        args.push(SqlValue::Integer(offset as i64));
+                        let rows = c
+                            .prepare_cached(&format!(
+                                "SELECT {} {from_matches} ORDER BY {} LIMIT ? OFFSET ?",
+                                lead_cols(true),
+                                order_by(&q.sort)
+                            ))?
+                            .query_map(params_from_iter(args.iter()), row_to_lead)?
+                            .collect::<Result<Vec<_>, _>>()?;
+                        return Ok(LeadPage {
+                            rows,
+                            total: total.max(0) as u64,
+                            offset,
+                        });
                     }
-                    (None, _) => false,
-                };
-                if let (true, Some(args)) = (few, &few_args) {
-                    let total: i64 = c
-                        .prepare_cached(&format!("SELECT count(*) {from_matches}"))?
-                        .query_row(params_from_iter(args.iter()), |r| r.get(0))?;
-                    let mut args = args.clone();
-                    args.push(SqlValue::Integer(i64::from(limit)));
-                    args.push(SqlValue::Integer(offset as i64));
-                    let rows = c
-                        .prepare_cached(&format!(
-                            "SELECT {} {from_matches} ORDER BY {} LIMIT ? OFFSET ?",
-                            lead_cols(true),
-                            order_by(&q.sort)
-                        ))?
-                        .query_map(params_from_iter(args.iter()), row_to_lead)?
-                        .collect::<Result<Vec<_>, _>>()?;
+                    let rows = page_by_walking(&c, &w, &q.sort, limit, offset)?;
                     return Ok(LeadPage {
                         rows,
                         total: total.max(0) as u64,
@@ -370,19 +425,7 @@ impl Mirror {
                         w.sql
                     ))?
                     .query_row(params_from_iter(w.args.iter()), |r| r.get(0))?;
-                let rows_sql = format!(
-                    "SELECT {} FROM sync_leads l WHERE {} ORDER BY {} LIMIT ? OFFSET ?",
-                    lead_cols(true),
-                    w.sql,
-                    order_by(&q.sort)
-                );
-                let mut args = w.args.clone();
-                args.push(SqlValue::Integer(i64::from(limit)));
-                args.push(SqlValue::Integer(offset as i64));
-                let mut st = c.prepare_cached(&rows_sql)?;
-                let rows = st
-                    .query_map(params_from_iter(args.iter()), row_to_lead)?
-                    .collect::<Result<Vec<_>, _>>()?;
+                let rows = page_by_walking(&c, &w, &q.sort, limit, offset)?;
                 Ok(LeadPage {
                     rows,
                     total: total.max(0) as u64,
@@ -643,8 +686,8 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_text_search_pages_the_same_from_its_matches_as_along_the_sort_index() {
+    /// 300 leads, every tenth in mirror ws_b when `other_mirror`, the rest in ws_a; ws_a's mirror.
+    fn two_named_mirrors(other_mirror: bool) -> Mirror {
         let store = Store::open_in_memory().unwrap();
         let m = Mirror::open(store.clone(), "ws_a", "p").unwrap();
         Mirror::open(store.clone(), "ws_b", "p").unwrap();
@@ -655,7 +698,7 @@ mod tests {
                         source, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'api', ?7, ?7)",
                 )?;
                 for i in 0..300 {
-                    let mirror = if i % 10 == 0 { "ws_b" } else { "ws_a" };
+                    let mirror = if other_mirror && i % 10 == 0 { "ws_b" } else { "ws_a" };
                     let name = if i % 3 == 0 { "Ada Lovelace" } else { "Alan Turing" };
                     let status = if i % 2 == 0 { "new" } else { "qualified" };
                     let at = format!("2026-11-{:02}T00:00:00.000Z", 1 + i % 28);
@@ -672,33 +715,41 @@ mod tests {
                 Ok(())
             })
             .unwrap();
-        for (text, status) in [("ada", None), ("alan tur", Some("new")), ("nobody", None)] {
-            for field in [
-                LeadSortField::UpdatedAt,
-                LeadSortField::Email,
-                LeadSortField::CompanyName,
-            ] {
-                for offset in [0, 7, 150] {
-                    let q = LeadQuery {
-                        query: text.into(),
-                        filter: super::super::LeadFilter {
-                            status: status.map(str::to_owned),
-                            ..super::super::LeadFilter::default()
-                        },
-                        sort: LeadSort {
-                            field,
-                            descending: offset == 7,
-                        },
-                        offset,
-                        limit: 25,
-                    };
-                    let sorted = m.search_with(&q, i64::MAX).unwrap();
-                    let walked = m.search_with(&q, 0).unwrap();
-                    assert_eq!(sorted, walked, "{text} {field:?} {offset}");
+        m
+    }
+
+    #[test]
+    fn a_text_search_pages_the_same_from_its_matches_as_along_the_sort_index() {
+        for other_mirror in [true, false] {
+            let m = two_named_mirrors(other_mirror);
+            for (text, status) in [("ada", None), ("alan tur", Some("new")), ("nobody", None)] {
+                for field in [
+                    LeadSortField::UpdatedAt,
+                    LeadSortField::Email,
+                    LeadSortField::CompanyName,
+                ] {
+                    for offset in [0, 7, 150] {
+                        let q = LeadQuery {
+                            query: text.into(),
+                            filter: super::super::LeadFilter {
+                                status: status.map(str::to_owned),
+                                ..super::super::LeadFilter::default()
+                            },
+                            sort: LeadSort {
+                                field,
+                                descending: offset == 7,
+                            },
+                            offset,
+                            limit: 25,
+                        };
+                        let sorted = m.search_with(&q, i64::MAX).unwrap();
+                        let walked = m.search_with(&q, 0).unwrap();
+                        assert_eq!(sorted, walked, "{text} {field:?} {offset}");
+                    }
                 }
             }
         }
-        let ada = m
+        let ada = two_named_mirrors(true)
             .search_with(
                 &LeadQuery {
                     query: "ada".into(),
@@ -712,6 +763,54 @@ mod tests {
             ada.total,
             (0..300).filter(|i| i % 3 == 0 && i % 10 != 0).count() as u64
         );
+    }
+
+    #[test]
+    fn a_text_search_counts_what_walking_the_mirror_counts() {
+        for other_mirror in [true, false] {
+            let m = two_named_mirrors(other_mirror);
+            for (text, status) in [
+                ("ada", None),
+                ("a", None),
+                ("alan tur", Some("new")),
+                ("nobody", None),
+            ] {
+                let q = LeadQuery {
+                    query: text.into(),
+                    filter: super::super::LeadFilter {
+                        status: status.map(str::to_owned),
+                        ..super::super::LeadFilter::default()
+                    },
+                    ..LeadQuery::default()
+                };
+                let w = build_where(&m.key, &q).unwrap();
+                let fts = w.text.clone().unwrap();
+                let (walked, alone, looked_up) = m
+                    .store
+                    .with_conn(|c| {
+                        let walked: i64 = c.query_row(
+                            &format!("SELECT count(*) FROM sync_leads l WHERE {}", w.sql),
+                            params_from_iter(w.args.iter()),
+                            |r| r.get(0),
+                        )?;
+                        Ok((
+                            walked,
+                            text_total(c, &m.key, &w, &fts, true)?,
+                            text_total(c, &m.key, &w, &fts, false)?,
+                        ))
+                    })
+                    .unwrap();
+                assert_eq!(
+                    alone, walked,
+                    "{text} {status:?} other mirror: {other_mirror}"
+                );
+                assert_eq!(
+                    looked_up, walked,
+                    "{text} {status:?} other mirror: {other_mirror}"
+                );
+                assert!(walked > 0 || text == "nobody");
+            }
+        }
     }
 
     #[test]

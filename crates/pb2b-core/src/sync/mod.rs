@@ -214,6 +214,21 @@ pub const MIGRATIONS: &[&str] = &[
         mirror TEXT NOT NULL,
         sql TEXT NOT NULL
     );",
+    // The search index with prefix indexes of one and two characters. Every search term is a
+    // prefix query ("a*"), and without them a short prefix merges the doclists of every token
+    // it starts (thousands for one letter): at 100,000 leads, counting "a" took 8-12 ms and
+    // its first page 14 ms; with them 2 and 8 ms. It costs ~19% more file and a rebuild of
+    // 0.9 s instead of 0.4 s per 100,000 leads (a first sync's end). Same columns, content and
+    // tokenizer; the triggers name the table, so they carry on.
+    "DROP TABLE sync_leads_fts;
+    CREATE VIRTUAL TABLE sync_leads_fts USING fts5(
+        email, full_name, first_name, last_name, phone, job_title, company_name,
+        company_domain, custom_fields,
+        content='sync_leads', content_rowid='rid',
+        tokenize='unicode61 remove_diacritics 2',
+        prefix='1 2'
+    );
+    INSERT INTO sync_leads_fts(sync_leads_fts) VALUES ('rebuild');",
 ];
 
 // Timestamps: the mirror's `updated_at` bounds and watermark are `crate::time`'s.

@@ -52,3 +52,25 @@ test("search runs at the first keystroke, and keystrokes typed during a search c
   assert.deepEqual(errors, []);
   await context.close();
 });
+
+test("a sort from the keyboard keeps the focus on its header, which says the sort, and asks for it", async () => {
+  const { page, context, errors } = await openUi(browser, MIRROR, { hash: "#/leads" });
+  await page.locator("#leads-count").filter({ hasText: "5,000 leads" }).waitFor();
+  const email = page.getByRole("button", { name: "Email" });
+  await email.focus();
+  await page.keyboard.press("Enter");
+  const header = page.locator("[role=columnheader][data-column=email]");
+  assert.equal(await header.getAttribute("aria-sort"), "ascending");
+  assert.equal(await page.locator("[data-column=updated_at]").getAttribute("aria-sort"), "none");
+  assert.equal(await email.textContent(), "Email ↑");
+  // Still the same button, still focused: pressing again reverses the order.
+  assert.ok(await email.evaluate((el) => el === document.activeElement));
+  await page.keyboard.press("Enter");
+  assert.equal(await header.getAttribute("aria-sort"), "descending");
+  assert.equal(await email.textContent(), "Email ↓");
+  const sorts = await page.evaluate(() =>
+    window.__pb2bCalls.filter((c) => c.cmd === "leads_search" && c.args.query.offset === 0).map((c) => c.args.query.sort));
+  assert.deepEqual(sorts.slice(-2), [{ field: "email", descending: false }, { field: "email", descending: true }]);
+  assert.deepEqual(errors, []);
+  await context.close();
+});

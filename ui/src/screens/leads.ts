@@ -260,7 +260,6 @@ export async function renderLeads(root: HTMLElement): Promise<void> {
     viewport.scrollTop = 0;
     clear(errorBox);
     loadPage(0);
-    renderHeader();
   }
 
   function renderHeader(): void {
@@ -269,16 +268,16 @@ export async function renderLeads(root: HTMLElement): Promise<void> {
     viewport.setAttribute("aria-colcount", String(layout.columns().length));
     for (const column of layout.columns()) {
       const field = column.sort;
-      const active = field !== null && query.sort?.field === field;
-      const sort = active ? (query.sort?.descending ? "descending" : "ascending") : "none";
       const label = field
         ? h("button", {
             type: "button",
             onclick: () => {
+              const active = query.sort?.field === field;
               query = { ...query, sort: { field, descending: active ? !query.sort?.descending : false } };
+              markSort();
               reset();
             },
-          }, column.label, active ? (query.sort?.descending ? " ↓" : " ↑") : "")
+          }, column.label, h("span", { class: "sort-mark" }))
         : h("span", { class: "plain-header" }, column.label);
       // A separator on the column's right edge: drag it, or focus it and use the arrow keys.
       const handle = h("div", {
@@ -319,7 +318,21 @@ export async function renderLeads(root: HTMLElement): Promise<void> {
         handle.addEventListener("pointermove", move);
         handle.addEventListener("pointerup", up);
       });
-      header.append(h("div", { role: "columnheader", "aria-sort": field ? sort : undefined, "data-column": column.id }, label, handle));
+      header.append(h("div", { role: "columnheader", "data-column": column.id, "data-sort": field ?? undefined }, label, handle));
+    }
+    markSort();
+  }
+
+  /** The sort's arrow and aria-sort on the headers, in place (a sort keeps the header and the
+   *  focus on the button pressed; rebuilding it also made the page lay out again before the
+   *  new page arrived). */
+  function markSort(): void {
+    for (const cell of header.querySelectorAll<HTMLElement>("[data-sort]")) {
+      const active = query.sort?.field === cell.dataset.sort;
+      const descending = Boolean(query.sort?.descending);
+      cell.setAttribute("aria-sort", active ? (descending ? "descending" : "ascending") : "none");
+      const mark = cell.querySelector(".sort-mark");
+      if (mark) mark.textContent = active ? (descending ? " ↓" : " ↑") : "";
     }
   }
 
@@ -432,5 +445,6 @@ export async function renderLeads(root: HTMLElement): Promise<void> {
     errorBox,
     h("div", { class: "leads-layout" }, h("div", { class: "grid" }, viewport), detail),
   );
+  renderHeader();
   reset();
 }

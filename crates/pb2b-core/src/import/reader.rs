@@ -193,6 +193,63 @@ impl<R: Read> Read for Counting<R> {
     }
 }
 
+/// A UTF-8 source as it is, less a leading byte order mark.
+///
+/// Handing the bytes to the parser undecoded gives the same cells as decoding the stream first
+/// (encoding_rs, which the other encodings still go through) and parsing the text: the parser's
+/// structure bytes (delimiter, quote, CR, LF) are ASCII, an ASCII byte is never part of a
+/// malformed UTF-8 sequence, so no replacement moves a cell boundary; and inside a cell,
+/// `String::from_utf8_lossy` replaces the same maximal malformed subsequences with one U+FFFD each
+/// as the WHATWG decoder does. One malformed case differs: a closing quote with more text after
+/// it (`"\xEF"\x82`), where the parser drops the quote and joins the bytes either side of it,
+/// which may then read as one U+FFFD (or even one character) where the decoder gave a U+FFFD per
+/// side. `a_utf8_file_reads_as_the_stream_decoder_read_it` (that case included) and a property
+/// test over well-formed files check it.
+struct SkipBom<R> {
+    inner: R,
+    /// The first bytes read while looking for the mark, still to hand out.
+    head: Vec<u8>,
+    checked: bool,
+}
+
+impl<R: Read> SkipBom<R> {
+    fn new(inner: R) -> Self {
+        SkipBom {
+            inner,
+            head: Vec::new(),
+            checked: false,
+        }
+    }
+}
+
+impl<R: Read> Read for SkipBom<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if !self.checked {
+            self.checked = true;
+            let mut head = [0u8; 3];
+            let mut n = 0;
+            while n < head.len() {
+                match self.inner.read(&mut head[n..]) {
+                    Ok(0) => break,
+                    Ok(k) => n += k,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            if head[..n] != [0xEF, 0xBB, 0xBF] {
+                self.head = head[..n].to_vec();
+            }
+        }
+        if !self.head.is_empty() {
+            let n = self.head.len().min(buf.len());
+            buf[..n].copy_from_slice(&self.head[..n]);
+            self.head.drain(..n);
+            return Ok(n);
+        }
+        self.inner.read(buf)
+    }
+}
+
 /// Remembers the last byte the csv parser was given (does the text end with a newline?).
 struct LastByte<R> {
     inner: R,
@@ -348,16 +405,11 @@ impl TableReader {
             count: bytes.clone(),
         };
         let decoded: Box<dyn Read + Send> = if enc == UTF_8 {
-            // UTF-8 passes through untouched (the BOM removed); invalid bytes later in the file
-            // become U+FFFD per cell.
-            Box::new(
-                DecodeReaderBytesBuilder::new()
-                    .encoding(Some(UTF_8))
-                    .utf8_passthru(true)
-                    .strip_bom(true)
-                    .build_with_buffer(counted, vec![0; DECODE_BUFFER])
-                    .expect("a decode buffer of more than 4 bytes"),
-            )
+            // UTF-8 goes to the parser as the file's bytes (the BOM removed), not through a
+            // decoder that would check and copy every byte; invalid bytes later in the file
+            // become U+FFFD per cell ([`cell`]), exactly as the decoder would have replaced them
+            // (see [`SkipBom`]).
+            Box::new(SkipBom::new(counted))
         } else {
             Box::new(
                 DecodeReaderBytesBuilder::new()
@@ -670,6 +722,128 @@ mod tests {
         assert_eq!(detect_encoding(b"caf\xE9;x").0, WINDOWS_1252);
         // Cut in the middle of a UTF-8 sequence.
         assert_eq!(detect_encoding(b"caf\xC3").0, UTF_8);
+    }
+
+    /// Every cell of `bytes` read as UTF-8 by the reader, and as the stream decoder would have
+    /// given them: the whole file decoded (BOM removed, malformed bytes replaced), then parsed.
+    fn both_ways(bytes: &[u8]) -> (Vec<Vec<String>>, Vec<Vec<String>>) {
+        let format = FileFormat {
+            encoding: "UTF-8".into(),
+            bom: bytes.starts_with(b"\xEF\xBB\xBF"),
+            delimiter: ",".into(),
+            sheet: None,
+            sheets: Vec::new(),
+        };
+        let cells_of = |rec: &ByteRecord| -> Vec<String> {
+            (0..rec.len()).map(|i| cell(rec, i).into_owned()).collect()
+        };
+        let mut r =
+            TableReader::from_reader(Box::new(std::io::Cursor::new(bytes.to_vec())), format, None)
+                .unwrap();
+        let mut ours = vec![r.headers().to_vec()];
+        let mut rec = ByteRecord::new();
+        while let Some(_) = r.read_row(&mut rec).unwrap() {
+            ours.push(cells_of(&rec));
+        }
+        let (text, _) = UTF_8.decode_with_bom_removal(bytes);
+        let mut decoded = Vec::new();
+        let mut csv = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .flexible(true)
+            .from_reader(text.as_bytes());
+        for rec in csv.byte_records() {
+            let rec = rec.unwrap();
+            if rec.iter().all(|f| f.iter().all(u8::is_ascii_whitespace)) {
+                continue;
+            }
+            decoded.push(if decoded.is_empty() {
+                header_names(&rec)
+            } else {
+                cells_of(&rec)
+            });
+        }
+        if decoded.is_empty() {
+            decoded.push(Vec::new());
+        }
+        (ours, decoded)
+    }
+
+    #[test]
+    fn a_utf8_file_reads_as_the_stream_decoder_read_it() {
+        let files: [&[u8]; 6] = [
+            b"\xEF\xBB\xBFname,email\nAda,ada@example.com\n",
+            b"name,email\nAd\xFFa,x\xC3\n\xE2\x82,\xF0\x9F\x98\n",
+            b"a,b\n\"q\xC3,\xA9\",\xED\xA0\x80z\n\xC0\xAF,\xF5\x80\n",
+            b"\xEF\xBB",
+            b"",
+            b"x\r\n\xEF\xBB\xBFy,\x80\x80\x80\r\n",
+        ];
+        for bytes in files {
+            let (ours, decoded) = both_ways(bytes);
+            assert_eq!(ours, decoded, "{bytes:?}");
+        }
+        // The one difference: bad bytes either side of a closing quote that text follows.
+        let (ours, decoded) = both_ways(b"a,\"\xEF\"\x82\n");
+        assert_eq!(ours, [vec!["a".to_owned(), "\u{FFFD}".to_owned()]]);
+        assert_eq!(
+            decoded,
+            [vec!["a".to_owned(), "\u{FFFD}\u{FFFD}".to_owned()]]
+        );
+    }
+
+    /// A well-formed CSV of cells made of ASCII and bytes of (and around) multi-byte sequences,
+    /// quoted or not, with an optional BOM.
+    fn utf8ish_csv() -> impl proptest::strategy::Strategy<Value = Vec<u8>> {
+        use proptest::prelude::*;
+        let byte = proptest::sample::select(vec![
+            b'a', b'Z', b'0', b' ', b',', b'"', b'\n', b'\r', 0xC3, 0xA9, 0xE2, 0x82, 0xAC, 0xF0,
+            0x9F, 0x98, 0x80, 0xFF, 0xEF, 0xBB, 0xBF, 0xED, 0xA0, 0x97,
+        ]);
+        let cell = (any::<bool>(), proptest::collection::vec(byte, 0..8));
+        let row = proptest::collection::vec(cell, 1..5);
+        (
+            any::<bool>(),
+            any::<bool>(),
+            proptest::collection::vec(row, 0..8),
+        )
+            .prop_map(|(bom, crlf, rows)| {
+                let mut out = if bom {
+                    b"\xEF\xBB\xBF".to_vec()
+                } else {
+                    Vec::new()
+                };
+                for row in rows {
+                    for (i, (quoted, content)) in row.into_iter().enumerate() {
+                        if i > 0 {
+                            out.push(b',');
+                        }
+                        if quoted {
+                            out.push(b'"');
+                            for b in content {
+                                out.extend_from_slice(if b == b'"' {
+                                    b"\"\""
+                                } else {
+                                    std::slice::from_ref(&b)
+                                });
+                            }
+                            out.push(b'"');
+                        } else {
+                            out.extend(content.into_iter().filter(|b| !b",\"\r\n".contains(b)));
+                        }
+                    }
+                    out.extend_from_slice(if crlf { b"\r\n" } else { b"\n" });
+                }
+                out
+            })
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 300, ..Default::default() })]
+        #[test]
+        fn a_well_formed_utf8ish_csv_reads_as_the_stream_decoder_read_it(bytes in utf8ish_csv()) {
+            let (ours, decoded) = both_ways(&bytes);
+            proptest::prop_assert_eq!(ours, decoded);
+        }
     }
 
     #[test]

@@ -214,19 +214,20 @@ pub const MIGRATIONS: &[&str] = &[
         mirror TEXT NOT NULL,
         sql TEXT NOT NULL
     );",
-    // The search index with prefix indexes of one and two characters. Every search term is a
-    // prefix query ("a*"), and without them a short prefix merges the doclists of every token
-    // it starts (thousands for one letter): at 100,000 leads, counting "a" took 8-12 ms and
-    // its first page 14 ms; with them 2 and 8 ms. It costs ~19% more file and a rebuild of
-    // 0.9 s instead of 0.4 s per 100,000 leads (a first sync's end). Same columns, content and
-    // tokenizer; the triggers name the table, so they carry on.
+    // The search index with a prefix index of one character. Every search term is a prefix
+    // query ("a*"), and without it a one-letter prefix merges the doclists of every token it
+    // starts (thousands): at 100,000 leads, counting "a" took 6-12 ms and its first page 14 ms;
+    // with it 1.5 and 6-7 ms. Two letters already narrow enough (0.4-1.7 ms without an index of
+    // their own, which would double the cost below). It costs ~10% more file and 0.3 s more CPU
+    // per 100,000 leads when the index is built in one go (a first sync's end: 0.63 s instead
+    // of 0.37). Same columns, content and tokenizer; the triggers name the table, so they carry on.
     "DROP TABLE sync_leads_fts;
     CREATE VIRTUAL TABLE sync_leads_fts USING fts5(
         email, full_name, first_name, last_name, phone, job_title, company_name,
         company_domain, custom_fields,
         content='sync_leads', content_rowid='rid',
         tokenize='unicode61 remove_diacritics 2',
-        prefix='1 2'
+        prefix='1'
     );
     INSERT INTO sync_leads_fts(sync_leads_fts) VALUES ('rebuild');",
 ];

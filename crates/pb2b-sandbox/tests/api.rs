@@ -440,7 +440,11 @@ async fn pagination_order_exclusive_updated_after_and_cursors() {
     // are random, and a PATCH that changes nothing keeps updated_at (see
     // patch_without_a_change_keeps_updated_at), so pick a status it lacks.
     let first = all[0]["id"].as_str().unwrap();
-    let status = if all[0]["status"] == "lost" { "new" } else { "lost" };
+    let status = if all[0]["status"] == "lost" {
+        "new"
+    } else {
+        "lost"
+    };
     e.send(
         e.req(Method::PATCH, &format!("/leads/{first}"), &k)
             .json(&json!({"status": status})),

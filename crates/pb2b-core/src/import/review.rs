@@ -11,8 +11,10 @@
 //! Rows the staging refused keep their class: `invalid` (the field and why) and `duplicate`
 //! (an earlier row of the file has that e-mail). E-mails match as the server matches them:
 //! trimmed (the staging trims) and without regard to case. A review of
-//! [`KNOWN_EMAILS_FROM_ROWS`] rows or more first reads the hashes of the mirror's e-mails
-//! ([`known_emails`], 8 bytes per lead) and looks up only the rows whose e-mail is among them.
+//! [`KNOWN_EMAILS_FROM_ROWS`] rows or more first reads the hashes of the mirror's e-mails with
+//! their rowids ([`known_emails`], 18 bytes per lead); a row whose hash is absent has no lead,
+//! and the leads of the others are read by rowid, a chunk of rows at a time in rowid order
+//! ([`Reviewer::classify_all`]).
 //!
 //! Only `create` and `update` rows are sent; the others are journalled `skipped` with the class
 //! as their code ([`row_codes`](super::row_codes)), so the error report lists them with why.
@@ -1208,7 +1210,7 @@ pub fn write_review(store: &Store, import_id: &str, dest: &Path) -> Result<u64, 
 
 /// The review of a file without staging it (`pb2b import FILE --dry-run`): the same classes,
 /// counted in one streaming pass; nothing is stored or sent. Memory: 8 bytes per row (the
-/// duplicate check) plus the mirror's lookups.
+/// duplicate check), 18 per mirror lead ([`known_emails`]) and a chunk of 8,192 mapped rows.
 #[allow(clippy::too_many_arguments)]
 pub fn review_file(
     store: &Store,

@@ -536,16 +536,27 @@ async fn bench_review_1m_rows_against_1m_leads() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(1_000_000);
-    let dir = bench_dir().join("review");
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    // PB2B_BENCH_REVIEW_KEEP=1: keep the file and the mirror for the next run of the same size
+    // (and reuse them when found), so the review can be measured again without the minutes of
+    // filling; the file is staged anew each run (the last run's import deleted first), so the
+    // staged review is always an import's first.
+    let keep = std::env::var_os("PB2B_BENCH_REVIEW_KEEP").is_some();
+    let dir = bench_dir().join(format!("review-{rows}"));
     let path = dir.join("1m.csv");
-    generate(&path, rows, u64::MAX);
+    let staged_id = dir.join("import_id");
+    let reuse = keep && staged_id.exists();
+    if !reuse {
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        generate(&path, rows, u64::MAX);
+    }
     let store = Store::open(&dir.join("db.sqlite")).unwrap();
     let ws = owner();
     let mirror = pb2b_core::sync::Mirror::open(store.clone(), &ws.workspace_id, "default").unwrap();
     let t = Instant::now();
-    fill_mirror(&mirror, rows).await;
+    if !reuse {
+        fill_mirror(&mirror, rows).await;
+    }
     let fill_secs = t.elapsed().as_secs_f64();
     assert_eq!(mirror.count().unwrap(), rows);
     let fresh = MirrorFreshness {
@@ -585,6 +596,15 @@ async fn bench_review_1m_rows_against_1m_leads() {
         }
         dry.insert(mode.as_str().to_owned(), serde_json::json!(secs));
     }
+    if reuse {
+        let last = std::fs::read_to_string(&staged_id).unwrap();
+        store
+            .with_conn(|c| {
+                c.execute("DELETE FROM import_jobs WHERE id = ?1", [&last])?;
+                c.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")
+            })
+            .unwrap();
+    }
     let t = Instant::now();
     let job = import::stage(
         &store,
@@ -595,12 +615,16 @@ async fn bench_review_1m_rows_against_1m_leads() {
         &CancellationToken::new(),
     )
     .unwrap();
+    if keep {
+        std::fs::write(&staged_id, &job.id).unwrap();
+    }
+    let job_id = job.id;
     let stage_secs = t.elapsed().as_secs_f64();
     let t = Instant::now();
     let r = review::review_import(
         &store,
         &ws.workspace_id,
-        &job.id,
+        &job_id,
         ImportMode::Upsert,
         fresh,
         &CancellationToken::new(),
@@ -615,6 +639,7 @@ async fn bench_review_1m_rows_against_1m_leads() {
             "rows": rows,
             "mirror_leads": rows,
             "fill_mirror_seconds": fill_secs,
+            "reused": reuse,
             "review_file_seconds": dry,
             "stage_seconds": stage_secs,
             "review_import_upsert_seconds": staged_secs,
@@ -623,5 +648,7 @@ async fn bench_review_1m_rows_against_1m_leads() {
     );
     drop(mirror);
     drop(store);
-    let _ = std::fs::remove_dir_all(&dir);
+    if !keep {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

@@ -429,6 +429,11 @@ impl RowMapper {
         }
     }
 
+    /// The row [`map`](Self::map) mapped last.
+    pub fn row(&self) -> &MappedRow {
+        &self.row
+    }
+
     /// Maps one record: the result equals [`map_row`]'s for the same record, whatever rows
     /// this mapper mapped before (a field no column maps stays `None`; every mapped one is
     /// set on every row).

@@ -11,8 +11,10 @@
 //! Rows the staging refused keep their class: `invalid` (the field and why) and `duplicate`
 //! (an earlier row of the file has that e-mail). E-mails match as the server matches them:
 //! trimmed (the staging trims) and without regard to case. A review of
-//! [`KNOWN_EMAILS_FROM_ROWS`] rows or more first reads the hashes of the mirror's e-mails
-//! ([`known_emails`], 8 bytes per lead) and looks up only the rows whose e-mail is among them.
+//! [`KNOWN_EMAILS_FROM_ROWS`] rows or more first reads the hashes of the mirror's e-mails with
+//! their rowids ([`known_emails`], 18 bytes per lead); a row whose hash is absent has no lead,
+//! and the leads of the others are read by rowid, a chunk of rows at a time in rowid order
+//! ([`Reviewer::classify_all`]).
 //!
 //! Only `create` and `update` rows are sent; the others are journalled `skipped` with the class
 //! as their code ([`row_codes`](super::row_codes)), so the error report lists them with why.
@@ -356,8 +358,8 @@ pub struct Reviewer<'c> {
     mirror: &'c str,
     mode: ImportMode,
     /// [`known_emails`] of the mirror, when loaded: a row whose e-mail is not among them has no
-    /// lead, without a query.
-    known: Option<&'c [u64]>,
+    /// lead, and one whose e-mail is among them is read by rowid, without the e-mail lookup.
+    known: Option<&'c KnownEmails>,
 }
 
 /// How many rows a review must have before it loads [`known_emails`] (one pass over the
@@ -373,20 +375,93 @@ fn folded_hash(email: &str, buf: &mut String) -> u64 {
     email_hash(buf)
 }
 
-/// The sorted [`folded_hash`]es of every e-mail in the mirror `mirror` (8 bytes per lead). Equal
-/// e-mails under `NOCASE` have equal hashes, so a row whose hash is absent has no lead.
-pub fn known_emails(conn: &Connection, mirror: &str) -> rusqlite::Result<Vec<u64>> {
-    let mut st = conn.prepare("SELECT email FROM sync_leads WHERE mirror = ?1")?;
+/// The mirror's e-mails as a review looks them up ([`known_emails`]): per lead the
+/// [`folded_hash`] of its e-mail and its rowid, sorted, with an index on the hashes' top bits
+/// (18 bytes per lead). Equal e-mails under `NOCASE` have equal hashes, so a row whose hash is
+/// absent has no lead, and the leads a row may match are the few with its hash: read by rowid,
+/// their e-mail compared as `NOCASE` compares.
+pub struct KnownEmails {
+    /// (hash, rowid), sorted.
+    entries: Vec<(u64, i64)>,
+    /// `starts[b]`: the first entry whose hash's top bits are `b` or more (one more than buckets).
+    starts: Vec<usize>,
+    /// 64 minus the bits of a bucket number (33..=64).
+    shift: u32,
+    /// [`folded_hash`] (a test's degenerate hash makes every lead a candidate of every row).
+    hash: fn(&str, &mut String) -> u64,
+}
+
+impl KnownEmails {
+    fn new(mut entries: Vec<(u64, i64)>, hash: fn(&str, &mut String) -> u64) -> Self {
+        entries.sort_unstable();
+        // About four entries per bucket: one cache line to scan after one index read.
+        let bits = (entries.len() / 4).max(1).ilog2().min(31);
+        let shift = 64 - bits;
+        let mut starts = Vec::with_capacity((1 << bits) + 1);
+        let mut i = 0usize;
+        for b in 0..=(1u64 << bits) {
+            while i < entries.len() && Self::bucket_of(entries[i].0, shift) < b {
+                i += 1;
+            }
+            starts.push(i);
+        }
+        KnownEmails {
+            entries,
+            starts,
+            shift,
+            hash,
+        }
+    }
+
+    /// The bucket of hash `h` (`shift` may be 64: no bits, one bucket).
+    fn bucket_of(h: u64, shift: u32) -> u64 {
+        h.checked_shr(shift).unwrap_or(0)
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The entries of hash `h`'s bucket, as a range.
+    fn bucket(&self, h: u64) -> (usize, usize) {
+        let b = Self::bucket_of(h, self.shift) as usize;
+        (self.starts[b], self.starts[b + 1])
+    }
+
+    /// The entries whose hash is `h`, of its [`bucket`](Self::bucket) `(from, to)`.
+    fn with_hash(&self, (from, to): (usize, usize), h: u64) -> &[(u64, i64)] {
+        let bucket = &self.entries[from..to];
+        let from = bucket.partition_point(|e| e.0 < h);
+        let to = from + bucket[from..].partition_point(|e| e.0 == h);
+        &bucket[from..to]
+    }
+}
+
+/// The [`KnownEmails`] of the mirror `mirror`: one pass over its e-mail index.
+pub fn known_emails(conn: &Connection, mirror: &str) -> rusqlite::Result<KnownEmails> {
+    known_emails_by(conn, mirror, folded_hash)
+}
+
+/// [`known_emails`] with the hash given.
+fn known_emails_by(
+    conn: &Connection,
+    mirror: &str,
+    hash: fn(&str, &mut String) -> u64,
+) -> rusqlite::Result<KnownEmails> {
     let mut buf = String::new();
+    let mut st = conn.prepare("SELECT rid, email FROM sync_leads WHERE mirror = ?1")?;
     let mut out = Vec::new();
     let mut rows = st.query([mirror])?;
     while let Some(r) = rows.next()? {
-        if let Ok(e) = r.get_ref(0)?.as_str() {
-            out.push(folded_hash(e, &mut buf));
+        if let Ok(e) = r.get_ref(1)?.as_str() {
+            out.push((hash(e, &mut buf), r.get(0)?));
         }
     }
-    out.sort_unstable();
-    Ok(out)
+    Ok(KnownEmails::new(out, hash))
 }
 
 /// The lookup of [`Reviewer::classify`], built once.
@@ -396,6 +471,17 @@ static LOOKUP_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
         crate::sync::LEAD_FIELDS.join(", ")
     )
 });
+
+/// The read of a lead by rowid for [`Reviewer::classify_all`]: its e-mail (compared there) and
+/// the columns the mode needs. A create-only review needs the lead's id and version only.
+static BY_ROWID_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "SELECT {} FROM sync_leads WHERE rid = ?1 AND mirror = ?2",
+        crate::sync::LEAD_FIELDS.join(", ")
+    )
+});
+const BY_ROWID_CREATE_SQL: &str =
+    "SELECT id, email, updated_at FROM sync_leads WHERE rid = ?1 AND mirror = ?2";
 
 impl<'c> Reviewer<'c> {
     pub fn new(conn: &'c Connection, mirror: &'c str, mode: ImportMode) -> Self {
@@ -407,52 +493,272 @@ impl<'c> Reviewer<'c> {
         }
     }
 
-    /// The same reviewer, skipping the lookup of e-mails absent from `known` ([`known_emails`]
-    /// of the same mirror).
-    pub fn with_known(mut self, known: Option<&'c [u64]>) -> Self {
+    /// The same reviewer, looking leads up through `known` ([`known_emails`] of the same mirror).
+    pub fn with_known(mut self, known: Option<&'c KnownEmails>) -> Self {
         self.known = known;
         self
     }
 
     /// The class of a valid row, first of its e-mail in the file.
     pub fn classify(&self, lead: &NewLead) -> rusqlite::Result<Verdict> {
+        if self.known.is_some() {
+            let mut v = self.classify_all(std::slice::from_ref(lead))?;
+            return Ok(v.pop().expect("one verdict per row"));
+        }
         let email = lead.email.trim();
-        let absent = self.known.is_some_and(|k| {
-            k.binary_search(&folded_hash(email, &mut String::new()))
-                .is_err()
-        });
-        let found: Vec<Lead> = if absent {
-            Vec::new()
-        } else {
-            let mut st = self.conn.prepare_cached(&LOOKUP_SQL)?;
-            let found = st
-                .query_map(params![self.mirror, email], |r| {
-                    crate::sync::lead_from_offset(r, 0)
-                })?
-                .collect::<Result<_, _>>()?;
-            found
+        let mut st = self.conn.prepare_cached(&LOOKUP_SQL)?;
+        let found: Vec<Lead> = st
+            .query_map(params![self.mirror, email], |r| {
+                crate::sync::lead_from_offset(r, 0)
+            })?
+            .collect::<Result<_, _>>()?;
+        let mut matched = Matched::Nothing;
+        for one in &found {
+            matched.add(
+                self.mode,
+                lead,
+                || Ok(Existing::of(one)),
+                &one.id,
+                &one.updated_at,
+            )?;
+        }
+        Ok(matched.verdict(self.mode))
+    }
+
+    /// The classes of valid rows, each first of its e-mail in the file, in their order. With
+    /// [`known_emails`], the leads the rows may match are read by rowid in rowid order (one
+    /// forward pass over the table instead of an index seek and a table seek per row), and
+    /// kept where their e-mail equals the row's as `NOCASE` compares (ASCII case folded):
+    /// the verdicts are [`classify`](Self::classify)'s without them.
+    pub fn classify_all<L: std::borrow::Borrow<NewLead>>(
+        &self,
+        leads: &[L],
+    ) -> rusqlite::Result<Vec<Verdict>> {
+        let Some(known) = self.known else {
+            return leads.iter().map(|l| self.classify(l.borrow())).collect();
         };
-        let verdict = |class, existing: Option<&Lead>, changes| Verdict {
+        let mut buf = String::new();
+        // (rowid, row) of every lead a row may match. In passes (hashes, buckets, entries), so
+        // the reads of the hash index, which miss the CPU's caches, are independent of each
+        // other and overlap.
+        let hashes: Vec<u64> = leads
+            .iter()
+            .map(|l| (known.hash)(l.borrow().email.trim(), &mut buf))
+            .collect();
+        let buckets: Vec<(usize, usize)> = hashes.iter().map(|&h| known.bucket(h)).collect();
+        let mut wanted: Vec<(i64, u32)> = Vec::new();
+        for (i, (&h, &bucket)) in hashes.iter().zip(&buckets).enumerate() {
+            wanted.extend(
+                known
+                    .with_hash(bucket, h)
+                    .iter()
+                    .map(|&(_, rid)| (rid, i as u32)),
+            );
+        }
+        wanted.sort_unstable();
+        let mut matched: Vec<Matched> = Vec::new();
+        matched.resize_with(leads.len(), || Matched::Nothing);
+        if !wanted.is_empty() {
+            let create = self.mode == ImportMode::Create;
+            let mut st = self.conn.prepare_cached(if create {
+                BY_ROWID_CREATE_SQL
+            } else {
+                &BY_ROWID_SQL
+            })?;
+            // Columns of the lead in the two reads.
+            let (email_col, updated_col) = if create { (1, 2) } else { (1, 14) };
+            let mut at = 0;
+            while at < wanted.len() {
+                let rid = wanted[at].0;
+                let same = wanted[at..].partition_point(|w| w.0 == rid);
+                let rows = &wanted[at..at + same];
+                at += same;
+                let mut q = st.query(params![rid, self.mirror])?;
+                let Some(r) = q.next()? else { continue };
+                let Ok(email) = r.get_ref(email_col)?.as_str() else {
+                    continue;
+                };
+                for &(_, i) in rows {
+                    let lead = leads[i as usize].borrow();
+                    if !email.eq_ignore_ascii_case(lead.email.trim()) {
+                        continue;
+                    }
+                    matched[i as usize].add(
+                        self.mode,
+                        lead,
+                        || Existing::of_row(r, lead.custom_fields.is_some()),
+                        text(r, 0)?.unwrap_or_default(),
+                        text(r, updated_col)?.unwrap_or_default(),
+                    )?;
+                }
+            }
+        }
+        Ok(matched.into_iter().map(|m| m.verdict(self.mode)).collect())
+    }
+}
+
+/// What a row matched in the mirror, as the verdict needs it.
+enum Matched {
+    Nothing,
+    /// One lead: its id and version, and for a mode that may update it, the changes.
+    One {
+        id: String,
+        updated_at: String,
+        changes: Vec<FieldChange>,
+    },
+    Several,
+}
+
+impl Matched {
+    /// Counts one more lead with the row's e-mail (`existing`: its values, read only when
+    /// the changes are needed).
+    fn add<'a>(
+        &mut self,
+        mode: ImportMode,
+        lead: &NewLead,
+        existing: impl FnOnce() -> rusqlite::Result<Existing<'a>>,
+        id: &str,
+        updated_at: &str,
+    ) -> rusqlite::Result<()> {
+        *self = match self {
+            Matched::Nothing => Matched::One {
+                id: id.to_owned(),
+                updated_at: updated_at.to_owned(),
+                changes: if mode == ImportMode::Create {
+                    Vec::new()
+                } else {
+                    diff_existing(lead, &existing()?)
+                },
+            },
+            _ => Matched::Several,
+        };
+        Ok(())
+    }
+
+    /// The verdict (see the module docs' table).
+    fn verdict(self, mode: ImportMode) -> Verdict {
+        let verdict = |class, lead_id, lead_updated_at, changes| Verdict {
             class,
-            lead_id: existing.map(|l| l.id.clone()),
-            lead_updated_at: existing.map(|l| l.updated_at.clone()),
+            lead_id,
+            lead_updated_at,
             changes,
         };
-        Ok(match (found.as_slice(), self.mode) {
-            ([], ImportMode::Update) => verdict(ReviewClass::SkippedMissing, None, vec![]),
-            ([], _) => verdict(ReviewClass::Create, None, vec![]),
-            ([one], ImportMode::Create) => verdict(ReviewClass::SkippedExists, Some(one), vec![]),
-            ([one], _) => {
-                let changes = diff(lead, one);
+        match (self, mode) {
+            (Matched::Nothing, ImportMode::Update) => {
+                verdict(ReviewClass::SkippedMissing, None, None, vec![])
+            }
+            (Matched::Nothing, _) => verdict(ReviewClass::Create, None, None, vec![]),
+            (Matched::One { id, updated_at, .. }, ImportMode::Create) => verdict(
+                ReviewClass::SkippedExists,
+                Some(id),
+                Some(updated_at),
+                vec![],
+            ),
+            (
+                Matched::One {
+                    id,
+                    updated_at,
+                    changes,
+                },
+                _,
+            ) => {
                 let class = if changes.is_empty() {
                     ReviewClass::Unchanged
                 } else {
                     ReviewClass::Update
                 };
-                verdict(class, Some(one), changes)
+                verdict(class, Some(id), Some(updated_at), changes)
             }
-            (_, ImportMode::Create) => verdict(ReviewClass::SkippedExists, None, vec![]),
-            (_, _) => verdict(ReviewClass::Ambiguous, None, vec![]),
+            (Matched::Several, ImportMode::Create) => {
+                verdict(ReviewClass::SkippedExists, None, None, vec![])
+            }
+            (Matched::Several, _) => verdict(ReviewClass::Ambiguous, None, None, vec![]),
+        }
+    }
+}
+
+/// Column `i` of `r` as text (`None`: NULL), borrowed; the same values `r.get::<_, Option<String>>`
+/// reads.
+fn text<'r>(r: &'r rusqlite::Row<'_>, i: usize) -> rusqlite::Result<Option<&'r str>> {
+    use rusqlite::types::{FromSqlError, ValueRef};
+    match r.get_ref(i)? {
+        ValueRef::Null => Ok(None),
+        ValueRef::Text(t) => std::str::from_utf8(t).map(Some).map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(
+                i,
+                rusqlite::types::Type::Text,
+                Box::new(FromSqlError::Other(Box::new(e))),
+            )
+        }),
+        other => Err(rusqlite::Error::InvalidColumnType(
+            i,
+            LEAD_COLUMN_NAMES.get(i).copied().unwrap_or("?").to_owned(),
+            other.data_type(),
+        )),
+    }
+}
+
+const LEAD_COLUMN_NAMES: [&str; 15] = crate::sync::LEAD_FIELDS;
+
+/// A lead's values as [`diff`] compares them, borrowed from a [`Lead`] or from a mirror row.
+struct Existing<'a> {
+    full_name: Option<&'a str>,
+    first_name: Option<&'a str>,
+    last_name: Option<&'a str>,
+    phone: Option<&'a str>,
+    job_title: Option<&'a str>,
+    company_name: Option<&'a str>,
+    company_domain: Option<&'a str>,
+    linkedin_url: Option<&'a str>,
+    status: &'a str,
+    source: &'a str,
+    custom_fields: std::borrow::Cow<'a, serde_json::Map<String, Value>>,
+}
+
+impl<'a> Existing<'a> {
+    fn of(l: &'a Lead) -> Self {
+        Existing {
+            full_name: l.full_name.as_deref(),
+            first_name: l.first_name.as_deref(),
+            last_name: l.last_name.as_deref(),
+            phone: l.phone.as_deref(),
+            job_title: l.job_title.as_deref(),
+            company_name: l.company_name.as_deref(),
+            company_domain: l.company_domain.as_deref(),
+            linkedin_url: l.linkedin_url.as_deref(),
+            status: &l.status,
+            source: &l.source,
+            custom_fields: std::borrow::Cow::Borrowed(&l.custom_fields),
+        }
+    }
+
+    /// The values of a row read with [`crate::sync::LEAD_FIELDS`] (as
+    /// [`crate::sync::lead_from_offset`] reads them); its custom fields only if `custom` (the
+    /// diff reads them only for a row that sends custom fields).
+    fn of_row(r: &'a rusqlite::Row<'_>, custom: bool) -> rusqlite::Result<Self> {
+        let required = |i| {
+            text(r, i)?.ok_or(rusqlite::Error::InvalidColumnType(
+                i,
+                LEAD_COLUMN_NAMES[i].to_owned(),
+                rusqlite::types::Type::Null,
+            ))
+        };
+        Ok(Existing {
+            full_name: text(r, 2)?,
+            first_name: text(r, 3)?,
+            last_name: text(r, 4)?,
+            phone: text(r, 5)?,
+            job_title: text(r, 6)?,
+            company_name: text(r, 7)?,
+            company_domain: text(r, 8)?,
+            linkedin_url: text(r, 9)?,
+            status: required(10)?,
+            source: required(11)?,
+            custom_fields: std::borrow::Cow::Owned(if custom {
+                crate::sync::custom_fields_of(required(12)?)
+            } else {
+                serde_json::Map::new()
+            }),
         })
     }
 }
@@ -468,6 +774,11 @@ fn value_text(v: &Value) -> Option<String> {
 /// The fields `lead` sends that `existing` holds otherwise (an upsert writes only the fields
 /// present, and never the e-mail).
 pub fn diff(lead: &NewLead, existing: &Lead) -> Vec<FieldChange> {
+    diff_existing(lead, &Existing::of(existing))
+}
+
+/// [`diff`] against borrowed values.
+fn diff_existing(lead: &NewLead, existing: &Existing<'_>) -> Vec<FieldChange> {
     let mut out = Vec::new();
     let mut field = |name: &str, new: &Option<String>, old: Option<&str>| {
         if let Some(new) = new {
@@ -480,32 +791,20 @@ pub fn diff(lead: &NewLead, existing: &Lead) -> Vec<FieldChange> {
             }
         }
     };
-    field("full_name", &lead.full_name, existing.full_name.as_deref());
-    field(
-        "first_name",
-        &lead.first_name,
-        existing.first_name.as_deref(),
-    );
-    field("last_name", &lead.last_name, existing.last_name.as_deref());
-    field("phone", &lead.phone, existing.phone.as_deref());
-    field("job_title", &lead.job_title, existing.job_title.as_deref());
-    field(
-        "company_name",
-        &lead.company_name,
-        existing.company_name.as_deref(),
-    );
+    field("full_name", &lead.full_name, existing.full_name);
+    field("first_name", &lead.first_name, existing.first_name);
+    field("last_name", &lead.last_name, existing.last_name);
+    field("phone", &lead.phone, existing.phone);
+    field("job_title", &lead.job_title, existing.job_title);
+    field("company_name", &lead.company_name, existing.company_name);
     field(
         "company_domain",
         &lead.company_domain,
-        existing.company_domain.as_deref(),
+        existing.company_domain,
     );
-    field(
-        "linkedin_url",
-        &lead.linkedin_url,
-        existing.linkedin_url.as_deref(),
-    );
-    field("status", &lead.status, Some(existing.status.as_str()));
-    field("source", &lead.source, Some(existing.source.as_str()));
+    field("linkedin_url", &lead.linkedin_url, existing.linkedin_url);
+    field("status", &lead.status, Some(existing.status));
+    field("source", &lead.source, Some(existing.source));
     // `custom_fields` is written whole: a key the row lacks is removed from the lead.
     if let Some(custom) = &lead.custom_fields {
         for (k, v) in custom {
@@ -518,7 +817,7 @@ pub fn diff(lead: &NewLead, existing: &Lead) -> Vec<FieldChange> {
                 });
             }
         }
-        for (k, v) in &existing.custom_fields {
+        for (k, v) in existing.custom_fields.iter() {
             if !custom.contains_key(k) {
                 out.push(FieldChange {
                     field: format!("custom_fields.{k}"),
@@ -549,6 +848,15 @@ pub fn disagreement(review: Option<ReviewClass>, server: UpsertResult) -> Option
         ),
         _ => None,
     }
+}
+
+/// A staged row as the review reads it.
+struct StagedRow {
+    row: i64,
+    /// The class the staging gave it (invalid, duplicate).
+    staged: Option<ReviewClass>,
+    /// Pending without an error code or message (the usual row before its first review).
+    pending_without_error: bool,
 }
 
 fn not_reviewable(message: String) -> ErrorReport {
@@ -601,59 +909,103 @@ pub fn review_import(
             .with_conn(|conn| {
                 let tx = conn.transaction()?;
                 let n = {
-                    let rows: Vec<(i64, Option<String>, Option<String>)> = tx
-                        .prepare_cached(
-                            "SELECT row_number, payload, error_code FROM import_rows
+                    // The rows the staging refused keep their class; the others are classified
+                    // together (see `Reviewer::classify_all`), their payloads read in place.
+                    let mut rows: Vec<StagedRow> = Vec::with_capacity(8192);
+                    let mut leads: Vec<NewLead> = Vec::with_capacity(8192);
+                    {
+                        let mut st = tx.prepare_cached(
+                            "SELECT row_number, payload, state, error_code, error_message FROM import_rows
                              WHERE import_id = ?1 AND row_number > ?2 ORDER BY row_number LIMIT 8192",
-                        )?
-                        .query_map(params![import_id, after], |r| {
-                            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-                        })?
-                        .collect::<Result<_, _>>()?;
-                    let reviewer = Reviewer::new(&tx, mirror, mode).with_known(known.as_deref());
+                        )?;
+                        let mut q = st.query(params![import_id, after])?;
+                        while let Some(r) = q.next()? {
+                            let code: Option<&str> = text(r, 3)?;
+                            let staged = match code {
+                                Some(row_codes::INVALID_ROW) => Some(ReviewClass::Invalid),
+                                Some(row_codes::DUPLICATE_EMAIL) => Some(ReviewClass::Duplicate),
+                                _ => None,
+                            };
+                            if staged.is_none() {
+                                leads.push(
+                                    text(r, 1)?
+                                        .and_then(|p| serde_json::from_str(p).ok())
+                                        .unwrap_or_default(),
+                                );
+                            }
+                            rows.push(StagedRow {
+                                row: r.get(0)?,
+                                staged,
+                                pending_without_error: text(r, 2)? == Some(state::PENDING)
+                                    && code.is_none()
+                                    && text(r, 4)?.is_none(),
+                            });
+                        }
+                    }
+                    if let Some(last) = rows.last() {
+                        after = last.row;
+                    }
+                    let reviewer = Reviewer::new(&tx, mirror, mode).with_known(known.as_ref());
+                    let mut verdicts = reviewer.classify_all(&leads)?.into_iter().zip(&leads);
                     let mut set = tx.prepare_cached(
                         "UPDATE import_rows SET review = ?3, match_id = ?4, match_updated_at = ?5, changes = ?6,
                              state = ?7, error_code = ?8, error_message = ?9
                          WHERE import_id = ?1 AND row_number = ?2",
                     )?;
+                    // A row to send that is pending without an error already (the usual row
+                    // of a first review): its state, code and message stay, so neither they nor
+                    // the state index are rewritten.
+                    let mut set_class = tx.prepare_cached(
+                        "UPDATE import_rows SET review = ?3, match_id = ?4, match_updated_at = ?5, changes = ?6
+                         WHERE import_id = ?1 AND row_number = ?2",
+                    )?;
                     let mut mark = tx.prepare_cached(
                         "UPDATE import_rows SET review = ?3 WHERE import_id = ?1 AND row_number = ?2",
                     )?;
-                    for (row, payload, code) in &rows {
-                        after = *row;
-                        let staged_class = match code.as_deref() {
-                            Some(row_codes::INVALID_ROW) => Some(ReviewClass::Invalid),
-                            Some(row_codes::DUPLICATE_EMAIL) => Some(ReviewClass::Duplicate),
-                            _ => None,
-                        };
-                        if let Some(class) = staged_class {
-                            counts.add(class);
+                    for StagedRow {
+                        row,
+                        staged,
+                        pending_without_error,
+                    } in &rows
+                    {
+                        if let Some(class) = staged {
+                            counts.add(*class);
                             mark.execute(params![import_id, row, class.as_str()])?;
                             continue;
                         }
-                        let lead: NewLead = payload
-                            .as_deref()
-                            .and_then(|p| serde_json::from_str(p).ok())
-                            .unwrap_or_default();
-                        let v = reviewer.classify(&lead)?;
+                        let (v, lead) = verdicts.next().expect("a verdict per valid row");
                         counts.add(v.class);
-                        let (st, code, message) = match v.class.skip(&lead.email) {
-                            Some((code, why)) => (state::SKIPPED, Some(code), Some(why)),
-                            None => (state::PENDING, None, None),
-                        };
                         let changes = (!v.changes.is_empty())
                             .then(|| serde_json::to_string(&v.changes).unwrap_or_default());
-                        set.execute(params![
-                            import_id,
-                            row,
-                            v.class.as_str(),
-                            v.lead_id,
-                            v.lead_updated_at,
-                            changes,
-                            st,
-                            code,
-                            message
-                        ])?;
+                        match v.class.skip(&lead.email) {
+                            None if *pending_without_error => {
+                                set_class.execute(params![
+                                    import_id,
+                                    row,
+                                    v.class.as_str(),
+                                    v.lead_id,
+                                    v.lead_updated_at,
+                                    changes,
+                                ])?;
+                            }
+                            skip => {
+                                let (st, code, message) = match skip {
+                                    Some((code, why)) => (state::SKIPPED, Some(code), Some(why)),
+                                    None => (state::PENDING, None, None),
+                                };
+                                set.execute(params![
+                                    import_id,
+                                    row,
+                                    v.class.as_str(),
+                                    v.lead_id,
+                                    v.lead_updated_at,
+                                    changes,
+                                    st,
+                                    code,
+                                    message
+                                ])?;
+                            }
+                        }
                     }
                     rows.len()
                 };
@@ -858,7 +1210,7 @@ pub fn write_review(store: &Store, import_id: &str, dest: &Path) -> Result<u64, 
 
 /// The review of a file without staging it (`pb2b import FILE --dry-run`): the same classes,
 /// counted in one streaming pass; nothing is stored or sent. Memory: 8 bytes per row (the
-/// duplicate check) plus the mirror's lookups.
+/// duplicate check), 18 per mirror lead ([`known_emails`]) and a chunk of 8,192 mapped rows.
 #[allow(clippy::too_many_arguments)]
 pub fn review_file(
     store: &Store,
@@ -886,38 +1238,47 @@ pub fn review_file(
     let mut rows = 0u64;
     let mut cancelled = false;
     // Read a chunk, then look its rows up in one lock of the store (other users of the store
-    // wait for a chunk at most, not for the whole file).
-    let mut chunk: Vec<NewLead> = Vec::with_capacity(8192);
+    // wait for a chunk at most, not for the whole file). Each row of a chunk is mapped by its
+    // own mapper, kept from chunk to chunk, so its strings keep their capacity.
+    let mut mappers: Vec<mapping::RowMapper> = Vec::new();
+    let mut chunk = 0usize;
     let mut ended = false;
-    let mut known: Option<Vec<u64>> = None;
+    let mut known: Option<KnownEmails> = None;
     while !ended {
-        while chunk.len() < 8192 {
+        while chunk < 8192 {
             if r.read_row(&mut rec)?.is_none() {
                 ended = true;
                 break;
             }
             rows += 1;
-            let m = mapping::map_row(mapping, &rec);
+            if mappers.len() == chunk {
+                mappers.push(mapping::RowMapper::new(mapping));
+            }
+            let m = mappers[chunk].map(&rec);
             if !m.errors.is_empty() {
                 counts.add(ReviewClass::Invalid);
             } else if !seen.insert(email_hash(&m.email_key)) {
                 counts.add(ReviewClass::Duplicate);
             } else {
-                chunk.push(m.lead);
+                chunk += 1;
             }
         }
         store
             .with_conn(|conn| {
                 // A file of more than a chunk: one pass over the mirror's e-mails spares the
                 // lookups of the rows it lacks.
+                // One read transaction per chunk: its statements share one lock and snapshot.
+                let tx = conn.transaction()?;
                 if known.is_none() && rows >= KNOWN_EMAILS_FROM_ROWS && !ended {
-                    known = Some(known_emails(conn, mirror)?);
+                    known = Some(known_emails(&tx, mirror)?);
                 }
-                let reviewer = Reviewer::new(conn, mirror, mode).with_known(known.as_deref());
-                for lead in chunk.drain(..) {
-                    counts.add(reviewer.classify(&lead)?.class);
+                let reviewer = Reviewer::new(&tx, mirror, mode).with_known(known.as_ref());
+                let leads: Vec<&NewLead> = mappers[..chunk].iter().map(|m| &m.row().lead).collect();
+                for v in reviewer.classify_all(&leads)? {
+                    counts.add(v.class);
                 }
-                Ok(())
+                chunk = 0;
+                tx.commit()
             })
             .map_err(store_err)?;
         let st = r.stats();
@@ -1073,6 +1434,90 @@ mod tests {
             created_at: "2026-01-01T00:00:00.000Z".into(),
             updated_at: "2026-01-01T00:00:00.000Z".into(),
         }
+    }
+
+    #[test]
+    fn the_batched_lookup_by_rowid_gives_the_per_row_verdicts() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::open(&tmp.path().join("db.sqlite")).unwrap();
+        let m = crate::sync::Mirror::open(store.clone(), "ws_a", "default").unwrap();
+        let mut custom = lead("l4", "Custom@Example.com", "CTO");
+        custom
+            .custom_fields
+            .insert("tier".into(), Value::String("gold".into()));
+        for l in [
+            lead("l1", "Ada@Example.com", "CTO"),
+            lead("l2", "dup@example.com", "X"),
+            lead("l3", "DUP@example.com", "Y"),
+            custom,
+            lead("l5", "grace@example.com", "CEO"),
+        ] {
+            m.put_lead(&l).unwrap();
+        }
+        let other = crate::sync::Mirror::open(store.clone(), "ws_b", "other").unwrap();
+        other
+            .put_lead(&lead("o1", "bob@example.com", "CTO"))
+            .unwrap();
+        let gold = |tier: &str| {
+            let mut c = serde_json::Map::new();
+            c.insert("tier".into(), Value::String(tier.into()));
+            Some(c)
+        };
+        let row = |email: &str, title: Option<&str>, custom| NewLead {
+            email: email.into(),
+            job_title: title.map(str::to_owned),
+            custom_fields: custom,
+            ..Default::default()
+        };
+        let rows = vec![
+            row("ada@example.COM", Some("CTO"), None),
+            row("  ada@example.com ", Some("CEO"), None),
+            row("dup@EXAMPLE.com", Some("X"), None),
+            row("bob@example.com", Some("CTO"), None),
+            row("nobody@example.com", Some("CTO"), None),
+            row("custom@example.com", None, gold("gold")),
+            row("CUSTOM@example.com", None, gold("silver")),
+            // No custom fields sent: the lead's are not compared.
+            row("custom@example.com", Some("CTO"), None),
+            row("grace@example.com", None, None),
+            row("grace@example.co", Some("CEO"), None),
+        ];
+        store
+            .with_conn(|c| {
+                let known = known_emails(c, "ws_a")?;
+                // Every lead shares one hash: every lead is a candidate of every row, and the
+                // e-mail comparison alone decides.
+                let same_hash = known_emails_by(c, "ws_a", |_, _| 7)?;
+                for mode in [ImportMode::Create, ImportMode::Upsert, ImportMode::Update] {
+                    let plain = Reviewer::new(c, "ws_a", mode);
+                    let expected = rows
+                        .iter()
+                        .map(|l| plain.classify(l))
+                        .collect::<Result<Vec<_>, _>>()?;
+                    assert_eq!(plain.classify_all(&rows)?, expected, "{mode:?}");
+                    for k in [&known, &same_hash] {
+                        let fast = Reviewer::new(c, "ws_a", mode).with_known(Some(k));
+                        assert_eq!(fast.classify_all(&rows)?, expected, "{mode:?}");
+                        let refs: Vec<&NewLead> = rows.iter().collect();
+                        assert_eq!(fast.classify_all(&refs)?, expected, "{mode:?}");
+                    }
+                }
+                let upsert = Reviewer::new(c, "ws_a", ImportMode::Upsert)
+                    .with_known(Some(&same_hash))
+                    .classify_all(&rows)?;
+                let classes: Vec<_> = upsert.iter().map(|v| v.class).collect();
+                use ReviewClass::*;
+                assert_eq!(
+                    classes,
+                    [
+                        Unchanged, Update, Ambiguous, Create, Create, Unchanged, Update, Unchanged,
+                        Unchanged, Create
+                    ]
+                );
+                assert_eq!(upsert[6].changes[0].old.as_deref(), Some("gold"));
+                Ok(())
+            })
+            .unwrap();
     }
 
     #[test]

@@ -587,6 +587,11 @@ pub(super) fn lead_values(l: &Lead) -> [Option<std::borrow::Cow<'_, str>>; 15] {
     ]
 }
 
+/// A lead's `custom_fields` as the mirror stores them (JSON text; unreadable: none).
+pub(crate) fn custom_fields_of(text: &str) -> Map<String, Value> {
+    serde_json::from_str::<Map<String, Value>>(text).unwrap_or_default()
+}
+
 pub(crate) fn lead_from_offset(r: &rusqlite::Row<'_>, o: usize) -> rusqlite::Result<Lead> {
     let custom: String = r.get(o + 12)?;
     Ok(Lead {
@@ -602,7 +607,7 @@ pub(crate) fn lead_from_offset(r: &rusqlite::Row<'_>, o: usize) -> rusqlite::Res
         linkedin_url: r.get(o + 9)?,
         status: r.get(o + 10)?,
         source: r.get(o + 11)?,
-        custom_fields: serde_json::from_str::<Map<String, Value>>(&custom).unwrap_or_default(),
+        custom_fields: custom_fields_of(&custom),
         created_at: r.get(o + 13)?,
         updated_at: r.get(o + 14)?,
     })

@@ -87,7 +87,7 @@ mod verify;
 
 pub use destination::Destination;
 pub use engine::{sync, sync_to};
-pub(crate) use mirror::lead_from_offset;
+pub(crate) use mirror::{custom_fields_of, lead_from_offset};
 pub use mirror::{formula_safe, Mirror, LEAD_FIELDS};
 pub use verify::{verify, VerifyPhase, VerifyProgress, VerifyRange, VerifyReport, RANGE_LEADS};
 

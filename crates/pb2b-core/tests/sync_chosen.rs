@@ -160,6 +160,9 @@ fn the_password_follows_a_rename_and_goes_with_a_forgotten_profile() {
     .unwrap();
     let renamed_account = "postgres:Sales:app@127.0.0.1:5432/crm";
 
+    // A rename that keeps the name (`Profiles::rename` allows it) keeps the password.
+    chosen::follow_rename(keys, "Team", "Team", &saved).unwrap();
+    assert_eq!(keys.get(CRM_ACCOUNT).unwrap(), Some(secret("pw-r")));
     chosen::follow_rename(keys, "Team", "Sales", &saved).unwrap();
     assert!(keys.get(CRM_ACCOUNT).unwrap().is_none());
     assert_eq!(keys.get(renamed_account).unwrap(), Some(secret("pw-r")));

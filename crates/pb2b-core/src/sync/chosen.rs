@@ -160,7 +160,8 @@ pub fn choose(
 }
 
 /// A profile was renamed `from` → `to`: the password of its destination's database follows the
-/// name (nothing to do when none is saved).
+/// name (nothing to do when none is saved, or when the name did not change: moving an entry onto
+/// itself would delete it).
 pub fn follow_rename(
     keys: &dyn KeyStore,
     from: &str,
@@ -173,6 +174,9 @@ pub fn follow_rename(
     ) else {
         return Ok(());
     };
+    if old == new {
+        return Ok(());
+    }
     if let Some(password) = keys.get(&old)? {
         keys.set(&new, &password)?;
         keys.delete(&old)?;

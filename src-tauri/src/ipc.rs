@@ -32,6 +32,7 @@ use pb2b_core::saved_files::ResultsKind;
 use pb2b_core::secret::{SecretString, Sensitive};
 use pb2b_core::session::{ConnectionStatus, KeyCheck};
 use pb2b_core::store::{LogFilter, LoggedRequest};
+use pb2b_core::sync::chosen::{SyncDestination, SyncDestinationView};
 use pb2b_core::sync::schedule::SyncSchedule;
 use pb2b_core::sync::{
     ExportFormat, LeadPage, LeadQuery, SyncOptions, SyncProgress, SyncReport, SyncStatus,
@@ -43,7 +44,6 @@ use pb2b_core::webhooks::{
 };
 
 use crate::commands::background::BackgroundSettings;
-use crate::commands::destination::{SyncDestination, SyncDestinationView};
 use crate::commands::sync::MirrorExportResult;
 
 /// Every command the UI can invoke, in one list: `$then! { <entries> }`.

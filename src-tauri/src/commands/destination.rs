@@ -1,59 +1,29 @@
-//! Where "Sync now" (and the automatic sync) writes: this computer's SQLite mirror, or a schema of
-//! the team's PostgreSQL (`pb2b_core::sync::postgres`), chosen per profile on the Sync screen.
+//! Where "Sync now" (and the automatic sync) writes, as the Sync screen chose it per profile: the
+//! app's front of [`pb2b_core::sync::chosen`], which holds the rules (the choice and its
+//! normalisation, the password's keychain entry on choose, rename and forget, the sync's target,
+//! the label). This file keeps what is the app's own:
 //!
-//! | rule | how |
+//! | concern | how |
 //! | --- | --- |
-//! | the choice | per profile in the app's preferences (`sync_destinations`: profile name to [`SyncDestination`]): the connection string without a password, and the schema; never a secret |
-//! | the password | typed in its own field, kept in the OS keychain under `PgTarget::keychain_account` (one entry per profile and database); a connection string holding a password is refused; the webview only ever learns `password_saved` |
-//! | forgetting | choosing "This computer" or another database deletes the entry of the database left |
-//! | one sync | a sync to either destination is the job `sync`; Verify (and its repair) holds the same key, so they never overlap |
-//! | test connection | the form's values (its password, or the saved one when the field is empty), without saving them |
+//! | where the choice is kept | the app's preferences, `sync_destinations` ([`DESTINATIONS_PREFERENCE`]): profile name to [`SyncDestination`]; never a secret |
+//! | the keychain off the async runtime | every rule that reads or writes the keychain runs in `blocking` |
+//! | one sync | a sync to either destination is the job `sync`; Verify (and its repair) holds the same key, so they never overlap; the destination cannot change while a sync runs |
 
 use pb2b_core::error::{Code, ErrorReport};
 use pb2b_core::jobs::{Job, SYNC_KEY};
 use pb2b_core::secret::SecretString;
-use pb2b_core::sync::postgres::{self, PgTarget};
+use pb2b_core::sync::chosen;
+use pb2b_core::sync::chosen::{SyncDestination, SyncDestinationView};
+use pb2b_core::sync::postgres;
 use pb2b_core::sync::{SyncOptions, SyncStatus, VerifyProgress, VerifyReport};
-use pb2b_core::workspace::DataFolder;
-use serde::{Deserialize, Serialize};
-use std::sync::Arc;
 use tauri::ipc::Channel;
 use tauri::{AppHandle, Manager, Runtime, State};
-use ts_rs::TS;
 
 use super::{blocking, not_connected};
 use crate::state::AppState;
 
 /// The preference holding each profile's destination.
 pub const DESTINATIONS_PREFERENCE: &str = "sync_destinations";
-
-/// Where a profile's sync writes.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, TS)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-#[ts(export_to = "SyncDestination.ts")]
-pub enum SyncDestination {
-    /// The SQLite mirror in the data folder (with search, the Leads screen).
-    #[default]
-    ThisComputer,
-    /// A schema of a PostgreSQL database.
-    Postgres {
-        /// `postgres://user@host:5432/database`, without a password.
-        url: String,
-        /// The schema (one workspace per schema).
-        schema: String,
-    },
-}
-
-/// The saved destination as the Sync screen shows it.
-#[derive(Debug, Clone, Serialize, TS)]
-#[ts(export_to = "SyncDestinationView.ts")]
-pub struct SyncDestinationView {
-    pub destination: SyncDestination,
-    /// A password for this database is in the keychain (the password itself never crosses IPC).
-    pub password_saved: bool,
-    /// In words: "This computer" or `postgres://user@host:5432/db (schema pb2b)`.
-    pub label: String,
-}
 
 /// The active profile's name (`not_connected` without one).
 async fn profile_name(state: &AppState) -> Result<String, ErrorReport> {
@@ -83,42 +53,16 @@ fn saved<R: Runtime>(app: &AppHandle<R>, state: &AppState, profile: &str) -> Syn
         .unwrap_or_default()
 }
 
-/// The target of a PostgreSQL destination as saved: its connection string must hold no password.
-fn saved_target(url: &str, schema: &str) -> Result<PgTarget, ErrorReport> {
-    let target = PgTarget::parse(url, Some(schema.trim()), None)?;
-    if target.has_password() {
-        return Err(ErrorReport::local(
-            Code::InvalidInput,
-            "Remove the password from the connection string and type it in the Password field: the app keeps it in the system keychain, never in its settings.",
-            false,
-        ));
-    }
-    Ok(target)
-}
-
-fn keychain_get(
-    folder: &Arc<DataFolder>,
-    account: String,
-) -> Result<Option<SecretString>, ErrorReport> {
-    folder.keychain().get(&account).map_err(ErrorReport::from)
-}
-
-/// The target with its saved password (none saved: connect without one, the server says if it
-/// needs one).
-async fn with_saved_password(
+fn save_all<R: Runtime>(
+    app: &AppHandle<R>,
     state: &AppState,
-    profile: &str,
-    url: &str,
-    schema: &str,
-) -> Result<PgTarget, ErrorReport> {
-    let target = saved_target(url, schema)?;
-    let folder = state.folder.clone();
-    let account = target.keychain_account(profile);
-    let password = blocking(move || keychain_get(&folder, account)).await?;
-    PgTarget::parse(
-        url,
-        Some(schema.trim()),
-        password.as_ref().map(|p| p.expose().as_str()),
+    all: serde_json::Map<String, serde_json::Value>,
+) -> Result<(), ErrorReport> {
+    crate::settings::set_preference(
+        app,
+        &state.data_dir,
+        DESTINATIONS_PREFERENCE,
+        serde_json::Value::Object(all),
     )
 }
 
@@ -128,21 +72,8 @@ async fn view<R: Runtime>(
     profile: &str,
 ) -> Result<SyncDestinationView, ErrorReport> {
     let destination = saved(app, state, profile);
-    let (password_saved, label) = match &destination {
-        SyncDestination::ThisComputer => (false, "This computer".to_owned()),
-        SyncDestination::Postgres { url, schema } => {
-            let target = saved_target(url, schema)?;
-            let folder = state.folder.clone();
-            let account = target.keychain_account(profile);
-            let saved = blocking(move || keychain_get(&folder, account)).await?;
-            (saved.is_some(), target.to_string())
-        }
-    };
-    Ok(SyncDestinationView {
-        destination,
-        password_saved,
-        label,
-    })
+    let (folder, profile) = (state.folder.clone(), profile.to_owned());
+    blocking(move || chosen::view(folder.keychain(), &profile, destination)).await
 }
 
 /// The sync job of the active profile's chosen destination (the password from the keychain).
@@ -152,11 +83,15 @@ pub async fn chosen_job<R: Runtime>(
 ) -> Result<Job, ErrorReport> {
     let state = app.state::<AppState>();
     let profile = profile_name(&state).await?;
-    Ok(match saved(app, &state, &profile) {
-        SyncDestination::ThisComputer => Job::Sync(options),
-        SyncDestination::Postgres { url, schema } => Job::SyncTo {
+    let destination = saved(app, &state, &profile);
+    let folder = state.folder.clone();
+    let target =
+        blocking(move || chosen::target(folder.keychain(), &profile, &destination)).await?;
+    Ok(match target {
+        None => Job::Sync(options),
+        Some(target) => Job::SyncTo {
             options,
-            target: Box::new(with_saved_password(&state, &profile, &url, &schema).await?),
+            target: Box::new(target),
         },
     })
 }
@@ -209,53 +144,21 @@ pub async fn set_sync_destination<R: Runtime>(
         ));
     }
     let profile = profile_name(&state).await?;
-    let destination = match destination {
-        SyncDestination::ThisComputer => SyncDestination::ThisComputer,
-        SyncDestination::Postgres { url, schema } => {
-            let schema = match schema.trim() {
-                "" => postgres::DEFAULT_SCHEMA.to_owned(),
-                s => s.to_owned(),
-            };
-            saved_target(&url, &schema)?;
-            SyncDestination::Postgres {
-                url: url.trim().to_owned(),
-                schema,
-            }
-        }
-    };
-    let account_of = |d: &SyncDestination| match d {
-        SyncDestination::Postgres { url, schema } => saved_target(url, schema)
-            .ok()
-            .map(|t| t.keychain_account(&profile)),
-        SyncDestination::ThisComputer => None,
-    };
-    let old = account_of(&saved(&app, &state, &profile));
-    let new = account_of(&destination);
+    let old = saved(&app, &state, &profile);
     let folder = state.folder.clone();
-    let keep = new.clone();
-    blocking(move || {
-        let keys = folder.keychain();
-        if let (Some(account), false) = (&keep, password.expose().is_empty()) {
-            keys.set(account, &password)?;
-        }
-        if let Some(old) = old.filter(|o| Some(o) != keep.as_ref()) {
-            keys.delete(&old)?;
-        }
-        Ok(())
+    let destination = blocking({
+        let profile = profile.clone();
+        move || chosen::choose(folder.keychain(), &profile, &old, destination, &password)
     })
     .await?;
+    let postgres = destination != SyncDestination::ThisComputer;
     let mut all = saved_all(&app, &state);
     all.insert(
         profile.clone(),
         serde_json::to_value(&destination).unwrap_or_default(),
     );
-    crate::settings::set_preference(
-        &app,
-        &state.data_dir,
-        DESTINATIONS_PREFERENCE,
-        serde_json::Value::Object(all),
-    )?;
-    tracing::info!(profile = %profile, postgres = new.is_some(), "sync destination chosen");
+    save_all(&app, &state, all)?;
+    tracing::info!(profile = %profile, postgres, "sync destination chosen");
     view(&app, &state, &profile).await
 }
 
@@ -267,19 +170,24 @@ pub async fn test_sync_destination(
     destination: SyncDestination,
     password: SecretString,
 ) -> Result<String, ErrorReport> {
-    let SyncDestination::Postgres { url, schema } = destination else {
-        return Ok("This computer's mirror needs no connection.".to_owned());
-    };
-    let schema = match schema.trim() {
-        "" => postgres::DEFAULT_SCHEMA,
-        s => s,
-    };
-    let target = if password.expose().is_empty() {
-        let profile = profile_name(&state).await?;
-        with_saved_password(&state, &profile, &url, schema).await?
+    // An empty field stands for the saved password: only then is a profile needed.
+    let profile = if password.expose().is_empty() {
+        Some(profile_name(&state).await?)
     } else {
-        saved_target(&url, schema)?;
-        PgTarget::parse(&url, Some(schema), Some(password.expose()))?
+        None
+    };
+    let folder = state.folder.clone();
+    let target = blocking(move || {
+        chosen::form_target(
+            folder.keychain(),
+            profile.as_deref(),
+            destination,
+            &password,
+        )
+    })
+    .await?;
+    let Some(target) = target else {
+        return Ok("This computer's mirror needs no connection.".to_owned());
     };
     postgres::test_connection(&target).await
 }
@@ -346,28 +254,13 @@ pub async fn profile_renamed<R: Runtime>(
     let Some(value) = all.remove(from) else {
         return Ok(());
     };
-    if let Ok(SyncDestination::Postgres { url, schema }) = serde_json::from_value(value.clone()) {
-        if let Ok(target) = saved_target(&url, &schema) {
-            let (old, new) = (target.keychain_account(from), target.keychain_account(to));
-            let folder = state.folder.clone();
-            blocking(move || {
-                let keys = folder.keychain();
-                if let Some(password) = keys.get(&old)? {
-                    keys.set(&new, &password)?;
-                    keys.delete(&old)?;
-                }
-                Ok(())
-            })
+    if let Ok(destination) = serde_json::from_value::<SyncDestination>(value.clone()) {
+        let (folder, old, new) = (state.folder.clone(), from.to_owned(), to.to_owned());
+        blocking(move || chosen::follow_rename(folder.keychain(), &old, &new, &destination))
             .await?;
-        }
     }
     all.insert(to.to_owned(), value);
-    crate::settings::set_preference(
-        app,
-        &state.data_dir,
-        DESTINATIONS_PREFERENCE,
-        serde_json::Value::Object(all),
-    )
+    save_all(app, state, all)
 }
 
 /// A profile was forgotten: its destination and the password of its database go with it.
@@ -380,23 +273,9 @@ pub async fn profile_forgotten<R: Runtime>(
     let Some(value) = all.remove(name) else {
         return Ok(());
     };
-    if let Ok(SyncDestination::Postgres { url, schema }) = serde_json::from_value(value) {
-        if let Ok(target) = saved_target(&url, &schema) {
-            let account = target.keychain_account(name);
-            let folder = state.folder.clone();
-            blocking(move || {
-                folder
-                    .keychain()
-                    .delete(&account)
-                    .map_err(ErrorReport::from)
-            })
-            .await?;
-        }
+    if let Ok(destination) = serde_json::from_value::<SyncDestination>(value) {
+        let (folder, name) = (state.folder.clone(), name.to_owned());
+        blocking(move || chosen::forget(folder.keychain(), &name, &destination)).await?;
     }
-    crate::settings::set_preference(
-        app,
-        &state.data_dir,
-        DESTINATIONS_PREFERENCE,
-        serde_json::Value::Object(all),
-    )
+    save_all(app, state, all)
 }

@@ -66,6 +66,9 @@
 //! - `bulk`: a first sync into an empty mirror loads without its indexes and search triggers
 //!   and builds them once at the end (recorded durably; a killed run's build is finished when the
 //!   mirror is next opened or searched).
+//! - [`destination`]: the interface both destinations implement (this mirror, [`postgres`]).
+//! - [`chosen`]: which destination a profile chose on the Sync screen, and its password's
+//!   keychain entry.
 
 use serde::{Deserialize, Serialize};
 /// Re-exported so fronts (CLI, app) need no direct tokio-util dependency.
@@ -77,6 +80,7 @@ use crate::error::{codes, ErrorReport};
 use crate::store::StoreError;
 
 mod bulk;
+pub mod chosen;
 pub mod destination;
 mod engine;
 mod mirror;

@@ -9,7 +9,7 @@
 //! | rewritten only when newer | `excluded.updated_at > leads.updated_at`; on a tie (the overlap window re-reads the newest leads) the row is rewritten only if its content differs, so re-reading is idempotent and a sync with nothing changed writes no lead row |
 //! | one run per schema, across machines | a session advisory lock keyed by the schema name ([`LOCK_CLASS`], `hashtext(schema)`), plus an in-process flag; a second run waits (cancellably, at most 15 minutes) |
 //! | names | the schema is `[a-z_][a-z0-9_]*`, at most 63 bytes (PostgreSQL's identifier limit); our table and index names are short and fixed |
-//! | the password | from the URL or `PGPASSWORD` (the CLI), or the OS keychain (the app: account [`PgTarget::keychain_account`], one per profile and database; the URL it saves must hold none, [`PgTarget::has_password`]); never in an error, a log line or a setting ([`PgTarget`]'s `Display` leaves it out) |
+//! | the password | from the URL or `PGPASSWORD` (the CLI), or the OS keychain (the app, by the rules of [`super::chosen`]: account [`PgTarget::keychain_account`], one per profile and database; the URL it saves must hold none, [`PgTarget::has_password`]); never in an error, a log line or a setting ([`PgTarget`]'s `Display` leaves it out) |
 //! | TLS | not built in: `sslmode=require` (or stricter) is refused with a clear error instead of being ignored; use a private network, a local socket or an SSH tunnel |
 
 use std::str::FromStr;

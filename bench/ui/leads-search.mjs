@@ -98,7 +98,7 @@ try {
     const t0 = performance.now();
     return window.__TAURI_INTERNALS__.invoke('leads_search', { query: {
       // limit: the screen's page (PAGE in ui/src/screens/leads.ts).
-      query: ${JSON.stringify(text)}, sort: ${JSON.stringify(sort)}, filter: {}, offset: 0, limit: 50 } })
+      query: ${JSON.stringify(text)}, sort: ${JSON.stringify(sort)}, filter: {}, offset: 0, limit: 100 } })
       .then(() => performance.now() - t0);`;
   const updated = { field: "updated_at", descending: true };
   for (const [name, text, sort] of [

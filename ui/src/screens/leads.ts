@@ -21,7 +21,7 @@ const EDIT_FIELDS: [string, string][] = [
   ["last_name", "Last name"], ["phone", "Phone"], ["job_title", "Job title"], ["company_domain", "Company domain"],
   ["linkedin_url", "LinkedIn URL"], ["status", "Status"], ["source", "Source"],
 ];
-const PAGE = 50;
+const PAGE = 100;
 
 export async function renderLeads(root: HTMLElement): Promise<void> {
   const search = h("input", { id: "leads-search", type: "search", placeholder: "Search name, email, company, phone…", "aria-controls": "leads-grid" });

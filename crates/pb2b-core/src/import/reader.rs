@@ -742,7 +742,7 @@ mod tests {
                 .unwrap();
         let mut ours = vec![r.headers().to_vec()];
         let mut rec = ByteRecord::new();
-        while let Some(_) = r.read_row(&mut rec).unwrap() {
+        while r.read_row(&mut rec).unwrap().is_some() {
             ours.push(cells_of(&rec));
         }
         let (text, _) = UTF_8.decode_with_bom_removal(bytes);

@@ -2,29 +2,15 @@
 //! unlocked gnome-keyring (Secret Service) whose files live in a temporary XDG_DATA_HOME.
 //! Outside it (a bare `cargo test` on a machine without a Secret Service) they say so and stop.
 
+mod common;
+
 use pb2b_core::profiles::{
     JsonFileSettings, OnExisting, Profiles, PROFILE_EXISTS, PROFILE_NOT_FOUND,
 };
 use pb2b_core::secret::{KeyStore, OsKeychain, SecretString};
 
 fn keychain(test: &str) -> Option<OsKeychain> {
-    // A service name per test, so parallel tests never see each other's entries.
-    let keychain = OsKeychain::new(format!("com.prospectb2b.desktop.test.{test}"));
-    let status = keychain.probe();
-    if status.reachable {
-        Some(keychain)
-    } else if std::env::var_os("PB2B_EXPECT_KEYCHAIN").is_some() {
-        panic!(
-            "the test session's Secret Service is not reachable: {}",
-            status.detail
-        );
-    } else {
-        eprintln!(
-            "skipped: no Secret Service here ({}); scripts/test provides one",
-            status.detail
-        );
-        None
-    }
+    common::keychain(test)
 }
 
 #[test]

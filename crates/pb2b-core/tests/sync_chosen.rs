@@ -6,32 +6,20 @@
 //! written, moved or deleted and which target a sync gets; `src-tauri/tests/destination.rs`
 //! connects with it.
 
+mod common;
+
 use std::sync::Arc;
 
 use pb2b_core::error::Code;
-use pb2b_core::secret::{OsKeychain, SecretString};
+use pb2b_core::secret::SecretString;
 use pb2b_core::sync::chosen::{self, SyncDestination, THIS_COMPUTER};
 use pb2b_core::workspace::DataFolder;
 
 /// A data folder whose keychain is the real one, under a service name per test so parallel
 /// tests never see each other's entries.
 fn folder(test: &str, dir: &std::path::Path) -> Option<DataFolder> {
-    let keychain = OsKeychain::new(format!("com.prospectb2b.desktop.test.chosen.{test}"));
-    let status = keychain.probe();
-    if status.reachable {
-        Some(DataFolder::new(dir, Arc::new(keychain)))
-    } else if std::env::var_os("PB2B_EXPECT_KEYCHAIN").is_some() {
-        panic!(
-            "the test session's Secret Service is not reachable: {}",
-            status.detail
-        );
-    } else {
-        eprintln!(
-            "skipped: no Secret Service here ({}); scripts/test provides one",
-            status.detail
-        );
-        None
-    }
+    let keychain = common::keychain(&format!("chosen.{test}"))?;
+    Some(DataFolder::new(dir, Arc::new(keychain)))
 }
 
 fn pg(url: &str, schema: &str) -> SyncDestination {

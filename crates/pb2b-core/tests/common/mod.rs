@@ -137,3 +137,26 @@ pub async fn server_leads(c: &Client) -> Vec<Lead> {
     out.sort_by(|a, b| a.id.cmp(&b.id));
     out
 }
+
+/// The session's real keychain under a service name of its own (`suffix` per test, so parallel
+/// tests never see each other's entries); `None` (skipped, said on stderr) where no Secret Service
+/// runs, a panic when `PB2B_EXPECT_KEYCHAIN` says one must (scripts/test provides one).
+pub fn keychain(suffix: &str) -> Option<pb2b_core::secret::OsKeychain> {
+    let keychain =
+        pb2b_core::secret::OsKeychain::new(format!("com.prospectb2b.desktop.test.{suffix}"));
+    let status = keychain.probe();
+    if status.reachable {
+        Some(keychain)
+    } else if std::env::var_os("PB2B_EXPECT_KEYCHAIN").is_some() {
+        panic!(
+            "the test session's Secret Service is not reachable: {}",
+            status.detail
+        );
+    } else {
+        eprintln!(
+            "skipped: no Secret Service here ({}); scripts/test provides one",
+            status.detail
+        );
+        None
+    }
+}

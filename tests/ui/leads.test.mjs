@@ -74,3 +74,21 @@ test("a sort from the keyboard keeps the focus on its header, which says the sor
   assert.deepEqual(errors, []);
   await context.close();
 });
+
+test("after a jump the page of the rows in view is asked for first, the margin's page once it has come", async () => {
+  const { page, context, errors } = await openUi(browser, MIRROR, { hash: "#/leads" });
+  await page.locator("#leads-count").filter({ hasText: "5,000 leads" }).waitFor();
+  const offsets = () => page.evaluate(() =>
+    window.__pb2bCalls.filter((c) => c.cmd === "leads_search").map((c) => c.args.query.offset));
+  const before = (await offsets()).length;
+  // Row 1,000 at the top: its page starts there; the 10 rows above it are the page before.
+  await page.evaluate(() => { document.querySelector("#leads-grid").scrollTop = 1000 * 34; });
+  await page.waitForFunction((n) => window.__pb2bCalls.filter((c) => c.cmd === "leads_search").length > n, before);
+  assert.deepEqual((await offsets()).slice(before), [1000]);
+  await page.locator('.grid-row[aria-rowindex="1002"]').waitFor();
+  await page.waitForFunction((n) => window.__pb2bCalls.filter((c) => c.cmd === "leads_search").length > n + 1, before);
+  assert.deepEqual((await offsets()).slice(before), [1000, 900]);
+  await page.locator('.grid-row[aria-rowindex="992"]').waitFor();
+  assert.deepEqual(errors, []);
+  await context.close();
+});

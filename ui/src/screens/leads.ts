@@ -81,15 +81,25 @@ export async function renderLeads(root: HTMLElement): Promise<void> {
     spacer.style.height = `${total * ROW}px`;
     grid.setAttribute("aria-rowcount", String(total + 1));
     count.textContent = `${total.toLocaleString()} lead${total === 1 ? "" : "s"}`;
-    const first = Math.max(0, Math.floor(viewport.scrollTop / ROW) - 10);
-    const last = Math.min(total, Math.ceil((viewport.scrollTop + viewport.clientHeight) / ROW) + 10);
+    const top = Math.floor(viewport.scrollTop / ROW);
+    const bottom = Math.ceil((viewport.scrollTop + viewport.clientHeight) / ROW);
+    const first = Math.max(0, top - 10);
+    const last = Math.min(total, bottom + 10);
     // (Rows start below the sticky header, so the range above is a little generous at the top.)
+    // The pages of the rows in view are asked for first; a page needed only for the 10-row
+    // margins waits until nothing is loading (the next paint, when an answer comes, asks for
+    // it): the mirror answers one query at a time, so after a jump the margin's page would
+    // otherwise delay the rows in view by a whole query.
+    for (let i = Math.max(0, top); i < Math.min(total, bottom); i += 1) {
+      if (!rowAt(i)) loadPage(Math.floor(i / PAGE));
+    }
+    const loading = [...pages.values()].some((p) => !Array.isArray(p));
     for (const child of [...spacer.children]) child.remove();
     const template = layout.template();
     for (let i = first; i < last; i++) {
       const lead = rowAt(i);
       if (!lead) {
-        loadPage(Math.floor(i / PAGE));
+        if (!loading) loadPage(Math.floor(i / PAGE));
         continue;
       }
       const row = h(

@@ -110,6 +110,20 @@ struct Batch {
     replayed: bool,
 }
 
+impl Batch {
+    /// The first and last row numbers of the batch. A batch's rows are a contiguous run of the
+    /// journal's pending rows, so every statement that settles them names this range as well as
+    /// `batch = seq`: the range is what lets SQLite seek the primary key instead of walking all
+    /// of the import's rows (with no statistics it picks the primary key on `import_id` alone,
+    /// and a 100,000-row import then cost a scan of every wide row per batch).
+    fn span(&self) -> (i64, i64) {
+        (
+            self.rows.first().map_or(0, |r| r.0),
+            self.rows.last().map_or(-1, |r| r.0),
+        )
+    }
+}
+
 fn read_payload(p: Option<String>) -> Box<RawValue> {
     p.and_then(|s| RawValue::from_string(s).ok())
         .unwrap_or_else(|| RawValue::from_string("{}".to_owned()).expect("valid JSON"))
@@ -452,12 +466,13 @@ async fn drive(
                     } else {
                         fields.join("; ")
                     };
+                    let (first, last) = batch.span();
                     let n = store
                         .with_conn(|c| {
                             c.execute(
                                 "UPDATE import_rows SET state = 'failed', error_code = ?3, error_message = ?4, request_id = ?5, attempts = attempts + 1
-                                 WHERE import_id = ?1 AND batch = ?2 AND state = 'in_flight'",
-                                params![import_id, batch.seq, code, message, e.request_id],
+                                 WHERE import_id = ?1 AND row_number BETWEEN ?6 AND ?7 AND batch = ?2 AND state = 'in_flight'",
+                                params![import_id, batch.seq, code, message, e.request_id, first, last],
                             )
                         })
                         .map_err(store_err)?;
@@ -491,9 +506,11 @@ async fn drive(
         store
             .with_conn(|c| {
                 let tx = c.transaction()?;
+                let (first, last) = batch.span();
                 tx.execute(
-                    "UPDATE import_rows SET state = 'pending' WHERE import_id = ?1 AND batch = ?2 AND state = 'in_flight'",
-                    params![import_id, batch.seq],
+                    "UPDATE import_rows SET state = 'pending'
+                     WHERE import_id = ?1 AND row_number BETWEEN ?3 AND ?4 AND batch = ?2 AND state = 'in_flight'",
+                    params![import_id, batch.seq, first, last],
                 )?;
                 tx.execute(
                     "UPDATE import_batches SET state = ?3, updated_at = ?4 WHERE import_id = ?1 AND seq = ?2",
@@ -595,18 +612,21 @@ async fn drive(
     }
     // A row the results did not list (never, by the contract) fails rather than staying in
     // flight for ever.
+    let (first, last) = batch.span();
     let missing = store
         .with_conn(|c| {
             let tx = c.transaction()?;
             let n = tx.execute(
                 "UPDATE import_rows SET state = 'failed', error_code = ?3, error_message = ?4, request_id = ?5
-                 WHERE import_id = ?1 AND batch = ?2 AND state = 'in_flight'",
+                 WHERE import_id = ?1 AND row_number BETWEEN ?6 AND ?7 AND batch = ?2 AND state = 'in_flight'",
                 params![
                     import_id,
                     batch.seq,
                     crate::api::error::client_codes::INVALID_RESPONSE,
                     "the import job's results did not list this row",
-                    request_id
+                    request_id,
+                    first,
+                    last
                 ],
             )?;
             tx.execute(

@@ -1559,7 +1559,7 @@ pub fn patch_lead(
         (lead, changed)
     };
     if changed {
-        hooks::emit(app, "lead.updated", lead_value(&lead));
+        hooks::emit(app, "lead.updated", || lead_value(&lead));
     }
     Ok(lead)
 }
@@ -1579,7 +1579,7 @@ pub fn create_one(app: &Arc<App>, body: &Map<String, Value>) -> Result<Lead, Api
     let mut lead = blank_lead(now_ms());
     apply_lead(&mut lead, body, true)?;
     app.lock().insert_lead(lead.clone());
-    hooks::emit(app, "lead.created", lead_value(&lead));
+    hooks::emit(app, "lead.created", || lead_value(&lead));
     Ok(lead)
 }
 
@@ -1653,8 +1653,8 @@ pub fn upsert_one(app: &Arc<App>, body: &Map<String, Value>) -> Result<Upserted,
         }
     };
     match &done {
-        Upserted::Created(l) => hooks::emit(app, "lead.created", lead_value(l)),
-        Upserted::Updated(l) => hooks::emit(app, "lead.updated", lead_value(l)),
+        Upserted::Created(l) => hooks::emit(app, "lead.created", || lead_value(l)),
+        Upserted::Updated(l) => hooks::emit(app, "lead.updated", || lead_value(l)),
         Upserted::Unchanged(_) => {}
     }
     Ok(done)

@@ -19,7 +19,9 @@
 
 use crate::error::Code;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::{Duration, Instant};
 
 use rusqlite::{
     params, params_from_iter, Connection, ErrorCode, OptionalExtension, TransactionBehavior,
@@ -138,6 +140,10 @@ struct Inner {
     /// `RequestObserver`): written by the next user of the connection, or when the last clone of
     /// the store is dropped.
     held: Mutex<Vec<Held>>,
+    /// When held rows were last written (see [`RequestLog`]'s `RequestObserver`).
+    last_flush: Mutex<Option<Instant>>,
+    /// Whether a thread is waiting to write held rows that nothing else writes.
+    flusher: AtomicBool,
     /// This process's entry among the database's users (see [`crate::presence`]).
     _presence: Option<crate::presence::Presence>,
 }
@@ -146,19 +152,77 @@ struct Held {
     profile: String,
     retention: usize,
     exchange: Exchange,
+    since: Instant,
 }
 
 /// More held rows than this means nothing has used the store for a long time; the oldest go.
 const MAX_HELD: usize = 10_000;
+/// Request-log rows written together once this many are held (see [`RequestLog`]).
+const LOG_BATCH: usize = 64;
+/// ... or once the oldest held row is this old, or when a request comes after a quiet spell
+/// this long (a lone request is written at once).
+const LOG_DELAY: Duration = Duration::from_millis(100);
 
 impl Inner {
+    /// Writes the held request-log rows in one transaction, then prunes once. (Written one by
+    /// one, each row was its own commit and prune: an import or sync making thousands of
+    /// requests a second spent more on its Activity rows than on its own work.)
     fn flush_held(&self, conn: &Connection) {
         let held = std::mem::take(&mut *self.held.lock().unwrap_or_else(|p| p.into_inner()));
-        for h in held {
-            if let Err(e) = insert_locked(conn, &h.profile, h.retention, &h.exchange) {
-                tracing::warn!(error = %e, "could not write the request log");
-            }
+        if held.is_empty() {
+            return;
         }
+        *self.last_flush.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
+        if let Err(e) = insert_all(conn, &held) {
+            tracing::warn!(error = %e, rows = held.len(), "could not write the request log");
+        }
+    }
+
+    /// Makes sure held rows are written within about [`LOG_DELAY`] even if nothing else uses
+    /// the store (so another process, `pb2b activity` beside the app, sees them): one thread,
+    /// holding only a weak reference, writes them and ends when nothing is held.
+    fn schedule_flush(self: &Arc<Self>) {
+        if self.flusher.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let weak: Weak<Inner> = Arc::downgrade(self);
+        let spawned = std::thread::Builder::new()
+            .name("pb2b-request-log".into())
+            .spawn(move || loop {
+                std::thread::sleep(LOG_DELAY);
+                let Some(inner) = weak.upgrade() else { return };
+                {
+                    let conn = inner.conn.lock().unwrap_or_else(|p| p.into_inner());
+                    inner.flush_held(&conn);
+                }
+                inner.flusher.store(false, Ordering::Release);
+                // A row held after the write above and before the flag fell found the flag set
+                // and left it to this thread: look again.
+                let pending = !inner
+                    .held
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .is_empty();
+                if !pending || inner.flusher.swap(true, Ordering::AcqRel) {
+                    return;
+                }
+            });
+        if spawned.is_err() {
+            self.flusher.store(false, Ordering::Release);
+        }
+    }
+
+    /// Whether the held rows are due (see [`LOG_BATCH`] and [`LOG_DELAY`]).
+    fn held_due(&self, held: &[Held]) -> bool {
+        let quiet = || {
+            self.last_flush
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .is_none_or(|t| t.elapsed() >= LOG_DELAY)
+        };
+        held.len() >= LOG_BATCH
+            || held.first().is_some_and(|h| h.since.elapsed() >= LOG_DELAY)
+            || (held.len() == 1 && quiet())
     }
 }
 
@@ -233,6 +297,8 @@ impl Store {
             inner: Arc::new(Inner {
                 conn: Mutex::new(conn),
                 held: Mutex::new(Vec::new()),
+                last_flush: Mutex::new(None),
+                flusher: AtomicBool::new(false),
                 _presence: presence,
             }),
             path,
@@ -621,31 +687,49 @@ fn insert_locked(
     retention: usize,
     exchange: &Exchange,
 ) -> Result<i64, StoreError> {
+    let id = insert_row(conn, profile, exchange)?;
+    prune_locked(conn, retention)?;
+    Ok(id)
+}
+
+/// Held rows in one transaction, in the order they were recorded, then one prune (to the
+/// smallest retention among them: every log of a process keeps the same).
+fn insert_all(conn: &Connection, held: &[Held]) -> Result<(), StoreError> {
+    let tx = rusqlite::Transaction::new_unchecked(conn, TransactionBehavior::Immediate)?;
+    for h in held {
+        insert_row(&tx, &h.profile, &h.exchange)?;
+    }
+    if let Some(retention) = held.iter().map(|h| h.retention).min() {
+        prune_locked(&tx, retention)?;
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+fn insert_row(conn: &Connection, profile: &str, exchange: &Exchange) -> Result<i64, StoreError> {
     let headers = serde_json::to_string(&safe_headers(&exchange.request_headers))
         .unwrap_or_else(|_| "[]".into());
-    conn.execute(
+    conn.prepare_cached(
         "INSERT INTO request_log (at, profile, method, path, status, duration_ms, request_id,
             idempotency_key, replayed, error_code, attempt, request_headers, response_excerpt)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
-        params![
-            exchange.at,
-            profile,
-            exchange.method,
-            exchange.path,
-            exchange.status,
-            i64::try_from(exchange.duration_ms).unwrap_or(i64::MAX),
-            exchange.request_id,
-            exchange.idempotency_key,
-            exchange.replayed,
-            exchange.error_code,
-            exchange.attempt,
-            headers,
-            exchange.response_excerpt,
-        ],
-    )?;
-    let id = conn.last_insert_rowid();
-    prune_locked(conn, retention)?;
-    Ok(id)
+    )?
+    .execute(params![
+        exchange.at,
+        profile,
+        exchange.method,
+        exchange.path,
+        exchange.status,
+        i64::try_from(exchange.duration_ms).unwrap_or(i64::MAX),
+        exchange.request_id,
+        exchange.idempotency_key,
+        exchange.replayed,
+        exchange.error_code,
+        exchange.attempt,
+        headers,
+        exchange.response_excerpt,
+    ])?;
+    Ok(conn.last_insert_rowid())
 }
 
 /// Ids come from AUTOINCREMENT and only the oldest rows are ever deleted, so they are contiguous
@@ -653,42 +737,45 @@ fn insert_locked(
 /// `retention` rows (the first version) cost a measurable share of every request of a sync.
 fn prune_locked(conn: &Connection, retention: usize) -> Result<usize, StoreError> {
     let keep = i64::try_from(retention).unwrap_or(i64::MAX);
-    Ok(conn.execute(
-        "DELETE FROM request_log WHERE id <= (SELECT max(id) FROM request_log) - ?1",
-        [keep],
-    )?)
+    Ok(conn
+        .prepare_cached(
+            "DELETE FROM request_log WHERE id <= (SELECT max(id) FROM request_log) - ?1",
+        )?
+        .execute([keep])?)
 }
 
-/// The client calls this on its async task. When another thread holds the connection (a sync
-/// writing a page, an import committing a batch), waiting would stall the next request behind
-/// that transaction, and a sync would lose its overlap of network and disk; so the row is held
-/// in memory and written by the next user of the store (every read of the log is one, so it is
-/// never missing from a query), or when the store is dropped. A process killed in that window
-/// loses those few rows of the log, never data.
+/// The client calls this on its async task, so it never waits for the connection:
+///
+/// | situation | what happens |
+/// | --- | --- |
+/// | a lone request (nothing written for [`LOG_DELAY`]) | written at once if the connection is free |
+/// | requests in a burst (an import, a sync) | held in memory and written together, in one transaction with one prune, once [`LOG_BATCH`] are held or the oldest is [`LOG_DELAY`] old |
+/// | the connection is busy (a sync writing a page, an import committing) | held: waiting would stall the next request behind that transaction |
+/// | anyone uses the store (every read of the log does) | the held rows are written first, so a query never misses one |
+/// | nothing else uses the store | a thread writes the held rows after [`LOG_DELAY`] |
+/// | the store is dropped | the held rows are written |
+///
+/// A process killed while rows are held loses those rows of the log (at most [`LOG_BATCH`],
+/// or [`LOG_DELAY`] of requests), never data.
 impl RequestObserver for RequestLog {
     fn record(&self, exchange: &Exchange) {
-        match self.store.try_lock() {
-            Some(conn) => {
-                if let Err(e) = insert_locked(&conn, &self.profile, self.retention, exchange) {
-                    tracing::warn!(error = %e, "could not write the request log");
-                }
+        let inner = &self.store.inner;
+        let due = {
+            let mut held = inner.held.lock().unwrap_or_else(|p| p.into_inner());
+            if held.len() >= MAX_HELD {
+                held.remove(0);
             }
-            None => {
-                let mut held = self
-                    .store
-                    .inner
-                    .held
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner());
-                if held.len() >= MAX_HELD {
-                    held.remove(0);
-                }
-                held.push(Held {
-                    profile: self.profile.clone(),
-                    retention: self.retention,
-                    exchange: exchange.clone(),
-                });
-            }
+            held.push(Held {
+                profile: self.profile.clone(),
+                retention: self.retention,
+                exchange: exchange.clone(),
+                since: Instant::now(),
+            });
+            inner.held_due(&held)
+        };
+        // Taking the connection writes what is held (see `Store::try_lock`).
+        if !due || self.store.try_lock().is_none() {
+            inner.schedule_flush();
         }
     }
 }
@@ -770,6 +857,41 @@ mod tests {
             .map(|r| r.path)
             .collect();
         assert_eq!(paths, ["/exports", "/leads"]);
+    }
+
+    #[test]
+    fn a_burst_of_requests_is_written_in_order_pruned_and_seen_by_another_connection() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("app.sqlite");
+        let store = Store::open(&path).unwrap();
+        let log = RequestLog::new(store.clone(), "p", 300);
+        for i in 0..1000 {
+            log.record(&exchange(i, Some(200), &format!("/leads/{i}")));
+        }
+        // Another connection to the file (`pb2b activity` beside the app) sees every row the
+        // retention keeps, although this store is not used again: held rows do not wait for
+        // the next user of the store.
+        let other = RequestLog::new(Store::open(&path).unwrap(), "p", 300);
+        let all = LogFilter {
+            limit: Some(10_000),
+            ..LogFilter::default()
+        };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let paths = loop {
+            let rows = other.query(&all).unwrap();
+            if rows.first().is_some_and(|r| r.path == "/leads/999") {
+                break rows.into_iter().map(|r| r.path).collect::<Vec<_>>();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the held rows were never written"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let want: Vec<String> = (700..1000).rev().map(|i| format!("/leads/{i}")).collect();
+        assert_eq!(paths, want);
+        // The writer's own view is the same.
+        assert_eq!(log.count().unwrap(), 300);
     }
 
     #[test]

@@ -7,10 +7,10 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use pb2b_core::api::{Client, ClientConfig, NoopObserver};
+use pb2b_core::api::{Client, ClientConfig};
 use pb2b_core::import::{self, ImportProgress, ReadProgress, RunOptions};
 use pb2b_core::secret::SecretString;
-use pb2b_core::store::Store;
+use pb2b_core::store::{RequestLog, Store, DEFAULT_RETENTION};
 use pb2b_sandbox::SandboxConfig;
 use tokio_util::sync::CancellationToken;
 
@@ -153,10 +153,14 @@ fn bench_validate_1gb_peak_memory() {
     let _ = std::fs::remove_file(&path);
 }
 
-fn client(base_url: &str, key: &str) -> Client {
+/// A client as the app and `pb2b` make one for a workspace (`DataFolder::client`): every
+/// exchange recorded in the request log of the store the import journals in, so the benchmark
+/// pays what an import pays for its Activity rows.
+fn client(base_url: &str, key: &str, store: &Store) -> Client {
     let mut c = ClientConfig::new(base_url);
     c.request_timeout = Duration::from_secs(30);
-    Client::new(c, SecretString::new(key.to_owned()), Arc::new(NoopObserver)).unwrap()
+    let log = RequestLog::new(store.clone(), "bench", DEFAULT_RETENTION);
+    Client::new(c, SecretString::new(key.to_owned()), Arc::new(log)).unwrap()
 }
 
 /// The sandbox an import bench sends to: the one named by `PB2B_BENCH_BASE_URL` and
@@ -181,10 +185,10 @@ impl Target {
         }
     }
 
-    fn client(&self) -> Client {
+    fn client(&self, store: &Store) -> Client {
         match self {
-            Target::External { base_url, key } => client(base_url, key),
-            Target::InProcess(sb) => client(&sb.base_url, &sb.keys.full),
+            Target::External { base_url, key } => client(base_url, key, store),
+            Target::InProcess(sb) => client(&sb.base_url, &sb.keys.full, store),
         }
     }
 
@@ -222,7 +226,7 @@ async fn import_rows(
     let trace2 = trace.clone();
     let start = Instant::now();
     let s = import::run(
-        &sb.client(),
+        &sb.client(&store),
         &store,
         &job.id,
         &opts,
@@ -355,9 +359,9 @@ async fn bench_import_bulk_vs_per_row() {
     })
     .await
     .unwrap();
-    let c = client(&sb.base_url, &sb.keys.full);
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(&dir.path().join("db.sqlite")).unwrap();
+    let c = client(&sb.base_url, &sb.keys.full, &store);
     let mut out = Vec::new();
     for (name, rows, opts) in [
         ("per_row", per_row_rows, RunOptions::default()),

@@ -19,7 +19,6 @@
 
 use crate::error::Code;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
@@ -135,15 +134,11 @@ pub struct Store {
 }
 
 struct Inner {
-    conn: Mutex<Connection>,
-    /// Request-log rows recorded while the connection was busy (see [`RequestLog`]'s
-    /// `RequestObserver`): written by the next user of the connection, or when the last clone of
-    /// the store is dropped.
-    held: Mutex<Vec<Held>>,
-    /// When held rows were last written (see [`RequestLog`]'s `RequestObserver`).
-    last_flush: Mutex<Option<Instant>>,
-    /// Whether a thread is waiting to write held rows that nothing else writes.
-    flusher: AtomicBool,
+    /// Shared with the request log's writer thread (see [`LogQueue`]), which holds it only
+    /// weakly and only while it writes.
+    conn: Arc<Mutex<Connection>>,
+    /// Request-log rows not written yet (see [`RequestLog`]'s `RequestObserver`).
+    log: Arc<LogQueue>,
     /// This process's entry among the database's users (see [`crate::presence`]).
     _presence: Option<crate::presence::Presence>,
 }
@@ -162,74 +157,118 @@ const LOG_BATCH: usize = 64;
 /// ... or once the oldest held row is this old, or when a request comes after a quiet spell
 /// this long (a lone request is written at once).
 const LOG_DELAY: Duration = Duration::from_millis(100);
+/// The writer thread ends after this many quiet [`LOG_DELAY`]s (and starts again when needed).
+const LOG_IDLE_ROUNDS: u32 = 50;
 
-impl Inner {
-    /// Writes the held request-log rows in one transaction, then prunes once. (Written one by
-    /// one, each row was its own commit and prune: an import or sync making thousands of
-    /// requests a second spent more on its Activity rows than on its own work.)
-    fn flush_held(&self, conn: &Connection) {
-        let held = std::mem::take(&mut *self.held.lock().unwrap_or_else(|p| p.into_inner()));
+/// The request-log rows recorded and not yet written, and the thread that writes them.
+#[derive(Default)]
+struct LogQueue {
+    held: Mutex<Vec<Held>>,
+    /// When held rows were last written.
+    last_flush: Mutex<Option<Instant>>,
+    /// The writer thread, while it runs.
+    writer: Mutex<Option<std::thread::Thread>>,
+}
+
+impl LogQueue {
+    /// Writes the held rows in one transaction, then prunes once. The caller holds the
+    /// connection's lock, and the rows are taken only under it: so when [`Inner`]'s drop has
+    /// the lock, every row is either written or still here for it. (Written one by one, each
+    /// row was its own commit and prune: an import or sync making thousands of requests a
+    /// second spent more on its Activity rows than on its own work.)
+    fn flush(&self, conn: &Connection) {
+        let held = std::mem::take(&mut *lock(&self.held));
         if held.is_empty() {
             return;
         }
-        *self.last_flush.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
+        *lock(&self.last_flush) = Some(Instant::now());
         if let Err(e) = insert_all(conn, &held) {
             tracing::warn!(error = %e, rows = held.len(), "could not write the request log");
         }
     }
 
-    /// Makes sure held rows are written within about [`LOG_DELAY`] even if nothing else uses
-    /// the store (so another process, `pb2b activity` beside the app, sees them): one thread,
-    /// holding only a weak reference, writes them and ends when nothing is held.
-    fn schedule_flush(self: &Arc<Self>) {
-        if self.flusher.swap(true, Ordering::AcqRel) {
-            return;
+    /// Holds a row; says whether it should be written now and by whom.
+    fn hold(&self, row: Held) -> Due {
+        let mut held = lock(&self.held);
+        if held.len() >= MAX_HELD {
+            held.remove(0);
         }
-        let weak: Weak<Inner> = Arc::downgrade(self);
-        let spawned = std::thread::Builder::new()
-            .name("pb2b-request-log".into())
-            .spawn(move || loop {
-                std::thread::sleep(LOG_DELAY);
-                let Some(inner) = weak.upgrade() else { return };
-                {
-                    let conn = inner.conn.lock().unwrap_or_else(|p| p.into_inner());
-                    inner.flush_held(&conn);
-                }
-                inner.flusher.store(false, Ordering::Release);
-                // A row held after the write above and before the flag fell found the flag set
-                // and left it to this thread: look again.
-                let pending = !inner
-                    .held
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .is_empty();
-                if !pending || inner.flusher.swap(true, Ordering::AcqRel) {
-                    return;
-                }
-            });
-        if spawned.is_err() {
-            self.flusher.store(false, Ordering::Release);
+        held.push(row);
+        if held.len() >= LOG_BATCH || held[0].since.elapsed() >= LOG_DELAY {
+            Due::Writer
+        } else if held.len() == 1 && lock(&self.last_flush).is_none_or(|t| t.elapsed() >= LOG_DELAY)
+        {
+            Due::Caller
+        } else {
+            Due::Later
         }
     }
 
-    /// Whether the held rows are due (see [`LOG_BATCH`] and [`LOG_DELAY`]).
-    fn held_due(&self, held: &[Held]) -> bool {
-        let quiet = || {
-            self.last_flush
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .is_none_or(|t| t.elapsed() >= LOG_DELAY)
-        };
-        held.len() >= LOG_BATCH
-            || held.first().is_some_and(|h| h.since.elapsed() >= LOG_DELAY)
-            || (held.len() == 1 && quiet())
+    /// Wakes the writer thread (`now`) or makes sure it runs (it writes within [`LOG_DELAY`]).
+    fn wake(self: &Arc<Self>, conn: &Arc<Mutex<Connection>>, now: bool) {
+        let mut writer = lock(&self.writer);
+        if let Some(t) = &*writer {
+            if now {
+                t.unpark();
+            }
+            return;
+        }
+        let (queue, conn) = (self.clone(), Arc::downgrade(conn));
+        let spawned = std::thread::Builder::new()
+            .name("pb2b-request-log".into())
+            .spawn(move || queue.write_loop(&conn));
+        match spawned {
+            Ok(h) => {
+                if now {
+                    h.thread().unpark();
+                }
+                *writer = Some(h.thread().clone());
+            }
+            // The rows stay held: the next user of the store writes them.
+            Err(e) => tracing::warn!(error = %e, "could not start the request log's writer"),
+        }
     }
+
+    fn write_loop(&self, conn: &Weak<Mutex<Connection>>) {
+        let mut quiet = 0u32;
+        loop {
+            std::thread::park_timeout(LOG_DELAY);
+            let Some(conn) = conn.upgrade() else { return };
+            if lock(&self.held).is_empty() {
+                quiet += 1;
+                if quiet >= LOG_IDLE_ROUNDS {
+                    // A row held now finds no writer and starts one (both under this lock).
+                    let mut writer = lock(&self.writer);
+                    if lock(&self.held).is_empty() {
+                        *writer = None;
+                        return;
+                    }
+                }
+                continue;
+            }
+            quiet = 0;
+            self.flush(&lock(&conn));
+        }
+    }
+}
+
+/// Who writes a held request-log row.
+enum Due {
+    /// A lone request: the caller, if the connection is free.
+    Caller,
+    /// A full batch, or an old row: the writer thread, now.
+    Writer,
+    /// The writer thread, within [`LOG_DELAY`].
+    Later,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl Drop for Inner {
     fn drop(&mut self) {
-        let conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
-        self.flush_held(&conn);
+        self.log.flush(&lock(&self.conn));
     }
 }
 
@@ -295,10 +334,8 @@ impl Store {
         migrate(&mut conn).map_err(|e| busy_or(e, path.as_deref()))?;
         Ok(Store {
             inner: Arc::new(Inner {
-                conn: Mutex::new(conn),
-                held: Mutex::new(Vec::new()),
-                last_flush: Mutex::new(None),
-                flusher: AtomicBool::new(false),
+                conn: Arc::new(Mutex::new(conn)),
+                log: Arc::default(),
                 _presence: presence,
             }),
             path,
@@ -317,8 +354,8 @@ impl Store {
 
     /// The connection, after writing any held request-log rows.
     fn lock(&self) -> MutexGuard<'_, Connection> {
-        let conn = self.inner.conn.lock().unwrap_or_else(|p| p.into_inner());
-        self.inner.flush_held(&conn);
+        let conn = lock(&self.inner.conn);
+        self.inner.log.flush(&conn);
         conn
     }
 
@@ -329,7 +366,7 @@ impl Store {
             Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
             Err(std::sync::TryLockError::WouldBlock) => return None,
         };
-        self.inner.flush_held(&conn);
+        self.inner.log.flush(&conn);
         Some(conn)
     }
 
@@ -749,10 +786,9 @@ fn prune_locked(conn: &Connection, retention: usize) -> Result<usize, StoreError
 /// | situation | what happens |
 /// | --- | --- |
 /// | a lone request (nothing written for [`LOG_DELAY`]) | written at once if the connection is free |
-/// | requests in a burst (an import, a sync) | held in memory and written together, in one transaction with one prune, once [`LOG_BATCH`] are held or the oldest is [`LOG_DELAY`] old |
+/// | requests in a burst (an import, a sync) | held in memory and written together by a thread of the store (never the caller's: an import's or sync's async loop does not wait for its Activity rows), in one transaction with one prune, once [`LOG_BATCH`] are held or the oldest is [`LOG_DELAY`] old |
 /// | the connection is busy (a sync writing a page, an import committing) | held: waiting would stall the next request behind that transaction |
 /// | anyone uses the store (every read of the log does) | the held rows are written first, so a query never misses one |
-/// | nothing else uses the store | a thread writes the held rows after [`LOG_DELAY`] |
 /// | the store is dropped | the held rows are written |
 ///
 /// A process killed while rows are held loses those rows of the log (at most [`LOG_BATCH`],
@@ -760,22 +796,17 @@ fn prune_locked(conn: &Connection, retention: usize) -> Result<usize, StoreError
 impl RequestObserver for RequestLog {
     fn record(&self, exchange: &Exchange) {
         let inner = &self.store.inner;
-        let due = {
-            let mut held = inner.held.lock().unwrap_or_else(|p| p.into_inner());
-            if held.len() >= MAX_HELD {
-                held.remove(0);
-            }
-            held.push(Held {
-                profile: self.profile.clone(),
-                retention: self.retention,
-                exchange: exchange.clone(),
-                since: Instant::now(),
-            });
-            inner.held_due(&held)
-        };
-        // Taking the connection writes what is held (see `Store::try_lock`).
-        if !due || self.store.try_lock().is_none() {
-            inner.schedule_flush();
+        let due = inner.log.hold(Held {
+            profile: self.profile.clone(),
+            retention: self.retention,
+            exchange: exchange.clone(),
+            since: Instant::now(),
+        });
+        match due {
+            // Taking the connection writes what is held (see `Store::try_lock`).
+            Due::Caller if self.store.try_lock().is_some() => {}
+            Due::Caller | Due::Later => inner.log.wake(&inner.conn, false),
+            Due::Writer => inner.log.wake(&inner.conn, true),
         }
     }
 }

@@ -187,6 +187,17 @@ fn flush(store: &Store, id: &str, updates: &mut Vec<Update>) -> Result<(), Error
         .map_err(store_err)
 }
 
+/// The result of a journal write run on a blocking thread.
+fn joined(r: Result<Result<(), ErrorReport>, tokio::task::JoinError>) -> Result<(), ErrorReport> {
+    r.unwrap_or_else(|e| {
+        Err(ErrorReport::local(
+            crate::error::Code::Internal,
+            format!("writing the import's journal stopped: {e}"),
+            true,
+        ))
+    })
+}
+
 /// Claims the next rows to send (marks them `in_flight` first).
 fn fetch(store: &Store, id: &str, after: i64, n: usize) -> Result<Vec<Job>, ErrorReport> {
     store
@@ -392,6 +403,7 @@ pub async fn run(
     let mut fatal: Option<ErrorReport> = None;
     let mut updates: Vec<Update> = Vec::new();
     let mut last_flush = Instant::now();
+    let mut writing: Option<tokio::task::JoinHandle<Result<(), ErrorReport>>> = None;
     let mut last_progress = Instant::now();
     let mut samples: VecDeque<(Instant, u64)> = VecDeque::new();
     samples.push_back((started, 0));
@@ -601,8 +613,25 @@ pub async fn run(
             _ = tokio::time::sleep(wake) => {}
             _ = cancel.cancelled(), if !stopping => { stopping = true; }
         }
-        if updates.len() >= 256 || last_flush.elapsed() >= Duration::from_millis(200) {
-            flush(store, import_id, &mut updates)?;
+        // The answers are journaled on a blocking thread while this loop goes on sending and
+        // receiving (one write at a time, in order): written here, each batch of 256 stopped
+        // every request's answer for the length of a transaction.
+        if (updates.len() >= 256 || last_flush.elapsed() >= Duration::from_millis(200))
+            && writing.as_ref().is_none_or(|w| w.is_finished())
+        {
+            if let Some(w) = writing.take() {
+                joined(w.await)?;
+            }
+            if !updates.is_empty() {
+                let (store, id, mut batch) = (
+                    store.clone(),
+                    import_id.to_owned(),
+                    std::mem::take(&mut updates),
+                );
+                writing = Some(tokio::task::spawn_blocking(move || {
+                    flush(&store, &id, &mut batch)
+                }));
+            }
             last_flush = Instant::now();
         }
         if last_progress.elapsed() >= options.progress_interval {
@@ -618,6 +647,9 @@ pub async fn run(
                 &mut samples,
             ));
         }
+    }
+    if let Some(w) = writing.take() {
+        joined(w.await)?;
     }
     flush(store, import_id, &mut updates)?;
     // Rows claimed but not sent go back to pending (rows sent and unanswered stay in_flight

@@ -449,7 +449,7 @@ impl RowMapper {
                     // The last email column wins, as for every field.
                     let v = v.strip_prefix("mailto:").unwrap_or(&v);
                     lead.email.clear();
-                    lead.email.push_str(v.trim());
+                    lead.email.push_str(leads::trim_fast(v));
                 }
                 Slot::Custom(name) => {
                     if !v.is_empty() {

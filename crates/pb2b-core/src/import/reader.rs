@@ -657,11 +657,13 @@ fn header_names(rec: &ByteRecord) -> Vec<String> {
 
 /// The whole record as text when it is valid UTF-8: its cells are then slices of it
 /// ([`cell_of`]), checked once per row instead of once per cell.
+#[inline]
 pub fn record_text(rec: &ByteRecord) -> Option<&str> {
     std::str::from_utf8(rec.as_slice()).ok()
 }
 
 /// [`cell`], given the record's [`record_text`].
+#[inline]
 pub fn cell_of<'r>(
     rec: &'r ByteRecord,
     text: Option<&'r str>,
@@ -678,6 +680,7 @@ pub fn cell_of<'r>(
 }
 
 /// A cell as text (invalid UTF-8 replaced), trimmed.
+#[inline]
 pub fn cell(rec: &ByteRecord, i: usize) -> std::borrow::Cow<'_, str> {
     match rec.get(i) {
         Some(b) => match std::str::from_utf8(b) {

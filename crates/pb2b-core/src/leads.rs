@@ -207,69 +207,55 @@ pub fn valid_email(s: &str) -> bool {
     valid_hostname(&s[i + 1..])
 }
 
-/// The class of a byte in a host name: a letter, a digit, a hyphen, a dot, the end of a URL's
-/// host (`/`, `?`, `#`) or anything else.
-const HOST_OTHER: u8 = 0;
-const HOST_LETTER: u8 = 1;
-const HOST_DIGIT: u8 = 2;
-const HOST_HYPHEN: u8 = 3;
-const HOST_DOT: u8 = 4;
-const HOST_END: u8 = 5;
-const HOST_CLASS: [u8; 256] = {
-    let mut t = [HOST_OTHER; 256];
+/// The bytes a host name may hold: ASCII letters, digits, `-` and `.`.
+const HOST_BYTE: [bool; 256] = {
+    let mut t = [false; 256];
     let mut c = 0;
     while c < 256 {
         let b = c as u8;
-        t[c] = if b.is_ascii_alphabetic() {
-            HOST_LETTER
-        } else if b.is_ascii_digit() {
-            HOST_DIGIT
-        } else {
-            match b {
-                b'-' => HOST_HYPHEN,
-                b'.' => HOST_DOT,
-                b'/' | b'?' | b'#' => HOST_END,
-                _ => HOST_OTHER,
-            }
-        };
+        t[c] = b.is_ascii_alphanumeric() || b == b'-' || b == b'.';
         c += 1;
     }
     t
 };
 
 /// The host name at the start of `b`, up to its end or its first `/`, `?` or `#`: `Some(end)`
-/// when `b[..end]` is a [`valid_hostname`], `None` when it is not. One scan, the labels checked
-/// as they end.
+/// when `b[..end]` is a [`valid_hostname`], `None` when it is not. Two tight loops instead of a
+/// branch per byte class: the bytes up to the end (any byte a host may not hold, other than
+/// those three, makes it invalid), then the labels between the dots.
 #[inline]
 fn host_end(b: &[u8]) -> Option<usize> {
-    #[inline(always)]
-    fn label_ok(l: &[u8]) -> bool {
-        matches!((l.first(), l.last()), (Some(&f), Some(&e)) if f != b'-' && e != b'-')
-            && l.len() <= 63
+    let mut end = 0;
+    while end < b.len() && HOST_BYTE[b[end] as usize] {
+        end += 1;
     }
-    let (mut start, mut labels, mut letters_only) = (0, 0u32, true);
-    let mut end = b.len();
-    for (i, &c) in b.iter().enumerate() {
-        match HOST_CLASS[c as usize] {
-            HOST_LETTER => {}
-            HOST_DIGIT | HOST_HYPHEN => letters_only = false,
-            HOST_DOT => {
-                if !label_ok(&b[start..i]) {
-                    return None;
-                }
-                labels += 1;
-                start = i + 1;
-                letters_only = true;
-            }
-            HOST_END => {
-                end = i;
-                break;
-            }
-            _ => return None,
+    if end < b.len() && !matches!(b[end], b'/' | b'?' | b'#') {
+        return None;
+    }
+    let host = &b[..end];
+    if host.len() > 253 {
+        return None;
+    }
+    let (mut start, mut labels) = (0, 0u32);
+    loop {
+        let stop = host[start..]
+            .iter()
+            .position(|&c| c == b'.')
+            .map_or(host.len(), |p| start + p);
+        let l = &host[start..stop];
+        let label_ok = matches!((l.first(), l.last()), (Some(&f), Some(&e)) if f != b'-' && e != b'-')
+            && l.len() <= 63;
+        if !label_ok {
+            return None;
         }
+        if stop == host.len() {
+            // The last label is the top-level domain: 2+ letters, after one label at least.
+            return (labels >= 1 && l.len() >= 2 && l.iter().all(u8::is_ascii_alphabetic))
+                .then_some(end);
+        }
+        labels += 1;
+        start = stop + 1;
     }
-    let tld = &b[start..end];
-    (end <= 253 && label_ok(tld) && labels >= 1 && tld.len() >= 2 && letters_only).then_some(end)
 }
 
 /// A bare host name (`example.com`) with a letter-only TLD of 2+ characters: labels of 1..=63
@@ -449,16 +435,23 @@ fn normalize_domain_once(v: &str, out: &mut String) {
     // its last `:` (when that `:` is after the `@`) is dropped. One forward scan finds all three.
     let rb = rest.as_bytes();
     let (mut end, mut at, mut colon) = (rb.len(), None, None);
-    for (i, &c) in rb.iter().enumerate() {
-        match c {
-            b'/' | b'?' | b'#' => {
+    let mut i = 0;
+    loop {
+        // Host bytes (the usual ones) skipped in a tight loop.
+        while i < rb.len() && HOST_BYTE[rb[i] as usize] {
+            i += 1;
+        }
+        match rb.get(i) {
+            None => break,
+            Some(b'/' | b'?' | b'#') => {
                 end = i;
                 break;
             }
-            b'@' => at = Some(i),
-            b':' => colon = Some(i),
-            _ => {}
+            Some(b'@') => at = Some(i),
+            Some(b':') => colon = Some(i),
+            Some(_) => {}
         }
+        i += 1;
     }
     let mut host = &rest[..end];
     let colon = colon.filter(|&c| at.is_none_or(|a| c > a));
@@ -502,13 +495,8 @@ fn normalize_domain_once(v: &str, out: &mut String) {
 #[inline]
 fn is_normalized_domain(v: &str) -> bool {
     !v.is_empty()
-        && v.bytes().all(|b| {
-            let c = HOST_CLASS[b as usize];
-            (c == HOST_LETTER && !b.is_ascii_uppercase())
-                || c == HOST_DIGIT
-                || c == HOST_HYPHEN
-                || c == HOST_DOT
-        })
+        && v.bytes()
+            .all(|b| HOST_BYTE[b as usize] && !b.is_ascii_uppercase())
         && !v.ends_with('.')
         && !v.starts_with("www.")
 }

@@ -402,6 +402,7 @@ impl Slot {
 }
 
 /// `slot` set to `v` (`None` when empty), in the slot's buffer when it has one.
+#[inline]
 fn set_opt(slot: &mut Option<String>, v: &str) {
     if v.is_empty() {
         *slot = None;

@@ -384,8 +384,16 @@ pub fn normalize_domain(v: &str) -> String {
 /// every row's domain.
 pub(crate) fn normalize_domain_into(v: &str, out: &mut String) {
     out.clear();
-    normalize_domain_once(v, out);
-    if is_normalized_domain(out) {
+    let plain = normalize_domain_once(v, out);
+    // A plain host's lower case holds only lower-case letters, digits, dots and hyphens: only
+    // its ends are left to look at.
+    let done = if plain {
+        !out.is_empty() && !out.ends_with('.') && !out.starts_with("www.")
+    } else {
+        is_normalized_domain(out)
+    };
+    debug_assert_eq!(done, is_normalized_domain(out), "{v:?}");
+    if done {
         return;
     }
     // One pass can expose what another would strip (a second port, a second `www.`, a space
@@ -395,7 +403,7 @@ pub(crate) fn normalize_domain_into(v: &str, out: &mut String) {
     let mut next = String::new();
     for _ in 0..16 {
         next.clear();
-        normalize_domain_once(out, &mut next);
+        let _ = normalize_domain_once(out, &mut next);
         if next == *out {
             break;
         }
@@ -406,8 +414,10 @@ pub(crate) fn normalize_domain_into(v: &str, out: &mut String) {
     }
 }
 
-/// One pass of [`normalize_domain`], appended to `out`.
-fn normalize_domain_once(v: &str, out: &mut String) {
+/// One pass of [`normalize_domain`], appended to `out`. `true` when the host was plain: ASCII
+/// letters, digits, dots and hyphens only, up to its end (no user, port or other byte), so
+/// what was appended is its lower case less a leading `www.` and trailing dots.
+fn normalize_domain_once(v: &str, out: &mut String) -> bool {
     let s = trim_fast(v);
     // The first `://` (bytes: every byte looked for here is ASCII).
     let b = s.as_bytes();
@@ -435,6 +445,7 @@ fn normalize_domain_once(v: &str, out: &mut String) {
     // its last `:` (when that `:` is after the `@`) is dropped. One forward scan finds all three.
     let rb = rest.as_bytes();
     let (mut end, mut at, mut colon) = (rb.len(), None, None);
+    let mut plain = true;
     let mut i = 0;
     loop {
         // Host bytes (the usual ones) skipped in a tight loop.
@@ -447,9 +458,14 @@ fn normalize_domain_once(v: &str, out: &mut String) {
                 end = i;
                 break;
             }
-            Some(b'@') => at = Some(i),
-            Some(b':') => colon = Some(i),
-            Some(_) => {}
+            Some(&c) => {
+                plain = false;
+                match c {
+                    b'@' => at = Some(i),
+                    b':' => colon = Some(i),
+                    _ => {}
+                }
+            }
         }
         i += 1;
     }
@@ -470,7 +486,7 @@ fn normalize_domain_once(v: &str, out: &mut String) {
     let host = trim_fast(host);
     // Trailing dots off (bytes: `.` is ASCII).
     let host = &host[..host.len() - host.bytes().rev().take_while(|&b| b == b'.').count()];
-    if host.is_ascii() {
+    if plain || host.is_ascii() {
         // Lower case, then one leading `www.` off: the same as stripping it case-insensitively
         // first (the host has no trailing dot left to trim).
         let host = match host.as_bytes().get(..4) {
@@ -480,13 +496,14 @@ fn normalize_domain_once(v: &str, out: &mut String) {
         let start = out.len();
         out.push_str(host);
         out[start..].make_ascii_lowercase();
-        return;
+        return plain;
     }
     // Full-width dots and other UTS 46 mappings included; a name IDNA refuses stays as typed
     // (lower case) and fails the host check with the reason.
     let ascii = idna::domain_to_ascii(host).unwrap_or_else(|_| host.to_lowercase());
     let ascii = ascii.trim_end_matches('.');
     out.push_str(ascii.strip_prefix("www.").unwrap_or(ascii));
+    false
 }
 
 /// Whether [`normalize_domain`] gives `v` back unchanged, decided without allocating: lower-case

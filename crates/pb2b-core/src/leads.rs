@@ -220,42 +220,39 @@ const HOST_BYTE: [bool; 256] = {
 };
 
 /// The host name at the start of `b`, up to its end or its first `/`, `?` or `#`: `Some(end)`
-/// when `b[..end]` is a [`valid_hostname`], `None` when it is not. Two tight loops instead of a
-/// branch per byte class: the bytes up to the end (any byte a host may not hold, other than
-/// those three, makes it invalid), then the labels between the dots.
+/// when `b[..end]` is a [`valid_hostname`], `None` when it is not. One pass, with one
+/// predictable branch per byte besides the dots (any byte a host may not hold, other than
+/// those three, makes it invalid); each label is checked when its dot is reached.
 #[inline]
 fn host_end(b: &[u8]) -> Option<usize> {
+    #[inline(always)]
+    fn label_ok(l: &[u8]) -> bool {
+        matches!((l.first(), l.last()), (Some(&f), Some(&e)) if f != b'-' && e != b'-')
+            && l.len() <= 63
+    }
+    let (mut start, mut labels) = (0, 0u32);
     let mut end = 0;
     while end < b.len() && HOST_BYTE[b[end] as usize] {
+        if b[end] == b'.' {
+            if !label_ok(&b[start..end]) {
+                return None;
+            }
+            labels += 1;
+            start = end + 1;
+        }
         end += 1;
     }
     if end < b.len() && !matches!(b[end], b'/' | b'?' | b'#') {
         return None;
     }
-    let host = &b[..end];
-    if host.len() > 253 {
-        return None;
-    }
-    let (mut start, mut labels) = (0, 0u32);
-    loop {
-        let stop = host[start..]
-            .iter()
-            .position(|&c| c == b'.')
-            .map_or(host.len(), |p| start + p);
-        let l = &host[start..stop];
-        let label_ok = matches!((l.first(), l.last()), (Some(&f), Some(&e)) if f != b'-' && e != b'-')
-            && l.len() <= 63;
-        if !label_ok {
-            return None;
-        }
-        if stop == host.len() {
-            // The last label is the top-level domain: 2+ letters, after one label at least.
-            return (labels >= 1 && l.len() >= 2 && l.iter().all(u8::is_ascii_alphabetic))
-                .then_some(end);
-        }
-        labels += 1;
-        start = stop + 1;
-    }
+    // The last label is the top-level domain: 2+ letters, after one label at least.
+    let tld = &b[start..end];
+    (end <= 253
+        && labels >= 1
+        && label_ok(tld)
+        && tld.len() >= 2
+        && tld.iter().all(u8::is_ascii_alphabetic))
+    .then_some(end)
 }
 
 /// A bare host name (`example.com`) with a letter-only TLD of 2+ characters: labels of 1..=63
@@ -435,7 +432,7 @@ fn normalize_domain_once(v: &str, out: &mut String) -> bool {
             if i > 0
                 && s[..i]
                     .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"+.-".contains(&b)) =>
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'.' | b'-')) =>
         {
             &s[i + 3..]
         }

@@ -585,8 +585,7 @@ impl TableReader {
             // memchr's SIMD search: every record is looked through (core's `contains` goes a
             // word at a time).
             if memchr::memchr(b'\n', rec.as_slice()).is_some() {
-                self.embedded_newlines +=
-                    memchr::memchr_iter(b'\n', rec.as_slice()).count() as u64;
+                self.embedded_newlines += memchr::memchr_iter(b'\n', rec.as_slice()).count() as u64;
             }
             if rec.iter().all(|f| f.iter().all(u8::is_ascii_whitespace)) {
                 self.stats.blank_lines += 1;

@@ -153,6 +153,7 @@ pub const LEAD_FIELDS: [&str; 12] = [
 ];
 
 /// `s.trim()`, without decoding characters when both ends are visible ASCII (the usual cell).
+#[inline]
 pub(crate) fn trim_fast(s: &str) -> &str {
     match (s.as_bytes().first(), s.as_bytes().last()) {
         (Some(a), Some(b)) if a.is_ascii_graphic() && b.is_ascii_graphic() => s,
@@ -177,47 +178,90 @@ const LOCAL_PART: [bool; 256] = {
     t
 };
 
-/// `local@domain.tld`, ASCII, no spaces or brackets (the contract's rule).
+/// `local@domain.tld`, ASCII, no spaces or brackets (the contract's rule): a local part of
+/// 1..=64 [`LOCAL_PART`] bytes, not starting or ending with a dot nor holding two in a row, then
+/// `@` and a [`valid_hostname`] (which has a dot: two labels at least), 254 bytes in all.
+///
+/// One scan: the local part is checked up to the first byte it may not hold, which must be the
+/// `@` (`@` and every non-ASCII byte are outside [`LOCAL_PART`], and outside the host name's
+/// bytes too, so the whole address is ASCII with one `@`). `tests::email_scan_equals_the_rule_as_written`
+/// compares it with the rule written out step by step.
 pub fn valid_email(s: &str) -> bool {
-    if s.len() > 254 || !s.is_ascii() {
+    let b = s.as_bytes();
+    if b.len() > 254 {
         return false;
     }
-    let Some((local, domain)) = s.split_once('@') else {
-        return false;
-    };
-    if local.is_empty() || local.len() > 64 || domain.contains('@') {
-        return false;
-    }
-    let local_ok = local.bytes().all(|c| LOCAL_PART[c as usize]);
-    if !local_ok
-        || local.starts_with('.')
-        || local.ends_with('.')
-        || local.as_bytes().windows(2).any(|w| w == b"..")
-    {
-        return false;
-    }
-    valid_hostname(domain) && domain.contains('.')
-}
-
-/// A bare host name (`example.com`) with a letter-only TLD of 2+ characters.
-pub fn valid_hostname(domain: &str) -> bool {
-    if domain.is_empty() || domain.len() > 253 {
-        return false;
-    }
-    let (mut labels, mut tld): (u32, &[u8]) = (0, b"");
-    for l in domain.as_bytes().split(|&b| b == b'.') {
-        if l.is_empty()
-            || l.len() > 63
-            || l.starts_with(b"-")
-            || l.ends_with(b"-")
-            || !l.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'-')
-        {
+    let mut i = 0;
+    let mut prev_dot = false;
+    while i < b.len() && LOCAL_PART[b[i] as usize] {
+        let dot = b[i] == b'.';
+        if dot && (i == 0 || prev_dot) {
             return false;
         }
-        labels += 1;
-        tld = l;
+        prev_dot = dot;
+        i += 1;
     }
-    labels >= 2 && tld.len() >= 2 && tld.iter().all(|c| c.is_ascii_alphabetic())
+    if i == 0 || i > 64 || prev_dot || b.get(i) != Some(&b'@') {
+        return false;
+    }
+    valid_hostname(&s[i + 1..])
+}
+
+/// The bytes a host name may hold: ASCII letters, digits, `-` and `.`.
+const HOST_BYTE: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut c = 0;
+    while c < 256 {
+        let b = c as u8;
+        t[c] = b.is_ascii_alphanumeric() || b == b'-' || b == b'.';
+        c += 1;
+    }
+    t
+};
+
+/// The host name at the start of `b`, up to its end or its first `/`, `?` or `#`: `Some(end)`
+/// when `b[..end]` is a [`valid_hostname`], `None` when it is not. One pass, with one
+/// predictable branch per byte besides the dots (any byte a host may not hold, other than
+/// those three, makes it invalid); each label is checked when its dot is reached.
+#[inline]
+fn host_end(b: &[u8]) -> Option<usize> {
+    #[inline(always)]
+    fn label_ok(l: &[u8]) -> bool {
+        matches!((l.first(), l.last()), (Some(&f), Some(&e)) if f != b'-' && e != b'-')
+            && l.len() <= 63
+    }
+    let (mut start, mut labels) = (0, 0u32);
+    let mut end = 0;
+    while end < b.len() && HOST_BYTE[b[end] as usize] {
+        if b[end] == b'.' {
+            if !label_ok(&b[start..end]) {
+                return None;
+            }
+            labels += 1;
+            start = end + 1;
+        }
+        end += 1;
+    }
+    if end < b.len() && !matches!(b[end], b'/' | b'?' | b'#') {
+        return None;
+    }
+    // The last label is the top-level domain: 2+ letters, after one label at least.
+    let tld = &b[start..end];
+    (end <= 253
+        && labels >= 1
+        && label_ok(tld)
+        && tld.len() >= 2
+        && tld.iter().all(u8::is_ascii_alphabetic))
+    .then_some(end)
+}
+
+/// A bare host name (`example.com`) with a letter-only TLD of 2+ characters: labels of 1..=63
+/// letters, digits and hyphens, not starting or ending with a hyphen, two at least, 253 bytes
+/// in all. `tests::host_scan_equals_the_rule_as_written` compares the one scan ([`host_end`])
+/// with the rule written out label by label.
+#[inline]
+pub fn valid_hostname(domain: &str) -> bool {
+    host_end(domain.as_bytes()) == Some(domain.len())
 }
 
 /// [`FIELD_MAX_LEN`] of a field, at compile time (`usize::MAX` for a field it does not list).
@@ -303,15 +347,14 @@ pub fn valid_https_url(s: &str) -> bool {
         return false;
     };
     // Bytes, not chars: every byte looked for is ASCII, which never occurs inside a multi-byte
-    // character.
-    let end = rest
-        .bytes()
-        .position(|b| matches!(b, b'/' | b'?' | b'#'))
-        .unwrap_or(rest.len());
-    valid_hostname(&rest[..end])
-        && !rest.as_bytes()[end..]
+    // character. The host is checked in the scan that finds its end (a byte a host may not
+    // hold before the first `/`, `?` or `#` makes it invalid wherever that end is).
+    match host_end(rest.as_bytes()) {
+        Some(end) => !rest.as_bytes()[end..]
             .iter()
-            .any(|b| matches!(b, b' ' | b'\t' | b'\r' | b'\n'))
+            .any(|b| matches!(b, b' ' | b'\t' | b'\r' | b'\n')),
+        None => false,
+    }
 }
 
 /// The company domain as it is sent: a web address or a host name becomes its host, lower
@@ -338,8 +381,16 @@ pub fn normalize_domain(v: &str) -> String {
 /// every row's domain.
 pub(crate) fn normalize_domain_into(v: &str, out: &mut String) {
     out.clear();
-    normalize_domain_once(v, out);
-    if is_normalized_domain(out) {
+    let plain = normalize_domain_once(v, out);
+    // A plain host's lower case holds only lower-case letters, digits, dots and hyphens: only
+    // its ends are left to look at.
+    let done = if plain {
+        !out.is_empty() && !out.ends_with('.') && !out.starts_with("www.")
+    } else {
+        is_normalized_domain(out)
+    };
+    debug_assert_eq!(done, is_normalized_domain(out), "{v:?}");
+    if done {
         return;
     }
     // One pass can expose what another would strip (a second port, a second `www.`, a space
@@ -349,7 +400,7 @@ pub(crate) fn normalize_domain_into(v: &str, out: &mut String) {
     let mut next = String::new();
     for _ in 0..16 {
         next.clear();
-        normalize_domain_once(out, &mut next);
+        let _ = normalize_domain_once(out, &mut next);
         if next == *out {
             break;
         }
@@ -360,8 +411,10 @@ pub(crate) fn normalize_domain_into(v: &str, out: &mut String) {
     }
 }
 
-/// One pass of [`normalize_domain`], appended to `out`.
-fn normalize_domain_once(v: &str, out: &mut String) {
+/// One pass of [`normalize_domain`], appended to `out`. `true` when the host was plain: ASCII
+/// letters, digits, dots and hyphens only, up to its end (no user, port or other byte), so
+/// what was appended is its lower case less a leading `www.` and trailing dots.
+fn normalize_domain_once(v: &str, out: &mut String) -> bool {
     let s = trim_fast(v);
     // The first `://` (bytes: every byte looked for here is ASCII).
     let b = s.as_bytes();
@@ -379,40 +432,58 @@ fn normalize_domain_once(v: &str, out: &mut String) {
             if i > 0
                 && s[..i]
                     .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"+.-".contains(&b)) =>
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'.' | b'-')) =>
         {
             &s[i + 3..]
         }
         _ => s.strip_prefix("//").unwrap_or(s),
     };
-    let end = rest
-        .bytes()
-        .position(|b| matches!(b, b'/' | b'?' | b'#'))
-        .unwrap_or(rest.len());
+    // The host ends at the first `/`, `?` or `#`; it starts after its last `@`, and a port after
+    // its last `:` (when that `:` is after the `@`) is dropped. One forward scan finds all three.
+    let rb = rest.as_bytes();
+    let (mut end, mut at, mut colon) = (rb.len(), None, None);
+    let mut plain = true;
+    let mut i = 0;
+    loop {
+        // Host bytes (the usual ones) skipped in a tight loop.
+        while i < rb.len() && HOST_BYTE[rb[i] as usize] {
+            i += 1;
+        }
+        match rb.get(i) {
+            None => break,
+            Some(b'/' | b'?' | b'#') => {
+                end = i;
+                break;
+            }
+            Some(&c) => {
+                plain = false;
+                match c {
+                    b'@' => at = Some(i),
+                    b':' => colon = Some(i),
+                    _ => {}
+                }
+            }
+        }
+        i += 1;
+    }
     let mut host = &rest[..end];
-    // After the last `@`; then the port after the last `:` off. One backward scan: a `:` seen
-    // before reaching the `@` is after it.
-    let (mut at, mut colon) = (None, None);
-    for (i, &c) in host.as_bytes().iter().enumerate().rev() {
-        if c == b'@' {
-            at = Some(i);
-            break;
+    let colon = colon.filter(|&c| at.is_none_or(|a| c > a));
+    let colon = match at {
+        Some(i) => {
+            host = &host[i + 1..];
+            colon.map(|c| c - (i + 1))
         }
-        if c == b':' && colon.is_none() {
-            colon = Some(i);
-        }
-    }
-    if let Some(i) = at {
-        host = &host[i + 1..];
-        colon = colon.map(|c| c - (i + 1));
-    }
+        None => colon,
+    };
     if let Some(i) = colon {
-        if host[i + 1..].bytes().all(|b| b.is_ascii_digit()) {
+        if host.as_bytes()[i + 1..].iter().all(u8::is_ascii_digit) {
             host = &host[..i];
         }
     }
-    let host = trim_fast(host).trim_end_matches('.');
-    if host.is_ascii() {
+    let host = trim_fast(host);
+    // Trailing dots off (bytes: `.` is ASCII).
+    let host = &host[..host.len() - host.bytes().rev().take_while(|&b| b == b'.').count()];
+    if plain || host.is_ascii() {
         // Lower case, then one leading `www.` off: the same as stripping it case-insensitively
         // first (the host has no trailing dot left to trim).
         let host = match host.as_bytes().get(..4) {
@@ -422,22 +493,24 @@ fn normalize_domain_once(v: &str, out: &mut String) {
         let start = out.len();
         out.push_str(host);
         out[start..].make_ascii_lowercase();
-        return;
+        return plain;
     }
     // Full-width dots and other UTS 46 mappings included; a name IDNA refuses stays as typed
     // (lower case) and fails the host check with the reason.
     let ascii = idna::domain_to_ascii(host).unwrap_or_else(|_| host.to_lowercase());
     let ascii = ascii.trim_end_matches('.');
     out.push_str(ascii.strip_prefix("www.").unwrap_or(ascii));
+    false
 }
 
 /// Whether [`normalize_domain`] gives `v` back unchanged, decided without allocating: lower-case
 /// ASCII letters, digits, dots and hyphens, no trailing dot, no leading `www.`. (The common case
 /// of a row already holding a host; the import checks every row's domain.)
+#[inline]
 fn is_normalized_domain(v: &str) -> bool {
     !v.is_empty()
         && v.bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-')
+            .all(|b| HOST_BYTE[b as usize] && !b.is_ascii_uppercase())
         && !v.ends_with('.')
         && !v.starts_with("www.")
 }
@@ -445,7 +518,7 @@ fn is_normalized_domain(v: &str) -> bool {
 /// Whether [`normalize_linkedin`] gives `v` back unchanged (trimmed, already `https://`),
 /// decided without allocating.
 fn is_normalized_linkedin(v: &str) -> bool {
-    v.starts_with("https://") && v.trim().len() == v.len()
+    v.starts_with("https://") && trim_fast(v).len() == v.len()
 }
 
 /// `linkedin.com/in/x` or `http://…` → `https://…`.
@@ -1510,5 +1583,231 @@ mod tests {
         let e: Vec<&str> = p.errors.iter().map(|e| e.field.as_str()).collect();
         assert_eq!(e, vec!["email", "full_name"]);
         assert_eq!(p.dropped.len(), 1);
+    }
+
+    /// The scans as they were written before they were made one pass each (commit 32f87ee): the
+    /// rules spelled out step by step, the oracle of the property tests below.
+    mod as_written {
+        use super::super::{trim_fast, LOCAL_PART};
+
+        pub fn valid_email(s: &str) -> bool {
+            if s.len() > 254 || !s.is_ascii() {
+                return false;
+            }
+            let Some((local, domain)) = s.split_once('@') else {
+                return false;
+            };
+            if local.is_empty() || local.len() > 64 || domain.contains('@') {
+                return false;
+            }
+            let local_ok = local.bytes().all(|c| LOCAL_PART[c as usize]);
+            if !local_ok
+                || local.starts_with('.')
+                || local.ends_with('.')
+                || local.as_bytes().windows(2).any(|w| w == b"..")
+            {
+                return false;
+            }
+            valid_hostname(domain) && domain.contains('.')
+        }
+
+        pub fn valid_hostname(domain: &str) -> bool {
+            if domain.is_empty() || domain.len() > 253 {
+                return false;
+            }
+            let (mut labels, mut tld): (u32, &[u8]) = (0, b"");
+            for l in domain.as_bytes().split(|&b| b == b'.') {
+                if l.is_empty()
+                    || l.len() > 63
+                    || l.starts_with(b"-")
+                    || l.ends_with(b"-")
+                    || !l.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'-')
+                {
+                    return false;
+                }
+                labels += 1;
+                tld = l;
+            }
+            labels >= 2 && tld.len() >= 2 && tld.iter().all(|c| c.is_ascii_alphabetic())
+        }
+
+        pub fn valid_https_url(s: &str) -> bool {
+            let Some(rest) = s.strip_prefix("https://") else {
+                return false;
+            };
+            let end = rest
+                .bytes()
+                .position(|b| matches!(b, b'/' | b'?' | b'#'))
+                .unwrap_or(rest.len());
+            valid_hostname(&rest[..end])
+                && !rest.as_bytes()[end..]
+                    .iter()
+                    .any(|b| matches!(b, b' ' | b'\t' | b'\r' | b'\n'))
+        }
+
+        pub fn is_normalized_domain(v: &str) -> bool {
+            !v.is_empty()
+                && v.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-')
+                && !v.ends_with('.')
+                && !v.starts_with("www.")
+        }
+
+        pub fn normalize_domain(v: &str) -> String {
+            let mut out = String::new();
+            normalize_domain_once(v, &mut out);
+            if is_normalized_domain(&out) {
+                return out;
+            }
+            let mut next = String::new();
+            for _ in 0..16 {
+                next.clear();
+                normalize_domain_once(&out, &mut next);
+                if next == out {
+                    break;
+                }
+                std::mem::swap(&mut out, &mut next);
+                if is_normalized_domain(&out) {
+                    break;
+                }
+            }
+            out
+        }
+
+        fn normalize_domain_once(v: &str, out: &mut String) {
+            let s = trim_fast(v);
+            let b = s.as_bytes();
+            let mut scheme = None;
+            let mut from = 0;
+            while let Some(p) = b[from..].iter().position(|&c| c == b':') {
+                if b[from + p + 1..].starts_with(b"//") {
+                    scheme = Some(from + p);
+                    break;
+                }
+                from += p + 1;
+            }
+            let rest = match scheme {
+                Some(i)
+                    if i > 0
+                        && s[..i]
+                            .bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || b"+.-".contains(&b)) =>
+                {
+                    &s[i + 3..]
+                }
+                _ => s.strip_prefix("//").unwrap_or(s),
+            };
+            let end = rest
+                .bytes()
+                .position(|b| matches!(b, b'/' | b'?' | b'#'))
+                .unwrap_or(rest.len());
+            let mut host = &rest[..end];
+            let (mut at, mut colon) = (None, None);
+            for (i, &c) in host.as_bytes().iter().enumerate().rev() {
+                if c == b'@' {
+                    at = Some(i);
+                    break;
+                }
+                if c == b':' && colon.is_none() {
+                    colon = Some(i);
+                }
+            }
+            if let Some(i) = at {
+                host = &host[i + 1..];
+                colon = colon.map(|c| c - (i + 1));
+            }
+            if let Some(i) = colon {
+                if host[i + 1..].bytes().all(|b| b.is_ascii_digit()) {
+                    host = &host[..i];
+                }
+            }
+            let host = trim_fast(host).trim_end_matches('.');
+            if host.is_ascii() {
+                let host = match host.as_bytes().get(..4) {
+                    Some(w) if w.eq_ignore_ascii_case(b"www.") => &host[4..],
+                    _ => host,
+                };
+                let start = out.len();
+                out.push_str(host);
+                out[start..].make_ascii_lowercase();
+                return;
+            }
+            let ascii = idna::domain_to_ascii(host).unwrap_or_else(|_| host.to_lowercase());
+            let ascii = ascii.trim_end_matches('.');
+            out.push_str(ascii.strip_prefix("www.").unwrap_or(ascii));
+        }
+    }
+
+    /// Host-like text: labels of letters (upper and lower case, IDNA-able and not), digits,
+    /// hyphens, and the bytes the scans look for (`.` `/` `?` `#` `@` `:` spaces), some labels
+    /// near the 63-byte limit, some values near the 253-byte one.
+    fn hostish() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        let piece = prop_oneof![
+            6 => "[a-zA-Z0-9-]{1,12}",
+            1 => "[a-z]{60,66}",
+            2 => proptest::sample::select(vec![
+                ".", ".", ".", "-", "/", "?", "#", "@", ":", ":80", ":443", " ", "\t", "www.",
+                "WWW.", "https://", "http://", "//", "ü", "ß", "İ", "．", "：", "\u{FFFD}",
+                "xn--", "müller-bäckerei", "EXAMPLE", "com", "co.uk", "..", "_", "%", "é",
+                "mailto:", "user:pw@", "\u{3002}",
+            ])
+            .prop_map(str::to_owned),
+        ];
+        proptest::collection::vec(piece, 0..24).prop_map(|v| v.concat())
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(4096))]
+
+        #[test]
+        fn host_scan_equals_the_rule_as_written(h in hostish()) {
+            proptest::prop_assert_eq!(valid_hostname(&h), as_written::valid_hostname(&h), "{:?}", h);
+            let url = format!("https://{h}");
+            proptest::prop_assert_eq!(valid_https_url(&url), as_written::valid_https_url(&url), "{:?}", url);
+            proptest::prop_assert_eq!(valid_https_url(&h), as_written::valid_https_url(&h), "{:?}", h);
+            proptest::prop_assert_eq!(
+                is_normalized_domain(&h),
+                as_written::is_normalized_domain(&h),
+                "{:?}", h
+            );
+        }
+
+        #[test]
+        fn email_scan_equals_the_rule_as_written(
+            local in "[a-zA-Z0-9.!#$%&'*+/=?^_`{|}~@ é-]{0,70}",
+            h in hostish(),
+        ) {
+            let e = format!("{local}@{h}");
+            proptest::prop_assert_eq!(valid_email(&e), as_written::valid_email(&e), "{:?}", e);
+            proptest::prop_assert_eq!(valid_email(&local), as_written::valid_email(&local), "{:?}", local);
+            proptest::prop_assert_eq!(valid_email(&h), as_written::valid_email(&h), "{:?}", h);
+        }
+
+        /// The domain as sent and whether it passes, against normalising then checking as
+        /// written before: IDNA, ports, user info, trailing dots, upper case, characters no
+        /// host may hold (U+FFFD, what invalid bytes in a file become).
+        #[test]
+        fn domain_normalised_and_checked_as_written(h in hostish()) {
+            let old = as_written::normalize_domain(&h);
+            let new = normalize_domain(&h);
+            proptest::prop_assert_eq!(&new, &old, "{:?}", h);
+            proptest::prop_assert_eq!(valid_hostname(&new), as_written::valid_hostname(&old));
+            let p = prepare(NewLead {
+                email: "ada@example.com".into(),
+                company_domain: Some(h.clone()),
+                ..Default::default()
+            });
+            let kept = as_written::valid_hostname(&old) && old.chars().count() <= 253;
+            match p.lead.company_domain.as_deref() {
+                Some(d) => {
+                    proptest::prop_assert!(kept, "{:?} sent as {:?}", h, d);
+                    proptest::prop_assert_eq!(d, old.as_str());
+                }
+                None => {
+                    proptest::prop_assert!(h.trim().is_empty() || !kept, "{:?} dropped", h);
+                }
+            }
+        }
     }
 }

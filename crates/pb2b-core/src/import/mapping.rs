@@ -402,6 +402,7 @@ impl Slot {
 }
 
 /// `slot` set to `v` (`None` when empty), in the slot's buffer when it has one.
+#[inline]
 fn set_opt(slot: &mut Option<String>, v: &str) {
     if v.is_empty() {
         *slot = None;
@@ -449,7 +450,7 @@ impl RowMapper {
                     // The last email column wins, as for every field.
                     let v = v.strip_prefix("mailto:").unwrap_or(&v);
                     lead.email.clear();
-                    lead.email.push_str(v.trim());
+                    lead.email.push_str(leads::trim_fast(v));
                 }
                 Slot::Custom(name) => {
                     if !v.is_empty() {

@@ -670,7 +670,9 @@ pub fn cell_of<'r>(
     text: Option<&'r str>,
     i: usize,
 ) -> std::borrow::Cow<'r, str> {
-    // Cells end at ASCII delimiters, so their ranges are character boundaries of valid text.
+    // The record's bytes are its cells' contents concatenated (no delimiters), so valid text
+    // can still have a character split between two cells: `str::get` refuses a range that is
+    // not on character boundaries, and such a cell is decoded on its own, as `cell` does.
     match (text, rec.range(i)) {
         (Some(t), Some(r)) => match t.get(r) {
             Some(s) => std::borrow::Cow::Borrowed(crate::leads::trim_fast(s)),

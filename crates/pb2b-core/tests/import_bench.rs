@@ -341,6 +341,19 @@ fn cpu_seconds(stat: &str) -> f64 {
     (f.get(11).copied().unwrap_or(0.0) + f.get(12).copied().unwrap_or(0.0)) / 100.0
 }
 
+/// Bytes this process has handed to `write` so far (`wchar` of `/proc/self/io`): for a store
+/// pass, its WAL frames and checkpoint copies.
+fn written_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/io")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("wchar:"))
+                .and_then(|v| v.trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
+
 /// Bulk import jobs against the per-row path, into the same unthrottled sandbox in the same run
 /// (per-row first, then bulk, each its own file and journal): rows per second of each
 /// `import::run` (staging not counted), the CPU time per 1,000 rows of the whole process (client
@@ -624,6 +637,9 @@ async fn bench_review_1m_rows_against_1m_leads() {
     }
     let job_id = job.id;
     let stage_secs = t.elapsed().as_secs_f64();
+    // CPU time and bytes written besides the wall time: the 2 shared cores make the wall time
+    // swing with the other builds.
+    let (cpu, written) = (cpu_seconds("/proc/self/stat"), written_bytes());
     let t = Instant::now();
     let r = review::review_import(
         &store,
@@ -635,6 +651,8 @@ async fn bench_review_1m_rows_against_1m_leads() {
     )
     .unwrap();
     let staged_secs = t.elapsed().as_secs_f64();
+    let staged_cpu = cpu_seconds("/proc/self/stat") - cpu;
+    let staged_written = (written_bytes() - written) as f64 / (1024.0 * 1024.0);
     assert_eq!(r.counts.create + r.counts.update + r.counts.unchanged, rows);
     println!(
         "BENCH {}",
@@ -647,6 +665,8 @@ async fn bench_review_1m_rows_against_1m_leads() {
             "review_file_seconds": dry,
             "stage_seconds": stage_secs,
             "review_import_upsert_seconds": staged_secs,
+            "review_import_upsert_cpu_seconds": staged_cpu,
+            "review_import_upsert_written_mib": staged_written,
             "peak_rss_mib": peak_rss_kib() as f64 / 1024.0,
         })
     );

@@ -145,9 +145,10 @@ fn claim(
             let mut hash = Sha256::new();
             {
                 let mut s = tx.prepare_cached(
-                    "SELECT row_number, idempotency_key, payload, review FROM import_rows
-                     WHERE import_id = ?1 AND state = 'pending' AND row_number > ?2
-                     ORDER BY row_number LIMIT ?3",
+                    "SELECT r.row_number, r.idempotency_key, r.payload, v.class
+                     FROM import_rows r LEFT JOIN import_row_reviews v ON v.import_id = r.import_id AND v.row_number = r.row_number
+                     WHERE r.import_id = ?1 AND r.state = 'pending' AND r.row_number > ?2
+                     ORDER BY r.row_number LIMIT ?3",
                 )?;
                 let mut q = s.query(params![import_id, after, max_rows.clamp(1, BATCH_ROWS) as i64])?;
                 let mut bytes = 0usize;
@@ -249,9 +250,10 @@ fn unfinished(store: &Store, import_id: &str) -> Result<Vec<Batch>, ErrorReport>
             };
             for (b, first, last) in &mut out {
                 let mut s = tx.prepare_cached(
-                    "SELECT row_number, payload, review FROM import_rows
-                     WHERE import_id = ?1 AND batch = ?2 AND row_number BETWEEN ?3 AND ?4
-                     ORDER BY row_number",
+                    "SELECT r.row_number, r.payload, v.class
+                     FROM import_rows r LEFT JOIN import_row_reviews v ON v.import_id = r.import_id AND v.row_number = r.row_number
+                     WHERE r.import_id = ?1 AND r.batch = ?2 AND r.row_number BETWEEN ?3 AND ?4
+                     ORDER BY r.row_number",
                 )?;
                 let mut q = s.query(params![import_id, b.seq, *first, *last])?;
                 while let Some(r) = q.next()? {

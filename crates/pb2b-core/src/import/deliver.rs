@@ -205,9 +205,10 @@ fn fetch(store: &Store, id: &str, after: i64, n: usize) -> Result<Vec<Job>, Erro
             let tx = c.transaction()?;
             let jobs = {
                 let mut s = tx.prepare_cached(
-                    "SELECT row_number, idempotency_key, payload, review, match_id, match_updated_at FROM import_rows
-                     WHERE import_id = ?1 AND state IN ('pending', 'in_flight') AND row_number > ?2
-                     ORDER BY row_number LIMIT ?3",
+                    "SELECT r.row_number, r.idempotency_key, r.payload, v.class, v.match_id, v.match_updated_at
+                     FROM import_rows r LEFT JOIN import_row_reviews v ON v.import_id = r.import_id AND v.row_number = r.row_number
+                     WHERE r.import_id = ?1 AND r.state IN ('pending', 'in_flight') AND r.row_number > ?2
+                     ORDER BY r.row_number LIMIT ?3",
                 )?;
                 let jobs = s
                     .query_map(params![id, after, n as i64], |r| {

@@ -105,6 +105,31 @@ CREATE TABLE import_batches (
 );
 ALTER TABLE import_rows ADD COLUMN batch INTEGER;
 "#,
+    // The review's per-row results move out of `import_rows` into a narrow table of their own
+    // (`super::review`): a row's class, the workspace's lead it matched (id, updated_at when
+    // reviewed) and the changes it would make. A journal row holds the payload and the
+    // original cells (about 650 bytes), so writing the ~60 bytes of a review into it rewrote
+    // every page of the journal through the WAL; now a review writes this table, and touches
+    // `import_rows` only where a row's state, code or message changes (a row it skips, or one
+    // an earlier review skipped). Existing reviews are carried over, then the old columns go.
+    r#"
+CREATE TABLE import_row_reviews (
+    import_id TEXT NOT NULL REFERENCES import_jobs(id) ON DELETE CASCADE,
+    row_number INTEGER NOT NULL,
+    class TEXT NOT NULL,
+    match_id TEXT,
+    match_updated_at TEXT,
+    changes TEXT,
+    PRIMARY KEY (import_id, row_number)
+) WITHOUT ROWID;
+INSERT INTO import_row_reviews (import_id, row_number, class, match_id, match_updated_at, changes)
+    SELECT import_id, row_number, review, match_id, match_updated_at, changes FROM import_rows
+    WHERE review IS NOT NULL;
+ALTER TABLE import_rows DROP COLUMN review;
+ALTER TABLE import_rows DROP COLUMN match_id;
+ALTER TABLE import_rows DROP COLUMN match_updated_at;
+ALTER TABLE import_rows DROP COLUMN changes;
+"#,
 ];
 
 /// Row states in the journal.
@@ -482,4 +507,84 @@ pub(crate) fn set_read_stats(
         })
         .map_err(store_err)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A journal reviewed before the review had its own table keeps its reviews: the migration
+    /// carries every row's class, match and changes over, and drops the old columns.
+    #[test]
+    fn the_review_table_migration_keeps_earlier_reviews() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::open(&tmp.path().join("db.sqlite")).unwrap();
+        let before = MIGRATIONS.len() - 1;
+        store
+            .migrate_module("import", &MIGRATIONS[..before])
+            .unwrap();
+        store
+            .with_conn(|c| {
+                c.execute_batch(
+                    "INSERT INTO import_jobs (id, file_path, file_name, file_size, headers_json, format_json, mapping_json, status, created_at, updated_at)
+                     VALUES ('imp1', 'a.csv', 'a.csv', 1, '[]', '{}', '{}', 'ready', 't', 't');
+                     INSERT INTO import_rows (import_id, row_number, state, idempotency_key, payload, original, review, match_id, match_updated_at, changes)
+                     VALUES ('imp1', 2, 'pending', 'k2', '{}', '[]', 'update', 'lead_1', '2026-01-01T00:00:00.000Z', '[{\"field\":\"phone\"}]'),
+                            ('imp1', 3, 'skipped', 'k3', '{}', '[]', 'invalid', NULL, NULL, NULL),
+                            ('imp1', 4, 'pending', 'k4', '{}', '[]', NULL, NULL, NULL, NULL);",
+                )
+            })
+            .unwrap();
+        migrate(&store).unwrap();
+        let (reviews, columns) = store
+            .with_conn(|c| {
+                let reviews = c
+                    .prepare(
+                        "SELECT row_number, class, match_id, match_updated_at, changes FROM import_row_reviews
+                         WHERE import_id = 'imp1' ORDER BY row_number",
+                    )?
+                    .query_map([], |r| {
+                        Ok((
+                            r.get::<_, i64>(0)?,
+                            r.get::<_, String>(1)?,
+                            r.get::<_, Option<String>>(2)?,
+                            r.get::<_, Option<String>>(3)?,
+                            r.get::<_, Option<String>>(4)?,
+                        ))
+                    })?
+                    .collect::<Result<Vec<_>, _>>()?;
+                let columns = c
+                    .prepare("SELECT name FROM pragma_table_info('import_rows')")?
+                    .query_map([], |r| r.get::<_, String>(0))?
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok((reviews, columns))
+            })
+            .unwrap();
+        assert_eq!(
+            reviews,
+            vec![
+                (
+                    2,
+                    "update".to_owned(),
+                    Some("lead_1".to_owned()),
+                    Some("2026-01-01T00:00:00.000Z".to_owned()),
+                    Some("[{\"field\":\"phone\"}]".to_owned())
+                ),
+                (3, "invalid".to_owned(), None, None, None),
+            ]
+        );
+        for gone in ["review", "match_id", "match_updated_at", "changes"] {
+            assert!(!columns.iter().any(|c| c == gone), "{gone} in {columns:?}");
+        }
+        // Deleting the import deletes its reviews.
+        store
+            .with_conn(|c| {
+                c.execute("DELETE FROM import_jobs WHERE id = 'imp1'", [])?;
+                c.query_row("SELECT count(*) FROM import_row_reviews", [], |r| {
+                    r.get::<_, i64>(0)
+                })
+            })
+            .map(|n| assert_eq!(n, 0))
+            .unwrap();
+    }
 }

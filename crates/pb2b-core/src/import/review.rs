@@ -19,8 +19,10 @@
 //! Only `create` and `update` rows are sent; the others are journalled `skipped` with the class
 //! as their code ([`row_codes`](super::row_codes)), so the error report lists them with why.
 //! An `unchanged` row is not sent: the server would change nothing. The review of an import is
-//! stored with its rows and can be run again (another mode, a fresher mirror) until the first
-//! row is sent.
+//! stored per row in the narrow table `import_row_reviews` (class, matched lead, changes; read
+//! by the senders, [`review_rows`] and [`write_review`]), not in the wide journal rows, which
+//! it rewrites only where a row's state, code or message changes; it can be run again (another
+//! mode, a fresher mirror) until the first row is sent.
 //!
 //! How rows go out per mode: `create` as POST `/leads`, `upsert` as POST `/leads/upsert`, and
 //! `update` as PATCH `/leads/{id}` of the lead the review matched (so "update existing only"
@@ -855,8 +857,9 @@ struct StagedRow {
     row: i64,
     /// The class the staging gave it (invalid, duplicate).
     staged: Option<ReviewClass>,
-    /// Pending without an error code or message (the usual row before its first review).
-    pending_without_error: bool,
+    /// Its state, error code and message in the journal now: a review rewrites them only
+    /// where its verdict changes them (a row it skips, or one an earlier review skipped).
+    journal: (String, Option<String>, Option<String>),
 }
 
 fn not_reviewable(message: String) -> ErrorReport {
@@ -936,9 +939,11 @@ pub fn review_import(
                             rows.push(StagedRow {
                                 row: r.get(0)?,
                                 staged,
-                                pending_without_error: text(r, 2)? == Some(state::PENDING)
-                                    && code.is_none()
-                                    && text(r, 4)?.is_none(),
+                                journal: (
+                                    text(r, 2)?.unwrap_or_default().to_owned(),
+                                    code.map(str::to_owned),
+                                    text(r, 4)?.map(str::to_owned),
+                                ),
                             });
                         }
                     }
@@ -947,64 +952,58 @@ pub fn review_import(
                     }
                     let reviewer = Reviewer::new(&tx, mirror, mode).with_known(known.as_ref());
                     let mut verdicts = reviewer.classify_all(&leads)?.into_iter().zip(&leads);
+                    // Every row's result goes to the narrow table (replacing an earlier
+                    // review's); the wide journal row only where its state, code or message
+                    // changes, so a first review of rows it sends leaves their pages alone.
+                    let mut put = tx.prepare_cached(
+                        "INSERT OR REPLACE INTO import_row_reviews (import_id, row_number, class, match_id, match_updated_at, changes)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    )?;
                     let mut set = tx.prepare_cached(
-                        "UPDATE import_rows SET review = ?3, match_id = ?4, match_updated_at = ?5, changes = ?6,
-                             state = ?7, error_code = ?8, error_message = ?9
+                        "UPDATE import_rows SET state = ?3, error_code = ?4, error_message = ?5
                          WHERE import_id = ?1 AND row_number = ?2",
-                    )?;
-                    // A row to send that is pending without an error already (the usual row
-                    // of a first review): its state, code and message stay, so neither they nor
-                    // the state index are rewritten.
-                    let mut set_class = tx.prepare_cached(
-                        "UPDATE import_rows SET review = ?3, match_id = ?4, match_updated_at = ?5, changes = ?6
-                         WHERE import_id = ?1 AND row_number = ?2",
-                    )?;
-                    let mut mark = tx.prepare_cached(
-                        "UPDATE import_rows SET review = ?3 WHERE import_id = ?1 AND row_number = ?2",
                     )?;
                     for StagedRow {
                         row,
                         staged,
-                        pending_without_error,
+                        journal,
                     } in &rows
                     {
                         if let Some(class) = staged {
                             counts.add(*class);
-                            mark.execute(params![import_id, row, class.as_str()])?;
+                            put.execute(params![
+                                import_id,
+                                row,
+                                class.as_str(),
+                                None::<&str>,
+                                None::<&str>,
+                                None::<&str>
+                            ])?;
                             continue;
                         }
                         let (v, lead) = verdicts.next().expect("a verdict per valid row");
                         counts.add(v.class);
                         let changes = (!v.changes.is_empty())
                             .then(|| serde_json::to_string(&v.changes).unwrap_or_default());
-                        match v.class.skip(&lead.email) {
-                            None if *pending_without_error => {
-                                set_class.execute(params![
-                                    import_id,
-                                    row,
-                                    v.class.as_str(),
-                                    v.lead_id,
-                                    v.lead_updated_at,
-                                    changes,
-                                ])?;
-                            }
-                            skip => {
-                                let (st, code, message) = match skip {
-                                    Some((code, why)) => (state::SKIPPED, Some(code), Some(why)),
-                                    None => (state::PENDING, None, None),
-                                };
-                                set.execute(params![
-                                    import_id,
-                                    row,
-                                    v.class.as_str(),
-                                    v.lead_id,
-                                    v.lead_updated_at,
-                                    changes,
-                                    st,
-                                    code,
-                                    message
-                                ])?;
-                            }
+                        put.execute(params![
+                            import_id,
+                            row,
+                            v.class.as_str(),
+                            v.lead_id,
+                            v.lead_updated_at,
+                            changes,
+                        ])?;
+                        let (st, code, message) = match v.class.skip(&lead.email) {
+                            Some((code, why)) => (state::SKIPPED, Some(code), Some(why)),
+                            None => (state::PENDING, None, None),
+                        };
+                        if (
+                            journal.0.as_str(),
+                            journal.1.as_deref(),
+                            journal.2.as_deref(),
+                        ) != (st, code, message.as_deref())
+                        {
+                            set.execute(params![import_id, row, st, code, message])?;
                         }
                     }
                     rows.len()
@@ -1123,15 +1122,16 @@ pub fn review_rows(
     store
         .with_conn(|c| {
             let total: i64 = c.query_row(
-                "SELECT count(*) FROM import_rows WHERE import_id = ?1 AND review IS NOT NULL AND (?2 IS NULL OR review = ?2)",
+                "SELECT count(*) FROM import_row_reviews WHERE import_id = ?1 AND (?2 IS NULL OR class = ?2)",
                 params![import_id, class],
                 |r| r.get(0),
             )?;
             let rows = c
                 .prepare(
-                    "SELECT row_number, payload, original, review, match_id, changes, error_message FROM import_rows
-                     WHERE import_id = ?1 AND review IS NOT NULL AND (?2 IS NULL OR review = ?2)
-                     ORDER BY row_number LIMIT ?3 OFFSET ?4",
+                    "SELECT v.row_number, r.payload, r.original, v.class, v.match_id, v.changes, r.error_message
+                     FROM import_row_reviews v JOIN import_rows r ON r.import_id = v.import_id AND r.row_number = v.row_number
+                     WHERE v.import_id = ?1 AND (?2 IS NULL OR v.class = ?2)
+                     ORDER BY v.row_number LIMIT ?3 OFFSET ?4",
                 )?
                 .query_map(
                     params![import_id, class, i64::from(limit.clamp(1, 1000)), offset.min(i64::MAX as u64) as i64],

@@ -384,3 +384,144 @@ async fn a_lead_created_after_the_last_sync_is_skipped_by_the_next_review() {
     assert_eq!(fresh, 1, "the form's lead was not created again");
     sb.shutdown().await;
 }
+
+/// The rows a review does not send are left `pending` in the journal until a sender reaches
+/// them, a cancel or an error report settles them, or another review decides them again; the
+/// counts say "skipped" throughout, and the error report gives each one's reason. Every other
+/// row of the file already exists, so the per-row pages (512) and the bulk jobs (1,000) each
+/// pass skipped rows between the rows they claim.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rows_the_review_skips_are_settled_by_whatever_reaches_them_first() {
+    let sb = common::sandbox_with(common::empty()).await;
+    let (c, _) = common::client(&sb, &sb.keys.full);
+    let tmp = tempfile::tempdir().unwrap();
+    let store = Store::open(&tmp.path().join("data.sqlite")).unwrap();
+    let m = Mirror::open(store.clone(), WS, "default").unwrap();
+    let imports = Imports::new(store.clone(), c.clone(), owner());
+    let write = |name: &str, rows: &mut dyn Iterator<Item = usize>| {
+        let path = tmp.path().join(name);
+        let mut text = String::from("Email,Name\n");
+        for i in rows {
+            text.push_str(&format!("p{i}@example.com,Person {i}\n"));
+        }
+        std::fs::write(&path, text).unwrap();
+        path
+    };
+    // The workspace has the even rows' leads.
+    let seed = write("seed.csv", &mut (0..2400).step_by(2));
+    let id = stage(&imports, &seed);
+    review(&imports, &m, &id, ImportMode::Create);
+    let bulk = RunOptions {
+        bulk: true,
+        ..RunOptions::default()
+    };
+    let done = imports
+        .run(&id, &bulk, &|_| {}, &CancellationToken::new())
+        .await
+        .unwrap();
+    assert_eq!(done.counts.created, 1200);
+    sync_mirror(&c, &m).await;
+
+    let journal_skipped = |id: &str| -> i64 {
+        store
+            .with_conn(|c| {
+                c.query_row(
+                    "SELECT count(*) FROM import_rows WHERE import_id = ?1 AND state = 'skipped'",
+                    [id],
+                    |r| r.get(0),
+                )
+            })
+            .unwrap()
+    };
+    let reviewed = |file: &std::path::Path, mode| {
+        let id = stage(&imports, file);
+        let r = review(&imports, &m, &id, mode);
+        (id, r.counts)
+    };
+
+    // Sent per row and in bulk jobs: the same counts before and after, and every skipped row
+    // journalled with its reason by the sender (other rows each time).
+    let per_row = write("first.csv", &mut (0..1200));
+    let in_bulk = write("second.csv", &mut (1200..2400));
+    for (file, options) in [(&per_row, RunOptions::default()), (&in_bulk, bulk)] {
+        let (id, k) = reviewed(file, ImportMode::Create);
+        assert_eq!((k.create, k.skipped_exists), (600, 600));
+        assert_eq!(journal_skipped(&id), 0, "the review rewrote no journal row");
+        let before = imports.get(&id).unwrap().counts;
+        assert_eq!((before.pending, before.skipped), (600, 600));
+        let done = imports
+            .run(&id, &options, &|_| {}, &CancellationToken::new())
+            .await
+            .unwrap();
+        assert_eq!(done.status, "completed");
+        assert_eq!(
+            (
+                done.counts.created,
+                done.counts.skipped,
+                done.counts.pending
+            ),
+            (600, 600, 0),
+            "bulk: {}",
+            options.bulk
+        );
+        assert_eq!(journal_skipped(&id), 600);
+        assert_eq!(imports.get(&id).unwrap().counts, done.counts);
+        let report = tmp.path().join(format!("errors-{}.csv", options.bulk));
+        assert_eq!(
+            import::write_error_report(&store, &id, &report).unwrap(),
+            600
+        );
+        let text = std::fs::read_to_string(&report).unwrap();
+        let last = if options.bulk { 2398 } else { 1198 };
+        assert!(
+            text.contains(&format!("p{last}@example.com,Person {last},1200,exists,the workspace already has a lead with the e-mail p{last}@example.com")),
+            "{text}"
+        );
+    }
+    assert_eq!(common::server_leads(&c).await.len(), 2400);
+
+    // The error report of an import not yet sent lists the skipped rows with why; reviewed
+    // again as "create and update", they are decided anew (all unchanged).
+    sync_mirror(&c, &m).await;
+    let (id, _) = reviewed(&per_row, ImportMode::Create);
+    let report = tmp.path().join("before.csv");
+    assert_eq!(
+        import::write_error_report(&store, &id, &report).unwrap(),
+        1200
+    );
+    assert_eq!(journal_skipped(&id), 1200);
+    let counts = imports.get(&id).unwrap().counts;
+    assert_eq!((counts.pending, counts.skipped), (0, 1200));
+    let k = review(&imports, &m, &id, ImportMode::Upsert).counts;
+    assert_eq!((k.unchanged, k.create), (1200, 0));
+    assert_eq!(
+        journal_skipped(&id),
+        0,
+        "back to pending for the new review"
+    );
+    let counts = imports.get(&id).unwrap().counts;
+    assert_eq!((counts.pending, counts.skipped), (0, 1200));
+    let k = review(&imports, &m, &id, ImportMode::Update).counts;
+    assert_eq!(k.unchanged, 1200);
+
+    // Cancelled before sending: the skipped rows keep their reason, the others are cancelled.
+    let new = write("new.csv", &mut (2400..2500).chain(0..100));
+    let id = stage(&imports, &new);
+    let k = review(&imports, &m, &id, ImportMode::Create).counts;
+    assert_eq!((k.create, k.skipped_exists), (100, 100));
+    let cancelled = imports.cancel(&id).unwrap();
+    assert_eq!(
+        (cancelled.counts.skipped, cancelled.counts.pending),
+        (200, 0)
+    );
+    let report = tmp.path().join("cancelled.csv");
+    assert_eq!(
+        import::write_error_report(&store, &id, &report).unwrap(),
+        200
+    );
+    let text = std::fs::read_to_string(&report).unwrap();
+    assert_eq!(text.matches(",exists,").count(), 100, "{text}");
+    assert_eq!(text.matches(",cancelled,").count(), 100, "{text}");
+    assert_eq!(common::server_leads(&c).await.len(), 2400);
+    sb.shutdown().await;
+}

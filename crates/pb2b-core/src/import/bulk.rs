@@ -32,7 +32,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::deliver::{is_auth, is_transient, ImportProgress, ImportSummary, RunOptions};
 use super::journal::{self, counts, status, store_err, RowCounts};
-use super::review::{disagreement, ImportMode, ReviewClass};
+use super::review::{self, disagreement, ImportMode, ReviewClass};
 use crate::api::{
     ApiError, ApiErrorKind, BulkRowError, Client, NewBulkImport, PageQuery, RateLimit, UpsertResult,
 };
@@ -129,7 +129,8 @@ fn read_payload(p: Option<String>) -> Box<RawValue> {
         .unwrap_or_else(|| RawValue::from_string("{}".to_owned()).expect("valid JSON"))
 }
 
-/// Journals the next batch of pending rows after `after` (and marks them in flight).
+/// Journals the next batch of pending rows after `after` (and marks them in flight), settling
+/// the rows the review does not send that it passes ([`review::settle`]).
 fn claim(
     store: &Store,
     import_id: &str,
@@ -143,6 +144,7 @@ fn claim(
             let mut rows = Vec::new();
             let mut payloads = Vec::new();
             let mut hash = Sha256::new();
+            let mut skipped = Vec::new();
             {
                 let mut s = tx.prepare_cached(
                     "SELECT r.row_number, r.idempotency_key, r.payload, v.class
@@ -150,29 +152,48 @@ fn claim(
                      WHERE r.import_id = ?1 AND r.state = 'pending' AND r.row_number > ?2
                      ORDER BY r.row_number LIMIT ?3",
                 )?;
-                let mut q = s.query(params![import_id, after, max_rows.clamp(1, BATCH_ROWS) as i64])?;
+                let max_rows = max_rows.clamp(1, BATCH_ROWS);
+                let mut after = after;
                 let mut bytes = 0usize;
-                while let Some(r) = q.next()? {
-                    let payload: Option<String> = r.get(2)?;
-                    let len = payload.as_ref().map_or(2, String::len);
-                    if !rows.is_empty() && bytes + len > BATCH_BYTES {
+                'pages: loop {
+                    let want = max_rows - rows.len();
+                    let mut seen = 0;
+                    let mut q = s.query(params![import_id, after, want as i64])?;
+                    while let Some(r) = q.next()? {
+                        seen += 1;
+                        let row: i64 = r.get(0)?;
+                        let payload: Option<String> = r.get(2)?;
+                        let class = r
+                            .get_ref(3)?
+                            .as_str_or_null()?
+                            .and_then(ReviewClass::parse);
+                        if let Some((code, why)) = review::not_sent(class, payload.as_deref()) {
+                            skipped.push((row, code, why));
+                            after = row;
+                            continue;
+                        }
+                        let len = payload.as_ref().map_or(2, String::len);
+                        if !rows.is_empty() && bytes + len > BATCH_BYTES {
+                            break 'pages;
+                        }
+                        after = row;
+                        bytes += len + 1;
+                        let key: String = r.get(1)?;
+                        hash.update(key.as_bytes());
+                        hash.update([0]);
+                        rows.push((row, class));
+                        payloads.push(read_payload(payload));
+                    }
+                    if seen < want || rows.len() >= max_rows {
                         break;
                     }
-                    bytes += len + 1;
-                    let key: String = r.get(1)?;
-                    hash.update(key.as_bytes());
-                    hash.update([0]);
-                    rows.push((
-                        r.get::<_, i64>(0)?,
-                        r.get::<_, Option<String>>(3)?
-                            .as_deref()
-                            .and_then(ReviewClass::parse),
-                    ));
-                    payloads.push(read_payload(payload));
                 }
             }
+            // Rows the review does not send, passed on the way (see `super::review`).
+            review::settle(&tx, import_id, &skipped)?;
             let (Some(first), Some(last)) = (rows.first().map(|r| r.0), rows.last().map(|r| r.0))
             else {
+                tx.commit()?;
                 return Ok(None);
             };
             let seq: i64 = tx.query_row(

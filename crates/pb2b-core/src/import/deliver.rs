@@ -25,7 +25,7 @@ use tokio_util::sync::CancellationToken;
 use ts_rs::TS;
 
 use super::journal::{self, counts, get_import, status, store_err, RowCounts};
-use super::review::{disagreement, ImportMode, ReviewClass};
+use super::review::{self, disagreement, ImportMode, ReviewClass};
 use crate::api::{
     ApiError, ApiErrorKind, Client, LeadPatch, NewLead, Patch, RateLimit, UpsertResult,
 };
@@ -198,43 +198,63 @@ fn joined(r: Result<Result<(), ErrorReport>, tokio::task::JoinError>) -> Result<
     })
 }
 
-/// Claims the next rows to send (marks them `in_flight` first).
+/// Claims the next `n` rows to send after row `after` (marks them `in_flight` first; fewer
+/// only at the end of the import). Rows the review does not send that it passes on the way are
+/// settled in the same transaction ([`review::settle`]).
 fn fetch(store: &Store, id: &str, after: i64, n: usize) -> Result<Vec<Job>, ErrorReport> {
     store
         .with_conn(|c| {
             let tx = c.transaction()?;
-            let jobs = {
+            let mut jobs: Vec<Job> = Vec::with_capacity(n);
+            let mut skipped = Vec::new();
+            let mut after = after;
+            {
                 let mut s = tx.prepare_cached(
                     "SELECT r.row_number, r.idempotency_key, r.payload, v.class, v.match_id, v.match_updated_at
                      FROM import_rows r LEFT JOIN import_row_reviews v ON v.import_id = r.import_id AND v.row_number = r.row_number
                      WHERE r.import_id = ?1 AND r.state IN ('pending', 'in_flight') AND r.row_number > ?2
                      ORDER BY r.row_number LIMIT ?3",
                 )?;
-                let jobs = s
-                    .query_map(params![id, after, n as i64], |r| {
-                        Ok(Job {
-                            row: r.get(0)?,
+                loop {
+                    let want = n - jobs.len();
+                    let mut seen = 0;
+                    let mut q = s.query(params![id, after, want as i64])?;
+                    while let Some(r) = q.next()? {
+                        seen += 1;
+                        let row: i64 = r.get(0)?;
+                        after = row;
+                        let payload = r.get::<_, Option<String>>(2)?;
+                        let class = r
+                            .get_ref(3)?
+                            .as_str_or_null()?
+                            .and_then(ReviewClass::parse);
+                        if let Some((code, why)) = review::not_sent(class, payload.as_deref()) {
+                            skipped.push((row, code, why));
+                            continue;
+                        }
+                        jobs.push(Job {
+                            row,
                             key: r.get(1)?,
-                            payload: r.get::<_, Option<String>>(2)?.unwrap_or_default(),
-                            review: r
-                                .get::<_, Option<String>>(3)?
-                                .as_deref()
-                                .and_then(ReviewClass::parse),
+                            payload: payload.unwrap_or_default(),
+                            review: class,
                             match_id: r.get(4)?,
                             match_updated_at: r.get(5)?,
                             attempts: 0,
                             not_before: None,
-                        })
-                    })?
-                    .collect::<Result<Vec<_>, _>>()?;
-                if let (Some(first), Some(last)) = (jobs.first(), jobs.last()) {
-                    tx.execute(
-                        "UPDATE import_rows SET state = 'in_flight' WHERE import_id = ?1 AND state = 'pending' AND row_number BETWEEN ?2 AND ?3",
-                        params![id, first.row, last.row],
-                    )?;
+                        });
+                    }
+                    if seen < want || jobs.len() >= n {
+                        break;
+                    }
                 }
-                jobs
-            };
+            }
+            review::settle(&tx, id, &skipped)?;
+            if let (Some(first), Some(last)) = (jobs.first(), jobs.last()) {
+                tx.execute(
+                    "UPDATE import_rows SET state = 'in_flight' WHERE import_id = ?1 AND state = 'pending' AND row_number BETWEEN ?2 AND ?3",
+                    params![id, first.row, last.row],
+                )?;
+            }
             tx.commit()?;
             Ok(jobs)
         })

@@ -109,9 +109,9 @@ ALTER TABLE import_rows ADD COLUMN batch INTEGER;
     // (`super::review`): a row's class, the workspace's lead it matched (id, updated_at when
     // reviewed) and the changes it would make. A journal row holds the payload and the
     // original cells (about 650 bytes), so writing the ~60 bytes of a review into it rewrote
-    // every page of the journal through the WAL; now a review writes this table, and touches
-    // `import_rows` only where a row's state, code or message changes (a row it skips, or one
-    // an earlier review skipped). Existing reviews are carried over, then the old columns go.
+    // every page of the journal through the WAL; now a review writes this table only (the
+    // rows it does not send are settled later; `review_unsettled` counts those not yet, see
+    // `super::review`). Existing reviews are carried over, then the old columns go.
     r#"
 CREATE TABLE import_row_reviews (
     import_id TEXT NOT NULL REFERENCES import_jobs(id) ON DELETE CASCADE,
@@ -129,6 +129,7 @@ ALTER TABLE import_rows DROP COLUMN review;
 ALTER TABLE import_rows DROP COLUMN match_id;
 ALTER TABLE import_rows DROP COLUMN match_updated_at;
 ALTER TABLE import_rows DROP COLUMN changes;
+ALTER TABLE import_jobs ADD COLUMN review_unsettled INTEGER NOT NULL DEFAULT 0;
 "#,
 ];
 
@@ -326,11 +327,16 @@ pub(crate) fn counts(store: &Store, id: &str) -> Result<RowCounts, ErrorReport> 
                     _ => rc.skipped += n,
                 }
             }
-            let (b, r, d): (i64, i64, i64) = c.query_row(
-                "SELECT blank_lines, ragged_rows, dropped_rows FROM import_jobs WHERE id = ?1",
+            let (b, r, d, u): (i64, i64, i64, i64) = c.query_row(
+                "SELECT blank_lines, ragged_rows, dropped_rows, review_unsettled FROM import_jobs WHERE id = ?1",
                 [id],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
             )?;
+            // Rows the review does not send that no sender reached yet are `pending` in the
+            // journal and skipped in fact (see `super::review`).
+            let u = (u as u64).min(rc.pending);
+            rc.pending -= u;
+            rc.skipped += u;
             rc.blank_lines = b as u64;
             rc.ragged_rows = r as u64;
             rc.with_dropped_fields = d as u64;

@@ -737,6 +737,8 @@ pub fn restage(
 /// running [`run`]'s token first.
 pub fn cancel_import(store: &Store, import_id: &str) -> Result<ImportJob, ErrorReport> {
     get_import(store, import_id)?;
+    // Rows the review does not send keep their own reason, not "cancelled".
+    review::settle_all(store, import_id)?;
     store
         .with_conn(|c| {
             c.execute(

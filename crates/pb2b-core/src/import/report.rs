@@ -121,6 +121,8 @@ fn write_rows(
 /// cancelled), its original cells as they were read (so that the corrected report imports the
 /// same values) and the explanation columns formula-safe. Returns the number of rows written.
 pub fn write_error_report(store: &Store, import_id: &str, dest: &Path) -> Result<u64, ErrorReport> {
+    // Rows the review does not send are listed with why, whether or not a sender reached them.
+    super::review::settle_all(store, import_id)?;
     write_rows(
         store,
         import_id,

@@ -16,13 +16,21 @@
 //! and the leads of the others are read by rowid, a chunk of rows at a time in rowid order
 //! ([`Reviewer::classify_all`]).
 //!
-//! Only `create` and `update` rows are sent; the others are journalled `skipped` with the class
-//! as their code ([`row_codes`](super::row_codes)), so the error report lists them with why.
-//! An `unchanged` row is not sent: the server would change nothing. The review of an import is
-//! stored per row in the narrow table `import_row_reviews` (class, matched lead, changes; read
-//! by the senders, [`review_rows`] and [`write_review`]), not in the wide journal rows, which
-//! it rewrites only where a row's state, code or message changes; it can be run again (another
-//! mode, a fresher mirror) until the first row is sent.
+//! Only `create` and `update` rows are sent. The review of an import is stored per row in the
+//! narrow table `import_row_reviews` (class, matched lead, changes; read by the senders,
+//! [`review_rows`] and [`write_review`]), not in the wide journal rows: a journal row holds the
+//! payload and the original cells, and rewriting the ~10% of it a review decides would push
+//! every page of a large import through the WAL. It can be run again (another mode, a fresher
+//! mirror) until the first row is sent. A row it does not send is settled later:
+//!
+//! | a row the review does not send (`unchanged`, `skipped_*`, `ambiguous`) | its journal row |
+//! |---|---|
+//! | reviewed | stays `pending`, untouched; `import_jobs.review_unsettled` counts it, and [`journal::counts`] reads it as skipped |
+//! | a sender reaches it (per row or bulk) | journalled `skipped` with the class's code ([`row_codes`](super::row_codes)) and why, in the transaction that claims the rows around it ([`settle`]), so the error report lists it with why |
+//! | the import is cancelled, or its error report written, first | all such rows settled at once ([`settle_all`]) |
+//! | reviewed again | back to `pending` where an earlier review's settlement made it `skipped` (an import reviewed by an older version has those), so the new review decides |
+//!
+//! An `unchanged` row is not sent: the server would change nothing.
 //!
 //! How rows go out per mode: `create` as POST `/leads`, `upsert` as POST `/leads/upsert`, and
 //! `update` as PATCH `/leads/{id}` of the lead the review matched (so "update existing only"
@@ -152,6 +160,12 @@ impl ReviewClass {
     /// Whether rows of this class are sent.
     pub fn is_sent(self) -> bool {
         matches!(self, ReviewClass::Create | ReviewClass::Update)
+    }
+
+    /// Whether a row of this class is left `pending` by the review for a sender to settle (see
+    /// the module doc): not sent, and not refused by the staging (those are `skipped` already).
+    pub fn settles_later(self) -> bool {
+        !self.is_sent() && !matches!(self, ReviewClass::Invalid | ReviewClass::Duplicate)
     }
 
     /// The journal's code of a row of this class that is not sent, and why, for the error report.
@@ -857,9 +871,98 @@ struct StagedRow {
     row: i64,
     /// The class the staging gave it (invalid, duplicate).
     staged: Option<ReviewClass>,
-    /// Its state, error code and message in the journal now: a review rewrites them only
-    /// where its verdict changes them (a row it skips, or one an earlier review skipped).
+    /// Its state, error code and message in the journal now: a review writes them back to
+    /// `pending` only where an earlier review's rows were settled (see the module doc).
     journal: (String, Option<String>, Option<String>),
+    /// Counted in `review_unsettled` by the review before this one.
+    was_unsettled: bool,
+}
+
+/// The code and why a reviewed row is journalled `skipped` with when it is settled: `None` for
+/// a row that is sent, or that no review classified. `payload` is the row's as journalled.
+pub(super) fn not_sent(
+    class: Option<ReviewClass>,
+    payload: Option<&str>,
+) -> Option<(&'static str, String)> {
+    let class = class.filter(|c| c.settles_later())?;
+    #[derive(Deserialize)]
+    struct Email<'a> {
+        #[serde(borrow)]
+        email: std::borrow::Cow<'a, str>,
+    }
+    let email = payload
+        .and_then(|p| serde_json::from_str::<Email>(p).ok())
+        .map(|e| e.email.into_owned())
+        .unwrap_or_default();
+    class.skip(&email)
+}
+
+/// Journals reviewed rows a sender reached and does not send as `skipped` with their code and
+/// why (from [`not_sent`]), in the sender's transaction, and counts them settled.
+pub(super) fn settle(
+    tx: &Connection,
+    import_id: &str,
+    rows: &[(i64, &'static str, String)],
+) -> rusqlite::Result<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let mut st = tx.prepare_cached(
+        "UPDATE import_rows SET state = 'skipped', error_code = ?3, error_message = ?4
+         WHERE import_id = ?1 AND row_number = ?2 AND state = 'pending'",
+    )?;
+    let mut n = 0;
+    for (row, code, why) in rows {
+        n += st.execute(params![import_id, row, code, why])?;
+    }
+    tx.execute(
+        "UPDATE import_jobs SET review_unsettled = max(review_unsettled - ?2, 0) WHERE id = ?1",
+        params![import_id, n as i64],
+    )?;
+    Ok(())
+}
+
+/// Settles every reviewed row of the import no sender reached yet that it would not send (before
+/// a cancel or an error report, which read the journal's state of every row).
+pub(super) fn settle_all(store: &Store, import_id: &str) -> Result<(), ErrorReport> {
+    store
+        .with_conn(|c| {
+            let tx = c.transaction()?;
+            let unsettled: i64 = tx
+                .query_row(
+                    "SELECT review_unsettled FROM import_jobs WHERE id = ?1",
+                    [import_id],
+                    |r| r.get(0),
+                )
+                .optional()?
+                .unwrap_or(0);
+            if unsettled > 0 {
+                let rows = {
+                    let mut s = tx.prepare(
+                        "SELECT r.row_number, r.payload, v.class FROM import_rows r
+                         JOIN import_row_reviews v ON v.import_id = r.import_id AND v.row_number = r.row_number
+                         WHERE r.import_id = ?1 AND r.state = 'pending'",
+                    )?;
+                    let mut q = s.query([import_id])?;
+                    let mut rows = Vec::new();
+                    while let Some(r) = q.next()? {
+                        let class = text(r, 2)?.and_then(ReviewClass::parse);
+                        if let Some((code, why)) = not_sent(class, text(r, 1)?) {
+                            rows.push((r.get(0)?, code, why));
+                        }
+                    }
+                    rows
+                };
+                settle(&tx, import_id, &rows)?;
+                // None is left, whatever the count said.
+                tx.execute(
+                    "UPDATE import_jobs SET review_unsettled = 0 WHERE id = ?1",
+                    [import_id],
+                )?;
+            }
+            tx.commit()
+        })
+        .map_err(store_err)
 }
 
 fn not_reviewable(message: String) -> ErrorReport {
@@ -918,8 +1021,9 @@ pub fn review_import(
                     let mut leads: Vec<NewLead> = Vec::with_capacity(8192);
                     {
                         let mut st = tx.prepare_cached(
-                            "SELECT row_number, payload, state, error_code, error_message FROM import_rows
-                             WHERE import_id = ?1 AND row_number > ?2 ORDER BY row_number LIMIT 8192",
+                            "SELECT r.row_number, r.payload, r.state, r.error_code, r.error_message, v.class
+                             FROM import_rows r LEFT JOIN import_row_reviews v ON v.import_id = r.import_id AND v.row_number = r.row_number
+                             WHERE r.import_id = ?1 AND r.row_number > ?2 ORDER BY r.row_number LIMIT 8192",
                         )?;
                         let mut q = st.query(params![import_id, after])?;
                         while let Some(r) = q.next()? {
@@ -944,6 +1048,10 @@ pub fn review_import(
                                     code.map(str::to_owned),
                                     text(r, 4)?.map(str::to_owned),
                                 ),
+                                was_unsettled: text(r, 2)? == Some(state::PENDING)
+                                    && text(r, 5)?
+                                        .and_then(ReviewClass::parse)
+                                        .is_some_and(ReviewClass::settles_later),
                             });
                         }
                     }
@@ -951,7 +1059,7 @@ pub fn review_import(
                         after = last.row;
                     }
                     let reviewer = Reviewer::new(&tx, mirror, mode).with_known(known.as_ref());
-                    let mut verdicts = reviewer.classify_all(&leads)?.into_iter().zip(&leads);
+                    let mut verdicts = reviewer.classify_all(&leads)?.into_iter();
                     // Every row's result goes to the narrow table (replacing an earlier
                     // review's); the wide journal row only where its state, code or message
                     // changes, so a first review of rows it sends leaves their pages alone.
@@ -959,16 +1067,22 @@ pub fn review_import(
                         "INSERT OR REPLACE INTO import_row_reviews (import_id, row_number, class, match_id, match_updated_at, changes)
                          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                     )?;
+                    // A row to send or to settle later is `pending` without an error; only a
+                    // row an earlier review's settlement made `skipped` is written back.
                     let mut set = tx.prepare_cached(
-                        "UPDATE import_rows SET state = ?3, error_code = ?4, error_message = ?5
+                        "UPDATE import_rows SET state = 'pending', error_code = NULL, error_message = NULL
                          WHERE import_id = ?1 AND row_number = ?2",
                     )?;
+                    // The change in the rows left for a sender to settle (`review_unsettled`).
+                    let mut unsettled: i64 = 0;
                     for StagedRow {
                         row,
                         staged,
                         journal,
+                        was_unsettled,
                     } in &rows
                     {
+                        unsettled -= i64::from(*was_unsettled);
                         if let Some(class) = staged {
                             counts.add(*class);
                             put.execute(params![
@@ -981,7 +1095,7 @@ pub fn review_import(
                             ])?;
                             continue;
                         }
-                        let (v, lead) = verdicts.next().expect("a verdict per valid row");
+                        let v = verdicts.next().expect("a verdict per valid row");
                         counts.add(v.class);
                         let changes = (!v.changes.is_empty())
                             .then(|| serde_json::to_string(&v.changes).unwrap_or_default());
@@ -993,18 +1107,21 @@ pub fn review_import(
                             v.lead_updated_at,
                             changes,
                         ])?;
-                        let (st, code, message) = match v.class.skip(&lead.email) {
-                            Some((code, why)) => (state::SKIPPED, Some(code), Some(why)),
-                            None => (state::PENDING, None, None),
-                        };
+                        unsettled += i64::from(v.class.settles_later());
                         if (
                             journal.0.as_str(),
                             journal.1.as_deref(),
                             journal.2.as_deref(),
-                        ) != (st, code, message.as_deref())
+                        ) != (state::PENDING, None, None)
                         {
-                            set.execute(params![import_id, row, st, code, message])?;
+                            set.execute(params![import_id, row])?;
                         }
+                    }
+                    if unsettled != 0 {
+                        tx.execute(
+                            "UPDATE import_jobs SET review_unsettled = review_unsettled + ?2 WHERE id = ?1",
+                            params![import_id, unsettled],
+                        )?;
                     }
                     rows.len()
                 };
@@ -1088,13 +1205,13 @@ type RawReviewRow = (
 
 fn to_review_row(r: RawReviewRow, email_column: Option<usize>) -> ReviewRow {
     let (row_number, payload, original, class, lead_id, changes, message) = r;
+    let class = class.as_deref().and_then(ReviewClass::parse);
+    // A row no sender settled yet has no message in the journal: its class says why.
+    let message = message.or_else(|| not_sent(class, payload.as_deref()).map(|(_, why)| why));
     ReviewRow {
         row_number: row_number as u64,
         email: row_email(payload.as_deref(), &original, email_column),
-        class: class
-            .as_deref()
-            .and_then(ReviewClass::parse)
-            .unwrap_or(ReviewClass::Create),
+        class: class.unwrap_or(ReviewClass::Create),
         lead_id,
         changes: changes
             .and_then(|c| serde_json::from_str(&c).ok())

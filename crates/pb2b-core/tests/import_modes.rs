@@ -525,3 +525,81 @@ async fn rows_the_review_skips_are_settled_by_whatever_reaches_them_first() {
     assert_eq!(common::server_leads(&c).await.len(), 2400);
     sb.shutdown().await;
 }
+
+/// A run of skipped rows longer than one settling transaction holds (`SETTLE_ROWS`, 8,192)
+/// before the rows to send: the per-row fetch and the bulk claim settle it in steps and still
+/// send every row after it once, and a cancel settles it all the same.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_run_of_skipped_rows_is_settled_in_steps() {
+    let sb = common::sandbox_with(common::empty()).await;
+    let (c, _) = common::client(&sb, &sb.keys.full);
+    let tmp = tempfile::tempdir().unwrap();
+    let store = Store::open(&tmp.path().join("data.sqlite")).unwrap();
+    let m = Mirror::open(store.clone(), WS, "default").unwrap();
+    let imports = Imports::new(store.clone(), c.clone(), owner());
+    let write = |name: &str, rows: &mut dyn Iterator<Item = usize>| {
+        let path = tmp.path().join(name);
+        let mut text = String::from("Email,Name\n");
+        for i in rows {
+            text.push_str(&format!("q{i}@example.com,Person {i}\n"));
+        }
+        std::fs::write(&path, text).unwrap();
+        path
+    };
+    let bulk = RunOptions {
+        bulk: true,
+        ..RunOptions::default()
+    };
+    let seed = write("seed.csv", &mut (0..9000));
+    let id = stage(&imports, &seed);
+    review(&imports, &m, &id, ImportMode::Create);
+    let done = imports
+        .run(&id, &bulk, &|_| {}, &CancellationToken::new())
+        .await
+        .unwrap();
+    assert_eq!(done.counts.created, 9000);
+    sync_mirror(&c, &m).await;
+
+    for (n, options) in [(0, RunOptions::default()), (1, bulk), (2, bulk)] {
+        let file = write(
+            &format!("run{n}.csv"),
+            &mut (0..9000).chain(9000 + n * 10..9010 + n * 10),
+        );
+        let id = stage(&imports, &file);
+        let k = review(&imports, &m, &id, ImportMode::Create).counts;
+        assert_eq!((k.create, k.skipped_exists), (10, 9000));
+        if n == 2 {
+            let cancelled = imports.cancel(&id).unwrap();
+            assert_eq!(
+                (cancelled.counts.skipped, cancelled.counts.pending),
+                (9010, 0)
+            );
+            let report = tmp.path().join("cancelled.csv");
+            assert_eq!(
+                import::write_error_report(&store, &id, &report).unwrap(),
+                9010
+            );
+            let text = std::fs::read_to_string(&report).unwrap();
+            assert_eq!(text.matches(",exists,").count(), 9000);
+            assert_eq!(text.matches(",cancelled,").count(), 10);
+            continue;
+        }
+        let done = imports
+            .run(&id, &options, &|_| {}, &CancellationToken::new())
+            .await
+            .unwrap();
+        assert_eq!(done.status, "completed");
+        assert_eq!(
+            (
+                done.counts.created,
+                done.counts.skipped,
+                done.counts.pending
+            ),
+            (10, 9000, 0),
+            "bulk: {}",
+            options.bulk
+        );
+    }
+    assert_eq!(common::server_leads(&c).await.len(), 9020);
+    sb.shutdown().await;
+}

@@ -139,12 +139,13 @@ fn claim(
     max_rows: usize,
 ) -> Result<Option<Batch>, ErrorReport> {
     store
-        .with_conn(|c| {
+        .with_conn(|c| loop {
             let tx = c.transaction()?;
             let mut rows = Vec::new();
             let mut payloads = Vec::new();
             let mut hash = Sha256::new();
             let mut skipped = Vec::new();
+            let mut capped = false;
             {
                 let mut s = tx.prepare_cached(
                     "SELECT r.row_number, r.idempotency_key, r.payload, v.class
@@ -170,6 +171,10 @@ fn claim(
                         if let Some((code, why)) = review::not_sent(class, payload.as_deref()) {
                             skipped.push((row, code, why));
                             after = row;
+                            if skipped.len() >= review::SETTLE_ROWS {
+                                capped = true;
+                                break 'pages;
+                            }
                             continue;
                         }
                         let len = payload.as_ref().map_or(2, String::len);
@@ -189,11 +194,16 @@ fn claim(
                     }
                 }
             }
-            // Rows the review does not send, passed on the way (see `super::review`).
+            // Rows the review does not send, passed on the way (see `super::review`), at most
+            // `SETTLE_ROWS` a transaction: with none to send among them, the next transaction
+            // goes on from there.
             review::settle(&tx, import_id, &skipped)?;
             let (Some(first), Some(last)) = (rows.first().map(|r| r.0), rows.last().map(|r| r.0))
             else {
                 tx.commit()?;
+                if capped {
+                    continue;
+                }
                 return Ok(None);
             };
             let seq: i64 = tx.query_row(
@@ -217,7 +227,7 @@ fn claim(
                 params![import_id, seq, first, last],
             )?;
             tx.commit()?;
-            Ok(Some(Batch {
+            return Ok(Some(Batch {
                 seq,
                 key,
                 mode: mode.to_owned(),
@@ -226,7 +236,7 @@ fn claim(
                 server_id: None,
                 request_id: None,
                 replayed: false,
-            }))
+            }));
         })
         .map_err(store_err)
 }

@@ -198,16 +198,18 @@ fn joined(r: Result<Result<(), ErrorReport>, tokio::task::JoinError>) -> Result<
     })
 }
 
-/// Claims the next `n` rows to send after row `after` (marks them `in_flight` first; fewer
-/// only at the end of the import). Rows the review does not send that it passes on the way are
-/// settled in the same transaction ([`review::settle`]).
-fn fetch(store: &Store, id: &str, after: i64, n: usize) -> Result<Vec<Job>, ErrorReport> {
+/// Claims the next `n` rows to send after row `after` (marks them `in_flight` first), and says
+/// whether rows may follow. Rows the review does not send that it passes on the way are settled
+/// in the same transaction ([`review::settle`]), at most [`review::SETTLE_ROWS`] of them: it
+/// may then claim fewer than `n` (even none) with more to follow.
+fn fetch(store: &Store, id: &str, after: i64, n: usize) -> Result<(Vec<Job>, bool), ErrorReport> {
     store
         .with_conn(|c| {
             let tx = c.transaction()?;
             let mut jobs: Vec<Job> = Vec::with_capacity(n);
             let mut skipped = Vec::new();
             let mut after = after;
+            let more;
             {
                 let mut s = tx.prepare_cached(
                     "SELECT r.row_number, r.idempotency_key, r.payload, v.class, v.match_id, v.match_updated_at
@@ -215,7 +217,7 @@ fn fetch(store: &Store, id: &str, after: i64, n: usize) -> Result<Vec<Job>, Erro
                      WHERE r.import_id = ?1 AND r.state IN ('pending', 'in_flight') AND r.row_number > ?2
                      ORDER BY r.row_number LIMIT ?3",
                 )?;
-                loop {
+                more = loop {
                     let want = n - jobs.len();
                     let mut seen = 0;
                     let mut q = s.query(params![id, after, want as i64])?;
@@ -230,6 +232,9 @@ fn fetch(store: &Store, id: &str, after: i64, n: usize) -> Result<Vec<Job>, Erro
                             .and_then(ReviewClass::parse);
                         if let Some((code, why)) = review::not_sent(class, payload.as_deref()) {
                             skipped.push((row, code, why));
+                            if skipped.len() >= review::SETTLE_ROWS {
+                                break;
+                            }
                             continue;
                         }
                         jobs.push(Job {
@@ -243,10 +248,13 @@ fn fetch(store: &Store, id: &str, after: i64, n: usize) -> Result<Vec<Job>, Erro
                             not_before: None,
                         });
                     }
-                    if seen < want || jobs.len() >= n {
-                        break;
+                    if jobs.len() >= n || skipped.len() >= review::SETTLE_ROWS {
+                        break true;
                     }
-                }
+                    if seen < want {
+                        break false;
+                    }
+                };
             }
             review::settle(&tx, id, &skipped)?;
             if let (Some(first), Some(last)) = (jobs.first(), jobs.last()) {
@@ -256,7 +264,7 @@ fn fetch(store: &Store, id: &str, after: i64, n: usize) -> Result<Vec<Job>, Erro
                 )?;
             }
             tx.commit()?;
-            Ok(jobs)
+            Ok((jobs, more))
         })
         .map_err(store_err)
 }
@@ -512,11 +520,9 @@ pub async fn run(
             let job = if let Some(i) = ready {
                 retry.swap_remove(i)
             } else {
-                if queue.is_empty() && !fetched_all {
-                    let batch = fetch(store, import_id, last_row, 512)?;
-                    if batch.len() < 512 {
-                        fetched_all = true;
-                    }
+                while queue.is_empty() && !fetched_all {
+                    let (batch, more) = fetch(store, import_id, last_row, 512)?;
+                    fetched_all = !more;
                     if let Some(l) = batch.last() {
                         last_row = l.row;
                     }

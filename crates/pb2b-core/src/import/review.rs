@@ -878,6 +878,12 @@ struct StagedRow {
     was_unsettled: bool,
 }
 
+/// The most rows one transaction settles: a sender passing a long run of rows the review does
+/// not send, or [`settle_all`], commits every this many, so the write lock another process may
+/// be waiting for (the app and `pb2b` share the database) is held for milliseconds, not the
+/// seconds a million rows take.
+pub(super) const SETTLE_ROWS: usize = 8192;
+
 /// The code and why a reviewed row is journalled `skipped` with when it is settled: `None` for
 /// a row that is sent, or that no review classified. `payload` is the row's as journalled.
 pub(super) fn not_sent(
@@ -923,46 +929,71 @@ pub(super) fn settle(
 }
 
 /// Settles every reviewed row of the import no sender reached yet that it would not send (before
-/// a cancel or an error report, which read the journal's state of every row).
+/// a cancel or an error report, which read the journal's state of every row), committing every
+/// [`SETTLE_ROWS`].
 pub(super) fn settle_all(store: &Store, import_id: &str) -> Result<(), ErrorReport> {
-    store
+    let unsettled: i64 = store
         .with_conn(|c| {
-            let tx = c.transaction()?;
-            let unsettled: i64 = tx
-                .query_row(
-                    "SELECT review_unsettled FROM import_jobs WHERE id = ?1",
-                    [import_id],
-                    |r| r.get(0),
-                )
-                .optional()?
-                .unwrap_or(0);
-            if unsettled > 0 {
+            c.query_row(
+                "SELECT review_unsettled FROM import_jobs WHERE id = ?1",
+                [import_id],
+                |r| r.get(0),
+            )
+            .optional()
+        })
+        .map_err(store_err)?
+        .unwrap_or(0);
+    if unsettled == 0 {
+        return Ok(());
+    }
+    let classes = ReviewClass::ALL
+        .into_iter()
+        .filter(|c| c.settles_later())
+        .map(|c| format!("'{}'", c.as_str()))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let select = format!(
+        "SELECT r.row_number, r.payload, v.class FROM import_rows r
+         JOIN import_row_reviews v ON v.import_id = r.import_id AND v.row_number = r.row_number
+         WHERE r.import_id = ?1 AND r.state = 'pending' AND r.row_number > ?2 AND v.class IN ({classes})
+         ORDER BY r.row_number LIMIT ?3"
+    );
+    let mut after = -1i64;
+    loop {
+        let done = store
+            .with_conn(|c| {
+                let tx = c.transaction()?;
                 let rows = {
-                    let mut s = tx.prepare(
-                        "SELECT r.row_number, r.payload, v.class FROM import_rows r
-                         JOIN import_row_reviews v ON v.import_id = r.import_id AND v.row_number = r.row_number
-                         WHERE r.import_id = ?1 AND r.state = 'pending'",
-                    )?;
-                    let mut q = s.query([import_id])?;
+                    let mut s = tx.prepare_cached(&select)?;
+                    let mut q = s.query(params![import_id, after, SETTLE_ROWS as i64])?;
                     let mut rows = Vec::new();
                     while let Some(r) = q.next()? {
+                        let row: i64 = r.get(0)?;
+                        after = row;
                         let class = text(r, 2)?.and_then(ReviewClass::parse);
                         if let Some((code, why)) = not_sent(class, text(r, 1)?) {
-                            rows.push((r.get(0)?, code, why));
+                            rows.push((row, code, why));
                         }
                     }
                     rows
                 };
                 settle(&tx, import_id, &rows)?;
-                // None is left, whatever the count said.
-                tx.execute(
-                    "UPDATE import_jobs SET review_unsettled = 0 WHERE id = ?1",
-                    [import_id],
-                )?;
-            }
-            tx.commit()
-        })
-        .map_err(store_err)
+                let done = rows.len() < SETTLE_ROWS;
+                if done {
+                    // None is left, whatever the count said.
+                    tx.execute(
+                        "UPDATE import_jobs SET review_unsettled = 0 WHERE id = ?1",
+                        [import_id],
+                    )?;
+                }
+                tx.commit()?;
+                Ok(done)
+            })
+            .map_err(store_err)?;
+        if done {
+            return Ok(());
+        }
+    }
 }
 
 fn not_reviewable(message: String) -> ErrorReport {

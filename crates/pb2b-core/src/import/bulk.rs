@@ -148,8 +148,9 @@ fn claim(
             let mut capped = false;
             {
                 let mut s = tx.prepare_cached(
-                    "SELECT r.row_number, r.idempotency_key, r.payload, v.class
-                     FROM import_rows r LEFT JOIN import_row_reviews v ON v.import_id = r.import_id AND v.row_number = r.row_number
+                    "SELECT r.row_number, r.idempotency_key, d.payload, v.class
+                     FROM import_rows r LEFT JOIN import_row_data d ON d.import_id = r.import_id AND d.row_number = r.row_number
+                     LEFT JOIN import_row_reviews v ON v.import_id = r.import_id AND v.row_number = r.row_number
                      WHERE r.import_id = ?1 AND r.state = 'pending' AND r.row_number > ?2
                      ORDER BY r.row_number LIMIT ?3",
                 )?;
@@ -281,8 +282,9 @@ fn unfinished(store: &Store, import_id: &str) -> Result<Vec<Batch>, ErrorReport>
             };
             for (b, first, last) in &mut out {
                 let mut s = tx.prepare_cached(
-                    "SELECT r.row_number, r.payload, v.class
-                     FROM import_rows r LEFT JOIN import_row_reviews v ON v.import_id = r.import_id AND v.row_number = r.row_number
+                    "SELECT r.row_number, d.payload, v.class
+                     FROM import_rows r LEFT JOIN import_row_data d ON d.import_id = r.import_id AND d.row_number = r.row_number
+                     LEFT JOIN import_row_reviews v ON v.import_id = r.import_id AND v.row_number = r.row_number
                      WHERE r.import_id = ?1 AND r.batch = ?2 AND r.row_number BETWEEN ?3 AND ?4
                      ORDER BY r.row_number",
                 )?;

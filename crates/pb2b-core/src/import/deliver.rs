@@ -212,8 +212,9 @@ fn fetch(store: &Store, id: &str, after: i64, n: usize) -> Result<(Vec<Job>, boo
             let more;
             {
                 let mut s = tx.prepare_cached(
-                    "SELECT r.row_number, r.idempotency_key, r.payload, v.class, v.match_id, v.match_updated_at
-                     FROM import_rows r LEFT JOIN import_row_reviews v ON v.import_id = r.import_id AND v.row_number = r.row_number
+                    "SELECT r.row_number, r.idempotency_key, d.payload, v.class, v.match_id, v.match_updated_at
+                     FROM import_rows r LEFT JOIN import_row_data d ON d.import_id = r.import_id AND d.row_number = r.row_number
+                     LEFT JOIN import_row_reviews v ON v.import_id = r.import_id AND v.row_number = r.row_number
                      WHERE r.import_id = ?1 AND r.state IN ('pending', 'in_flight') AND r.row_number > ?2
                      ORDER BY r.row_number LIMIT ?3",
                 )?;

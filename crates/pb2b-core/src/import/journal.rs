@@ -131,6 +131,24 @@ ALTER TABLE import_rows DROP COLUMN match_updated_at;
 ALTER TABLE import_rows DROP COLUMN changes;
 ALTER TABLE import_jobs ADD COLUMN review_unsettled INTEGER NOT NULL DEFAULT 0;
 "#,
+    // A row's payload and original cells (written once, when staged) move out of `import_rows`
+    // into a table of their own, so the journal rows the senders update as a row goes
+    // pending → in flight → created are ~150 bytes instead of ~650: each state change rewrote
+    // the whole record and its page through the WAL, which was ~70% of the client's CPU on a
+    // bulk import (`docs/PERFORMANCE.md`, issue 12). Existing rows are carried over.
+    r#"
+CREATE TABLE import_row_data (
+    import_id TEXT NOT NULL REFERENCES import_jobs(id) ON DELETE CASCADE,
+    row_number INTEGER NOT NULL,
+    payload TEXT,
+    original TEXT NOT NULL,
+    PRIMARY KEY (import_id, row_number)
+) WITHOUT ROWID;
+INSERT INTO import_row_data (import_id, row_number, payload, original)
+    SELECT import_id, row_number, payload, original FROM import_rows;
+ALTER TABLE import_rows DROP COLUMN payload;
+ALTER TABLE import_rows DROP COLUMN original;
+"#,
 ];
 
 /// Row states in the journal.
@@ -519,13 +537,15 @@ pub(crate) fn set_read_stats(
 mod tests {
     use super::*;
 
-    /// A journal reviewed before the review had its own table keeps its reviews: the migration
-    /// carries every row's class, match and changes over, and drops the old columns.
+    /// A journal reviewed before the review had its own table keeps its reviews, and its rows'
+    /// payloads and original cells: the migrations carry them over to their own tables and
+    /// drop the old columns.
     #[test]
     fn the_review_table_migration_keeps_earlier_reviews() {
         let tmp = tempfile::tempdir().unwrap();
         let store = Store::open(&tmp.path().join("db.sqlite")).unwrap();
-        let before = MIGRATIONS.len() - 1;
+        // Up to the migration before the review table's.
+        let before = 5;
         store
             .migrate_module("import", &MIGRATIONS[..before])
             .unwrap();
@@ -536,13 +556,13 @@ mod tests {
                      VALUES ('imp1', 'a.csv', 'a.csv', 1, '[]', '{}', '{}', 'ready', 't', 't');
                      INSERT INTO import_rows (import_id, row_number, state, idempotency_key, payload, original, review, match_id, match_updated_at, changes)
                      VALUES ('imp1', 2, 'pending', 'k2', '{}', '[]', 'update', 'lead_1', '2026-01-01T00:00:00.000Z', '[{\"field\":\"phone\"}]'),
-                            ('imp1', 3, 'skipped', 'k3', '{}', '[]', 'invalid', NULL, NULL, NULL),
-                            ('imp1', 4, 'pending', 'k4', '{}', '[]', NULL, NULL, NULL, NULL);",
+                            ('imp1', 3, 'skipped', 'k3', NULL, '[\"x\"]', 'invalid', NULL, NULL, NULL),
+                            ('imp1', 4, 'pending', 'k4', '{\"email\":\"a@b.co\"}', '[\"a@b.co\"]', NULL, NULL, NULL, NULL);",
                 )
             })
             .unwrap();
         migrate(&store).unwrap();
-        let (reviews, columns) = store
+        let (reviews, columns, data) = store
             .with_conn(|c| {
                 let reviews = c
                     .prepare(
@@ -563,7 +583,14 @@ mod tests {
                     .prepare("SELECT name FROM pragma_table_info('import_rows')")?
                     .query_map([], |r| r.get::<_, String>(0))?
                     .collect::<Result<Vec<_>, _>>()?;
-                Ok((reviews, columns))
+                let data = c
+                    .prepare(
+                        "SELECT row_number, payload, original FROM import_row_data
+                         WHERE import_id = 'imp1' ORDER BY row_number",
+                    )?
+                    .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Option<String>>(1)?, r.get::<_, String>(2)?)))?
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok((reviews, columns, data))
             })
             .unwrap();
         assert_eq!(
@@ -579,16 +606,37 @@ mod tests {
                 (3, "invalid".to_owned(), None, None, None),
             ]
         );
-        for gone in ["review", "match_id", "match_updated_at", "changes"] {
+        assert_eq!(
+            data,
+            vec![
+                (2, Some("{}".to_owned()), "[]".to_owned()),
+                (3, None, "[\"x\"]".to_owned()),
+                (
+                    4,
+                    Some("{\"email\":\"a@b.co\"}".to_owned()),
+                    "[\"a@b.co\"]".to_owned()
+                ),
+            ]
+        );
+        for gone in [
+            "review",
+            "match_id",
+            "match_updated_at",
+            "changes",
+            "payload",
+            "original",
+        ] {
             assert!(!columns.iter().any(|c| c == gone), "{gone} in {columns:?}");
         }
-        // Deleting the import deletes its reviews.
+        // Deleting the import deletes its reviews and rows' data.
         store
             .with_conn(|c| {
                 c.execute("DELETE FROM import_jobs WHERE id = 'imp1'", [])?;
-                c.query_row("SELECT count(*) FROM import_row_reviews", [], |r| {
-                    r.get::<_, i64>(0)
-                })
+                c.query_row(
+                    "SELECT (SELECT count(*) FROM import_row_reviews) + (SELECT count(*) FROM import_row_data)",
+                    [],
+                    |r| r.get::<_, i64>(0),
+                )
             })
             .map(|n| assert_eq!(n, 0))
             .unwrap();

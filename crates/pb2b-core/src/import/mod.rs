@@ -609,7 +609,10 @@ fn stage_rows(
     let mut r = TableReader::open_sheet(path, sheet)?;
     let size = r.size.unwrap_or(0);
     store
-        .with_conn(|c| c.execute("DELETE FROM import_rows WHERE import_id = ?1", [id]))
+        .with_conn(|c| {
+            c.execute("DELETE FROM import_rows WHERE import_id = ?1", [id])?;
+            c.execute("DELETE FROM import_row_data WHERE import_id = ?1", [id])
+        })
         .map_err(store_err)?;
     let mut seen = std::collections::HashSet::new();
     let mut rec = ByteRecord::new();
@@ -622,8 +625,11 @@ fn stage_rows(
                 let tx = c.transaction()?;
                 {
                     let mut ins = tx.prepare_cached(
-                        "INSERT INTO import_rows (import_id, row_number, state, idempotency_key, payload, original, error_code, error_message, dropped)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                        "INSERT INTO import_rows (import_id, row_number, state, idempotency_key, error_code, error_message, dropped)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                    )?;
+                    let mut data = tx.prepare_cached(
+                        "INSERT INTO import_row_data (import_id, row_number, payload, original) VALUES (?1, ?2, ?3, ?4)",
                     )?;
                     for r in batch.drain(..) {
                         let (code, msg) = match r.error {
@@ -635,12 +641,11 @@ fn stage_rows(
                             r.row as i64,
                             r.state,
                             r.key,
-                            r.payload,
-                            r.original,
                             code,
                             msg,
                             r.dropped
                         ])?;
+                        data.execute(params![id, r.row as i64, r.payload, r.original])?;
                     }
                 }
                 tx.commit()

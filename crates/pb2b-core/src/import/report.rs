@@ -67,7 +67,7 @@ fn write_rows(
     // The added columns are the journal's columns of the same names.
     let select = extra_headers
         .iter()
-        .map(|c| if *c == "dropped_fields" { "dropped" } else { c })
+        .map(|c| format!("r.{}", if *c == "dropped_fields" { "dropped" } else { c }))
         .collect::<Vec<_>>()
         .join(", ");
     let job = get_import(store, import_id)?;
@@ -88,7 +88,8 @@ fn write_rows(
         let rows: Vec<(Vec<String>, Extra)> = store
         .with_conn(|c| {
             let mut s = c.prepare(&format!(
-                "SELECT original, {select} FROM import_rows WHERE import_id = ?1 AND state IN ({states}) ORDER BY row_number"
+                "SELECT d.original, {select} FROM import_rows r JOIN import_row_data d ON d.import_id = r.import_id AND d.row_number = r.row_number
+                 WHERE r.import_id = ?1 AND r.state IN ({states}) ORDER BY r.row_number"
             ))?;
             let v = s
                 .query_map([import_id], |r| {

@@ -953,8 +953,9 @@ pub(super) fn settle_all(store: &Store, import_id: &str) -> Result<(), ErrorRepo
         .collect::<Vec<_>>()
         .join(", ");
     let select = format!(
-        "SELECT r.row_number, r.payload, v.class FROM import_rows r
+        "SELECT r.row_number, d.payload, v.class FROM import_rows r
          JOIN import_row_reviews v ON v.import_id = r.import_id AND v.row_number = r.row_number
+         LEFT JOIN import_row_data d ON d.import_id = r.import_id AND d.row_number = r.row_number
          WHERE r.import_id = ?1 AND r.state = 'pending' AND r.row_number > ?2 AND v.class IN ({classes})
          ORDER BY r.row_number LIMIT ?3"
     );
@@ -1052,8 +1053,9 @@ pub fn review_import(
                     let mut leads: Vec<NewLead> = Vec::with_capacity(8192);
                     {
                         let mut st = tx.prepare_cached(
-                            "SELECT r.row_number, r.payload, r.state, r.error_code, r.error_message, v.class
-                             FROM import_rows r LEFT JOIN import_row_reviews v ON v.import_id = r.import_id AND v.row_number = r.row_number
+                            "SELECT r.row_number, d.payload, r.state, r.error_code, r.error_message, v.class
+                             FROM import_rows r LEFT JOIN import_row_data d ON d.import_id = r.import_id AND d.row_number = r.row_number
+                             LEFT JOIN import_row_reviews v ON v.import_id = r.import_id AND v.row_number = r.row_number
                              WHERE r.import_id = ?1 AND r.row_number > ?2 ORDER BY r.row_number LIMIT 8192",
                         )?;
                         let mut q = st.query(params![import_id, after])?;
@@ -1276,8 +1278,9 @@ pub fn review_rows(
             )?;
             let rows = c
                 .prepare(
-                    "SELECT v.row_number, r.payload, r.original, v.class, v.match_id, v.changes, r.error_message
+                    "SELECT v.row_number, d.payload, d.original, v.class, v.match_id, v.changes, r.error_message
                      FROM import_row_reviews v JOIN import_rows r ON r.import_id = v.import_id AND r.row_number = v.row_number
+                     JOIN import_row_data d ON d.import_id = v.import_id AND d.row_number = v.row_number
                      WHERE v.import_id = ?1 AND (?2 IS NULL OR v.class = ?2)
                      ORDER BY v.row_number LIMIT ?3 OFFSET ?4",
                 )?

@@ -390,8 +390,9 @@ async fn reconcile(
     let candidates: Vec<(i64, String)> = store
         .with_conn(|c| {
             let mut s = c.prepare(
-                &format!("SELECT row_number, payload FROM import_rows
-                 WHERE import_id = ?1 AND state IN ('in_flight', 'failed') AND payload IS NOT NULL AND {NOT_IN_ACCEPTED_JOB}"),
+                &format!("SELECT import_rows.row_number, d.payload FROM import_rows
+                 JOIN import_row_data d ON d.import_id = import_rows.import_id AND d.row_number = import_rows.row_number
+                 WHERE import_rows.import_id = ?1 AND import_rows.state IN ('in_flight', 'failed') AND d.payload IS NOT NULL AND {NOT_IN_ACCEPTED_JOB}"),
             )?;
             let rows = s.query_map([&job.id], |r| {
                 Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))

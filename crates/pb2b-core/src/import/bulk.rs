@@ -115,7 +115,7 @@ impl Batch {
     /// journal's pending rows, so every statement that settles them names this range as well as
     /// `batch = seq`: the range is what lets SQLite seek the primary key instead of walking all
     /// of the import's rows (with no statistics it picks the primary key on `import_id` alone,
-    /// and a 100,000-row import then cost a scan of every wide row per batch).
+    /// and a 100,000-row import then cost a scan of every row per batch).
     fn span(&self) -> (i64, i64) {
         (
             self.rows.first().map_or(0, |r| r.0),

@@ -107,7 +107,7 @@ ALTER TABLE import_rows ADD COLUMN batch INTEGER;
 "#,
     // The review's per-row results move out of `import_rows` into a narrow table of their own
     // (`super::review`): a row's class, the workspace's lead it matched (id, updated_at when
-    // reviewed) and the changes it would make. A journal row holds the payload and the
+    // reviewed) and the changes it would make. A journal row then held the payload and the
     // original cells (about 650 bytes), so writing the ~60 bytes of a review into it rewrote
     // every page of the journal through the WAL; now a review writes this table only (the
     // rows it does not send are settled later; `review_unsettled` counts those not yet, see

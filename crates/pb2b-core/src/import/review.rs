@@ -18,8 +18,8 @@
 //!
 //! Only `create` and `update` rows are sent. The review of an import is stored per row in the
 //! narrow table `import_row_reviews` (class, matched lead, changes; read by the senders,
-//! [`review_rows`] and [`write_review`]), not in the wide journal rows: a journal row holds the
-//! payload and the original cells, and rewriting the ~10% of it a review decides would push
+//! [`review_rows`] and [`write_review`]), not in the journal's `import_rows`: a review that
+//! rewrote the journal rows it decides (a quarter of a file, spread through it) pushed nearly
 //! every page of a large import through the WAL. It can be run again (another mode, a fresher
 //! mirror) until the first row is sent. A row it does not send is settled later:
 //!
@@ -1094,8 +1094,8 @@ pub fn review_import(
                     let reviewer = Reviewer::new(&tx, mirror, mode).with_known(known.as_ref());
                     let mut verdicts = reviewer.classify_all(&leads)?.into_iter();
                     // Every row's result goes to the narrow table (replacing an earlier
-                    // review's); the wide journal row only where its state, code or message
-                    // changes, so a first review of rows it sends leaves their pages alone.
+                    // review's); a journal row only where an earlier review's settlement made
+                    // it `skipped`, so a first review leaves the journal's pages alone.
                     let mut put = tx.prepare_cached(
                         "INSERT OR REPLACE INTO import_row_reviews (import_id, row_number, class, match_id, match_updated_at, changes)
                          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",

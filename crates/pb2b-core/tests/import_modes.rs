@@ -385,6 +385,96 @@ async fn a_lead_created_after_the_last_sync_is_skipped_by_the_next_review() {
     sb.shutdown().await;
 }
 
+/// An empty sandbox, and this workspace's journal and mirror in a new data folder.
+struct Fresh {
+    sb: pb2b_sandbox::Sandbox,
+    c: Client,
+    tmp: tempfile::TempDir,
+    store: Store,
+    m: Mirror,
+    imports: Imports,
+}
+
+impl Fresh {
+    async fn new() -> Self {
+        let sb = common::sandbox_with(common::empty()).await;
+        let (c, _) = common::client(&sb, &sb.keys.full);
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::open(&tmp.path().join("data.sqlite")).unwrap();
+        let m = Mirror::open(store.clone(), WS, "default").unwrap();
+        let imports = Imports::new(store.clone(), c.clone(), owner());
+        Fresh {
+            sb,
+            c,
+            tmp,
+            store,
+            m,
+            imports,
+        }
+    }
+}
+
+/// A file of `Email,Name` rows `p<i>@example.com,Person <i>`, for `rows`.
+fn people(
+    dir: &std::path::Path,
+    name: &str,
+    rows: impl IntoIterator<Item = usize>,
+) -> std::path::PathBuf {
+    let path = dir.join(name);
+    let mut text = String::from("Email,Name\n");
+    for i in rows {
+        text.push_str(&format!("p{i}@example.com,Person {i}\n"));
+    }
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn bulk() -> RunOptions {
+    RunOptions {
+        bulk: true,
+        ..RunOptions::default()
+    }
+}
+
+/// Sends a reviewed import to the end.
+async fn sent(imports: &Imports, id: &str, options: RunOptions) -> import::ImportSummary {
+    let done = imports
+        .run(id, &options, &|_| {}, &CancellationToken::new())
+        .await
+        .unwrap();
+    assert_eq!(done.status, "completed", "{done:?}");
+    done
+}
+
+/// Cancels a reviewed import before it sent anything: its error report lists the `exists` rows
+/// the review skipped with that reason and the `cancelled` others, and nothing is pending.
+fn cancel_before_sending(
+    imports: &Imports,
+    store: &Store,
+    dir: &std::path::Path,
+    id: &str,
+    exists: usize,
+    cancelled: usize,
+) {
+    let job = imports.cancel(id).unwrap();
+    let all = (exists + cancelled) as u64;
+    assert_eq!((job.counts.skipped, job.counts.pending), (all, 0));
+    let report = dir.join(format!("cancelled-{id}.csv"));
+    assert_eq!(import::write_error_report(store, id, &report).unwrap(), all);
+    let text = std::fs::read_to_string(&report).unwrap();
+    assert_eq!(text.matches(",exists,").count(), exists, "{text}");
+    assert_eq!(text.matches(",cancelled,").count(), cancelled, "{text}");
+}
+
+/// Imports `file` into the workspace in bulk, then syncs the mirror.
+async fn seed(c: &Client, imports: &Imports, m: &Mirror, file: &std::path::Path) -> u64 {
+    let id = stage(imports, file);
+    review(imports, m, &id, ImportMode::Create);
+    let done = sent(imports, &id, bulk()).await;
+    sync_mirror(c, m).await;
+    done.counts.created
+}
+
 /// The rows a review does not send are left `pending` in the journal until a sender reaches
 /// them, a cancel or an error report settles them, or another review decides them again; the
 /// counts say "skipped" throughout, and the error report gives each one's reason. Every other
@@ -392,35 +482,18 @@ async fn a_lead_created_after_the_last_sync_is_skipped_by_the_next_review() {
 /// pass skipped rows between the rows they claim.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rows_the_review_skips_are_settled_by_whatever_reaches_them_first() {
-    let sb = common::sandbox_with(common::empty()).await;
-    let (c, _) = common::client(&sb, &sb.keys.full);
-    let tmp = tempfile::tempdir().unwrap();
-    let store = Store::open(&tmp.path().join("data.sqlite")).unwrap();
-    let m = Mirror::open(store.clone(), WS, "default").unwrap();
-    let imports = Imports::new(store.clone(), c.clone(), owner());
-    let write = |name: &str, rows: &mut dyn Iterator<Item = usize>| {
-        let path = tmp.path().join(name);
-        let mut text = String::from("Email,Name\n");
-        for i in rows {
-            text.push_str(&format!("p{i}@example.com,Person {i}\n"));
-        }
-        std::fs::write(&path, text).unwrap();
-        path
-    };
+    let Fresh {
+        sb,
+        c,
+        tmp,
+        store,
+        m,
+        imports,
+    } = Fresh::new().await;
+    let write = |name: &str, rows: &mut dyn Iterator<Item = usize>| people(tmp.path(), name, rows);
     // The workspace has the even rows' leads.
-    let seed = write("seed.csv", &mut (0..2400).step_by(2));
-    let id = stage(&imports, &seed);
-    review(&imports, &m, &id, ImportMode::Create);
-    let bulk = RunOptions {
-        bulk: true,
-        ..RunOptions::default()
-    };
-    let done = imports
-        .run(&id, &bulk, &|_| {}, &CancellationToken::new())
-        .await
-        .unwrap();
-    assert_eq!(done.counts.created, 1200);
-    sync_mirror(&c, &m).await;
+    let file = write("seed.csv", &mut (0..2400).step_by(2));
+    assert_eq!(seed(&c, &imports, &m, &file).await, 1200);
 
     let journal_skipped = |id: &str| -> i64 {
         store
@@ -443,17 +516,13 @@ async fn rows_the_review_skips_are_settled_by_whatever_reaches_them_first() {
     // journalled with its reason by the sender (other rows each time).
     let per_row = write("first.csv", &mut (0..1200));
     let in_bulk = write("second.csv", &mut (1200..2400));
-    for (file, options) in [(&per_row, RunOptions::default()), (&in_bulk, bulk)] {
+    for (file, options) in [(&per_row, RunOptions::default()), (&in_bulk, bulk())] {
         let (id, k) = reviewed(file, ImportMode::Create);
         assert_eq!((k.create, k.skipped_exists), (600, 600));
         assert_eq!(journal_skipped(&id), 0, "the review rewrote no journal row");
         let before = imports.get(&id).unwrap().counts;
         assert_eq!((before.pending, before.skipped), (600, 600));
-        let done = imports
-            .run(&id, &options, &|_| {}, &CancellationToken::new())
-            .await
-            .unwrap();
-        assert_eq!(done.status, "completed");
+        let done = sent(&imports, &id, options).await;
         assert_eq!(
             (
                 done.counts.created,
@@ -509,19 +578,7 @@ async fn rows_the_review_skips_are_settled_by_whatever_reaches_them_first() {
     let id = stage(&imports, &new);
     let k = review(&imports, &m, &id, ImportMode::Create).counts;
     assert_eq!((k.create, k.skipped_exists), (100, 100));
-    let cancelled = imports.cancel(&id).unwrap();
-    assert_eq!(
-        (cancelled.counts.skipped, cancelled.counts.pending),
-        (200, 0)
-    );
-    let report = tmp.path().join("cancelled.csv");
-    assert_eq!(
-        import::write_error_report(&store, &id, &report).unwrap(),
-        200
-    );
-    let text = std::fs::read_to_string(&report).unwrap();
-    assert_eq!(text.matches(",exists,").count(), 100, "{text}");
-    assert_eq!(text.matches(",cancelled,").count(), 100, "{text}");
+    cancel_before_sending(&imports, &store, tmp.path(), &id, 100, 100);
     assert_eq!(common::server_leads(&c).await.len(), 2400);
     sb.shutdown().await;
 }
@@ -531,36 +588,19 @@ async fn rows_the_review_skips_are_settled_by_whatever_reaches_them_first() {
 /// send every row after it once, and a cancel settles it all the same.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_long_run_of_skipped_rows_is_settled_in_steps() {
-    let sb = common::sandbox_with(common::empty()).await;
-    let (c, _) = common::client(&sb, &sb.keys.full);
-    let tmp = tempfile::tempdir().unwrap();
-    let store = Store::open(&tmp.path().join("data.sqlite")).unwrap();
-    let m = Mirror::open(store.clone(), WS, "default").unwrap();
-    let imports = Imports::new(store.clone(), c.clone(), owner());
-    let write = |name: &str, rows: &mut dyn Iterator<Item = usize>| {
-        let path = tmp.path().join(name);
-        let mut text = String::from("Email,Name\n");
-        for i in rows {
-            text.push_str(&format!("q{i}@example.com,Person {i}\n"));
-        }
-        std::fs::write(&path, text).unwrap();
-        path
-    };
-    let bulk = RunOptions {
-        bulk: true,
-        ..RunOptions::default()
-    };
-    let seed = write("seed.csv", &mut (0..9000));
-    let id = stage(&imports, &seed);
-    review(&imports, &m, &id, ImportMode::Create);
-    let done = imports
-        .run(&id, &bulk, &|_| {}, &CancellationToken::new())
-        .await
-        .unwrap();
-    assert_eq!(done.counts.created, 9000);
-    sync_mirror(&c, &m).await;
+    let Fresh {
+        sb,
+        c,
+        tmp,
+        store,
+        m,
+        imports,
+    } = Fresh::new().await;
+    let write = |name: &str, rows: &mut dyn Iterator<Item = usize>| people(tmp.path(), name, rows);
+    let file = write("seed.csv", &mut (0..9000));
+    assert_eq!(seed(&c, &imports, &m, &file).await, 9000);
 
-    for (n, options) in [(0, RunOptions::default()), (1, bulk), (2, bulk)] {
+    for (n, options) in [(0, RunOptions::default()), (1, bulk()), (2, bulk())] {
         let file = write(
             &format!("run{n}.csv"),
             &mut (0..9000).chain(9000 + n * 10..9010 + n * 10),
@@ -569,26 +609,10 @@ async fn a_long_run_of_skipped_rows_is_settled_in_steps() {
         let k = review(&imports, &m, &id, ImportMode::Create).counts;
         assert_eq!((k.create, k.skipped_exists), (10, 9000));
         if n == 2 {
-            let cancelled = imports.cancel(&id).unwrap();
-            assert_eq!(
-                (cancelled.counts.skipped, cancelled.counts.pending),
-                (9010, 0)
-            );
-            let report = tmp.path().join("cancelled.csv");
-            assert_eq!(
-                import::write_error_report(&store, &id, &report).unwrap(),
-                9010
-            );
-            let text = std::fs::read_to_string(&report).unwrap();
-            assert_eq!(text.matches(",exists,").count(), 9000);
-            assert_eq!(text.matches(",cancelled,").count(), 10);
+            cancel_before_sending(&imports, &store, tmp.path(), &id, 9000, 10);
             continue;
         }
-        let done = imports
-            .run(&id, &options, &|_| {}, &CancellationToken::new())
-            .await
-            .unwrap();
-        assert_eq!(done.status, "completed");
+        let done = sent(&imports, &id, options).await;
         assert_eq!(
             (
                 done.counts.created,

@@ -165,10 +165,7 @@ fn claim(
                         seen += 1;
                         let row: i64 = r.get(0)?;
                         let payload: Option<String> = r.get(2)?;
-                        let class = r
-                            .get_ref(3)?
-                            .as_str_or_null()?
-                            .and_then(ReviewClass::parse);
+                        let class = review::class_at(r, 3)?;
                         if let Some((code, why)) = review::not_sent(class, payload.as_deref()) {
                             skipped.push((row, code, why));
                             after = row;
@@ -292,9 +289,7 @@ fn unfinished(store: &Store, import_id: &str) -> Result<Vec<Batch>, ErrorReport>
                 while let Some(r) = q.next()? {
                     b.rows.push((
                         r.get::<_, i64>(0)?,
-                        r.get::<_, Option<String>>(2)?
-                            .as_deref()
-                            .and_then(ReviewClass::parse),
+                        review::class_at(r, 2)?,
                     ));
                     b.payloads.push(read_payload(r.get(1)?));
                 }

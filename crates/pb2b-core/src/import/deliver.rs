@@ -227,10 +227,7 @@ fn fetch(store: &Store, id: &str, after: i64, n: usize) -> Result<(Vec<Job>, boo
                         let row: i64 = r.get(0)?;
                         after = row;
                         let payload = r.get::<_, Option<String>>(2)?;
-                        let class = r
-                            .get_ref(3)?
-                            .as_str_or_null()?
-                            .and_then(ReviewClass::parse);
+                        let class = review::class_at(r, 3)?;
                         if let Some((code, why)) = review::not_sent(class, payload.as_deref()) {
                             skipped.push((row, code, why));
                             if skipped.len() >= review::SETTLE_ROWS {

@@ -884,6 +884,12 @@ struct StagedRow {
 /// seconds a million rows take.
 pub(super) const SETTLE_ROWS: usize = 8192;
 
+/// The review's class in column `i` of a journal row read with `import_row_reviews` joined
+/// (`None`: the row was never reviewed).
+pub(super) fn class_at(r: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<Option<ReviewClass>> {
+    Ok(r.get_ref(i)?.as_str_or_null()?.and_then(ReviewClass::parse))
+}
+
 /// The code and why a reviewed row is journalled `skipped` with when it is settled: `None` for
 /// a row that is sent, or that no review classified. `payload` is the row's as journalled.
 pub(super) fn not_sent(

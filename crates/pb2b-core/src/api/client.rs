@@ -455,10 +455,25 @@ impl Client {
             };
             let (failure, error, retry_after) = match outcome {
                 Ok((status, resp_headers, bytes)) => {
-                    let json: Option<Value> = serde_json::from_slice(&bytes).ok();
+                    // An error's body is read as a `Value` (the error mapping needs it); a
+                    // success's is parsed by its caller, typed, and by the excerpt only as far
+                    // as the excerpt reaches.
+                    let json: Option<Value> = if status >= 400 {
+                        serde_json::from_slice(&bytes).ok()
+                    } else {
+                        None
+                    };
+                    // Without the header (the API sends it), the body's `request_id`.
                     let request_id = header_str(&resp_headers, "x-request-id").or_else(|| {
-                        json.as_ref()
-                            .and_then(|j| j.get("request_id"))
+                        let parsed;
+                        let j = match &json {
+                            Some(j) => j,
+                            None => {
+                                parsed = serde_json::from_slice::<Value>(&bytes).ok()?;
+                                &parsed
+                            }
+                        };
+                        j.get("request_id")
                             .and_then(Value::as_str)
                             .map(str::to_owned)
                     });
@@ -467,7 +482,7 @@ impl Client {
                     exchange.status = Some(status);
                     exchange.request_id = request_id.clone();
                     exchange.replayed = replayed;
-                    // The body parsed once above serves the excerpt too.
+                    // An error's body parsed above serves the excerpt too.
                     exchange.response_excerpt = match &json {
                         Some(v) => Some(excerpt_of(v)),
                         None => excerpt(&bytes),

@@ -2,6 +2,7 @@
 //! once per attempt (retries included), so the request log never depends on callers.
 
 use serde::Serialize;
+use serde_json::value::RawValue;
 use serde_json::Value;
 
 /// Largest response excerpt kept, in bytes.
@@ -138,15 +139,148 @@ impl std::io::Write for Prefix {
 /// The excerpt of a response body: JSON with secret fields and URL signatures replaced, cut to
 /// [`EXCERPT_LIMIT`] bytes on a character boundary. Of a body that is not JSON (an export file)
 /// only its size is kept.
+///
+/// The body is parsed only as far as the excerpt reaches ([`Lazy`]): a page of 1,000 import
+/// results is ~100 KB, and building all of it as a `Value` to keep 2 KB was a large share of
+/// the client's work per page. The result is the same as [`excerpt_of`] of the whole body
+/// parsed (a property test compares them), except that a number out of `f64`'s range beyond
+/// the excerpt's reach, which a `Value` refuses, is never parsed.
 pub fn excerpt(body: &[u8]) -> Option<String> {
     if body.is_empty() {
         return None;
     }
-    Some(match serde_json::from_slice::<Value>(body) {
-        Ok(v) => excerpt_of(&v),
-        // Not JSON: an export file (personal data) or a proxy's page. Only its size is kept.
-        Err(_) => format!("({} bytes that are not JSON; not kept)", body.len()),
+    let lazy = (!map_keeps_order())
+        .then(|| serde_json::from_slice::<&RawValue>(body).ok())
+        .flatten()
+        .and_then(|raw| {
+            let mut out = Prefix {
+                buf: Vec::with_capacity(EXCERPT_LIMIT + 4),
+                max: EXCERPT_LIMIT + 4,
+            };
+            match serde_json::to_writer(&mut out, &Lazy(raw)) {
+                Ok(()) => Some(out),
+                Err(_) if out.buf.len() == out.max => Some(out),
+                // A value the outer scan let through but `Value` would refuse (a number out of
+                // range): the whole-body parse below decides.
+                Err(_) => None,
+            }
+        });
+    Some(match lazy {
+        Some(out) => cut(&out.buf),
+        None => match serde_json::from_slice::<Value>(body) {
+            Ok(v) => excerpt_of(&v),
+            // Not JSON: an export file (personal data) or a proxy's page. Only its size is kept.
+            Err(_) => format!("({} bytes that are not JSON; not kept)", body.len()),
+        },
     })
+}
+
+/// Whether `serde_json`'s maps keep their keys' order (its `preserve_order` feature, which
+/// another crate of a build can turn on). [`Lazy`] writes an object's keys sorted, as a map
+/// that does not keep them does; when maps keep order, [`excerpt`] parses the whole body.
+fn map_keeps_order() -> bool {
+    static KEEPS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *KEEPS.get_or_init(|| {
+        let m: serde_json::Map<String, Value> =
+            [("b".to_owned(), Value::Null), ("a".to_owned(), Value::Null)]
+                .into_iter()
+                .collect();
+        m.keys().next().map(String::as_str) == Some("b")
+    })
+}
+
+/// A JSON text written as [`Redacted`] writes its `Value`, parsed one level at a time as the
+/// writer reaches it: an object's members (keys sorted, the last of equal keys kept, as a
+/// `Value`'s map does) and an array's items are found as raw text, and a member or item is
+/// parsed only when it is written. Once the excerpt is full the writer stops, so the rest of a
+/// long body is never parsed.
+struct Lazy<'a>(&'a RawValue);
+
+/// An object's key: borrowed from the text unless it has escapes.
+struct Key<'a>(std::borrow::Cow<'a, str>);
+
+impl<'de> serde::Deserialize<'de> for Key<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Key<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Key<'de>, E> {
+                Ok(Key(std::borrow::Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Key<'de>, E> {
+                Ok(Key(std::borrow::Cow::Owned(v.to_owned())))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Key<'de>, E> {
+                Ok(Key(std::borrow::Cow::Owned(v)))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+/// An object's members, keys sorted.
+struct Members<'a>(std::collections::BTreeMap<std::borrow::Cow<'a, str>, &'a RawValue>);
+
+impl<'de> serde::Deserialize<'de> for Members<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Members<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Members<'de>, A::Error> {
+                let mut out = std::collections::BTreeMap::new();
+                while let Some((k, v)) = map.next_entry::<Key<'de>, &'de RawValue>()? {
+                    out.insert(k.0, v);
+                }
+                Ok(Members(out))
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+impl Serialize for Lazy<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::{Error, SerializeMap};
+        let text = self.0.get();
+        match text.as_bytes().first() {
+            Some(b'{') => {
+                let members: Members<'_> = serde_json::from_str(text).map_err(S::Error::custom)?;
+                let mut m = s.serialize_map(Some(members.0.len()))?;
+                for (k, v) in &members.0 {
+                    if SECRET_FIELDS.contains(&k.as_ref()) && v.get().starts_with('"') {
+                        m.serialize_entry(k, "<redacted>")?;
+                    } else {
+                        m.serialize_entry(k, &Lazy(v))?;
+                    }
+                }
+                m.end()
+            }
+            Some(b'[') => {
+                let items: Vec<&RawValue> = serde_json::from_str(text).map_err(S::Error::custom)?;
+                s.collect_seq(items.into_iter().map(Lazy))
+            }
+            Some(b'"') => {
+                let text: Key<'_> = serde_json::from_str(text).map_err(S::Error::custom)?;
+                match redact_url(&text.0) {
+                    Some(safe) => s.serialize_str(&safe),
+                    None => s.serialize_str(&text.0),
+                }
+            }
+            // A number, `true`, `false` or `null`: written as a `Value` writes it.
+            _ => serde_json::from_str::<Value>(text)
+                .map_err(S::Error::custom)?
+                .serialize(s),
+        }
+    }
 }
 
 /// [`excerpt`] of a body the caller already parsed. Only the part that is kept is redacted and
@@ -160,9 +294,14 @@ pub fn excerpt_of(value: &Value) -> String {
     };
     // An error here is the prefix being full: what was written is what is kept.
     let _ = serde_json::to_writer(&mut out, &Redacted(value));
-    let text = match std::str::from_utf8(&out.buf) {
+    cut(&out.buf)
+}
+
+/// What [`Prefix`] kept, cut to [`EXCERPT_LIMIT`] bytes on a character boundary.
+fn cut(buf: &[u8]) -> String {
+    let text = match std::str::from_utf8(buf) {
         Ok(t) => t,
-        Err(e) => std::str::from_utf8(&out.buf[..e.valid_up_to()]).unwrap_or_default(),
+        Err(e) => std::str::from_utf8(&buf[..e.valid_up_to()]).unwrap_or_default(),
     };
     truncate(text, EXCERPT_LIMIT)
 }
@@ -243,6 +382,94 @@ mod tests {
         }
         let small = br#"{"data":{"secret":"x","a":"https://h.test/p?sig=1"}}"#;
         assert_eq!(excerpt(small).unwrap(), whole_then_cut(small));
+    }
+
+    fn json() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        let text = prop_oneof![
+            "[a-zé😀\"\\\\\n\t\u{1}/ ]{0,40}",
+            "[a-z]{1,8}".prop_map(|h| format!("https://{h}.test/f?a=1&signature={h}")),
+            "[a-z]{0,300}",
+        ];
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            any::<u64>().prop_map(Value::from),
+            (-1e300f64..1e300).prop_map(Value::from),
+            text.prop_map(Value::from),
+        ];
+        leaf.prop_recursive(4, 400, 12, |inner| {
+            let key = prop_oneof![
+                "[a-z_]{0,12}",
+                Just("secret".to_owned()),
+                Just("signing_secret".to_owned()),
+                Just("api_key".to_owned()),
+                Just("k\"é\\y".to_owned()),
+            ];
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..12).prop_map(Value::Array),
+                proptest::collection::btree_map(key, inner, 0..12)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2048))]
+        /// The excerpt parsed only as far as it reaches is the whole body parsed, redacted,
+        /// written and cut, for any JSON, compact or pretty, and at the limit.
+        #[test]
+        fn the_lazy_excerpt_is_the_whole_body_redacted_then_cut(v in json(), pretty in proptest::prelude::any::<bool>()) {
+            let body = if pretty {
+                serde_json::to_vec_pretty(&v).unwrap()
+            } else {
+                serde_json::to_vec(&v).unwrap()
+            };
+            proptest::prop_assert_eq!(excerpt(&body).unwrap(), whole_then_cut(&body));
+        }
+    }
+
+    #[test]
+    fn the_lazy_excerpt_keeps_what_a_value_keeps() {
+        // Equal keys (the last is kept), escaped keys, keys that only differ in case, spaces
+        // everywhere, numbers a `Value` writes differently from their text.
+        for body in [
+            &br#"{"b":1,"a":{"secret":"x","secret":"y"},"b":2}"#[..],
+            br#" { "k\u00e9y" : [ 1.0e2 , -0 , 1E-7, 18446744073709551615, -9223372036854775808 ] , "K" : "v" } "#,
+            br#"{"secret":{"nested":"not a string, kept"},"api_key":null,"url":"https://h.test/a?token=t&x=1"}"#,
+            br#""https://h.test/a?sig=1""#,
+            br#"[]"#,
+            br#"{}"#,
+            br#"12.5"#,
+        ] {
+            assert_eq!(excerpt(body).unwrap(), whole_then_cut(body), "{}", String::from_utf8_lossy(body));
+        }
+        // Not JSON after the excerpt's reach: the whole body is still refused.
+        let mut long = br#"{"data":["#.to_vec();
+        for i in 0..500 {
+            long.extend_from_slice(format!(r#"{{"id":"lead_{i}"}},"#).as_bytes());
+        }
+        long.extend_from_slice(b"oops]}");
+        assert_eq!(
+            excerpt(&long).unwrap(),
+            format!("({} bytes that are not JSON; not kept)", long.len())
+        );
+        // The one difference: a number out of range (which a `Value` refuses) beyond the
+        // excerpt's reach is never parsed, so such a body gets its excerpt.
+        let mut far = br#"{"a":""#.to_vec();
+        far.extend_from_slice("x".repeat(3000).as_bytes());
+        far.extend_from_slice(br#"","b":1e999}"#);
+        assert!(serde_json::from_slice::<Value>(&far).is_err());
+        assert_eq!(
+            excerpt(&far).unwrap(),
+            format!(r#"{{"a":"{}"#, "x".repeat(EXCERPT_LIMIT - 6))
+        );
+        // Within its reach, the whole body decides.
+        assert_eq!(
+            excerpt(br#"{"b":1e999}"#).unwrap(),
+            "(11 bytes that are not JSON; not kept)"
+        );
     }
 
     #[test]

@@ -812,11 +812,11 @@ async fn run(
                     "Idempotency-Key must be 1..255 visible ASCII characters (no spaces)",
                 ));
             }
-            let fingerprint = json!({
-                "method": parts.method.as_str(),
-                "path": parts.uri.path(),
-                "body": Value::Object(obj.clone().unwrap_or_default()),
-            });
+            let fingerprint = crate::store::fingerprint(
+                parts.method.as_str(),
+                parts.uri.path(),
+                obj.as_ref().unwrap_or(&Map::new()),
+            );
             let slot = (key.id.clone(), ik.to_string());
             let mut st = app.lock();
             let ttl = app.cfg.idempotency_ttl.as_millis() as i64;
@@ -911,7 +911,7 @@ async fn run(
             struct Stored<'a> {
                 api_key: &'a str,
                 key: &'a str,
-                fingerprint: &'a Value,
+                fingerprint: &'a str,
                 done: &'a IdemDone,
             }
             if let Some(entry) = st.idem.get_mut(&slot) {
@@ -1695,7 +1695,7 @@ pub const IMPORT_MAX_ROWS: usize = 1000;
 
 /// Validates a POST /imports body: `(mode, rows, client_reference)`.
 fn import_from_body(
-    body: &Map<String, Value>,
+    body: Map<String, Value>,
 ) -> Result<(String, Vec<Value>, Option<String>), ApiError> {
     if let Some(Value::Array(a)) = body.get("leads") {
         if a.len() > IMPORT_MAX_ROWS {
@@ -1719,7 +1719,7 @@ fn import_from_body(
     let (mut mode, mut rows, mut reference) = (String::new(), Vec::new(), None);
     for (k, v) in body {
         match (k.as_str(), v) {
-            ("mode", Value::String(m)) if m == "create" || m == "upsert" => mode = m.clone(),
+            ("mode", Value::String(m)) if m == "create" || m == "upsert" => mode = m,
             ("mode", Value::String(_)) => {
                 errs.add("mode", "invalid_value", "must be create or upsert")
             }
@@ -1736,24 +1736,24 @@ fn import_from_body(
                         );
                     }
                 }
-                rows = a.clone();
+                rows = a;
             }
             ("client_reference", Value::Null) => {}
             ("client_reference", Value::String(r)) if r.chars().count() <= 255 => {
-                reference = Some(r.clone())
+                reference = Some(r)
             }
             ("client_reference", Value::String(_)) => {
-                errs.add(k, "too_long", "at most 255 characters")
+                errs.add(&k, "too_long", "at most 255 characters")
             }
             ("mode" | "leads", Value::Null) => {
-                errs.add(k, "null_not_allowed", format!("{k} cannot be null"))
+                errs.add(&k, "null_not_allowed", format!("{k} cannot be null"))
             }
             ("mode" | "leads" | "client_reference", other) => errs.add(
-                k,
+                &k,
                 "invalid_type",
-                format!("wrong type: {}", type_name(other)),
+                format!("wrong type: {}", type_name(&other)),
             ),
-            _ => errs.add(k, "unknown_field", "unknown field"),
+            _ => errs.add(&k, "unknown_field", "unknown field"),
         }
     }
     errs.into_result()?;
@@ -2004,7 +2004,7 @@ fn write_op(ctx: &Ctx, op: &Op, body: Map<String, Value>) -> Result<Reply, ApiEr
             ok(StatusCode::OK, rid, &lead)
         }
         Op::CreateImport => {
-            let (mode, rows, client_reference) = import_from_body(&body)?;
+            let (mode, rows, client_reference) = import_from_body(body)?;
             let now = now_ms();
             let rec = ImportRec {
                 id: new_id("imp_", 20),
@@ -2023,13 +2023,14 @@ fn write_op(ctx: &Ctx, op: &Op, body: Map<String, Value>) -> Result<Reply, ApiEr
                 updated_at: now,
                 completed_at: None,
             };
+            let (id, public) = (rec.id.clone(), rec.public());
             {
                 let mut st = app.lock();
                 st.put("import", &rec.id, &rec);
-                st.imports.insert(rec.id.clone(), rec.clone());
+                st.imports.insert(id.clone(), rec);
             }
-            hooks::spawn_import(app.clone(), rec.id.clone());
-            ok(StatusCode::ACCEPTED, rid, rec.public())
+            hooks::spawn_import(app.clone(), id);
+            ok(StatusCode::ACCEPTED, rid, public)
         }
         Op::CreateExport => {
             let (updated_after, fields) = export_from_body(&body)?;

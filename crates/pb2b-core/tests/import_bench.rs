@@ -204,7 +204,7 @@ async fn import_rows(
     external_ok: bool,
     rows: u64,
     opts: RunOptions,
-) -> (import::ImportSummary, Vec<(f64, u64)>, f64) {
+) -> (import::ImportSummary, Vec<(f64, u64)>, f64, f64) {
     let sb = Target::start(cfg, external_ok).await;
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("rows.csv");
@@ -225,6 +225,7 @@ async fn import_rows(
     let trace: Arc<Mutex<Vec<(f64, u64)>>> = Arc::default();
     let trace2 = trace.clone();
     let start = Instant::now();
+    let cpu = cpu_seconds("/proc/self/stat");
     let s = import::run(
         &sb.client(&store),
         &store,
@@ -240,19 +241,37 @@ async fn import_rows(
     )
     .await
     .unwrap();
+    let cpu = cpu_seconds("/proc/self/stat") - cpu;
     sb.stop().await;
     let t = trace.lock().unwrap().clone();
-    (s, t, stage_secs)
+    (s, t, stage_secs, cpu)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+/// The per-row import at full speed. `PB2B_BENCH_RUNTIME` says how the import runs, as each
+/// front runs it: `cli` on one current-thread runtime (`pb2b`'s `main`), `app` spawned on a
+/// runtime's two workers (the app's `jobs::spawn`), `inline` (the default, as the earlier
+/// figures were measured) awaited on the test's thread beside two workers.
+#[test]
 #[ignore = "benchmark: bench/import/run.sh"]
-async fn bench_import_unthrottled() {
+fn bench_import_unthrottled() {
+    let how = std::env::var("PB2B_BENCH_RUNTIME").unwrap_or_else(|_| "inline".into());
+    let rt = match how.as_str() {
+        "cli" => tokio::runtime::Builder::new_current_thread(),
+        "app" | "inline" => {
+            let mut b = tokio::runtime::Builder::new_multi_thread();
+            b.worker_threads(2);
+            b
+        }
+        other => panic!("PB2B_BENCH_RUNTIME: cli, app or inline, not {other}"),
+    }
+    .enable_all()
+    .build()
+    .unwrap();
     let rows: u64 = std::env::var("PB2B_BENCH_ROWS")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(30_000);
-    let (s, _, stage_secs) = import_rows(
+    let work = import_rows(
         SandboxConfig {
             seed_demo: false,
             ..SandboxConfig::default()
@@ -260,8 +279,12 @@ async fn bench_import_unthrottled() {
         true,
         rows,
         RunOptions::default(),
-    )
-    .await;
+    );
+    let (s, _, stage_secs, cpu) = if how == "app" {
+        rt.block_on(async { tokio::spawn(work).await.unwrap() })
+    } else {
+        rt.block_on(work)
+    };
     assert_eq!(s.counts.created, rows);
     // The anchor: wrk's POST /leads rate against the same sandbox binary, measured by run.sh
     // just before this run.
@@ -273,10 +296,13 @@ async fn bench_import_unthrottled() {
         serde_json::json!({
             "bench": "import_unthrottled",
             "rows": rows,
+            "runtime": how,
             "sandbox": if std::env::var("PB2B_BENCH_BASE_URL").is_ok() { "process" } else { "in-process" },
             "stage_seconds": stage_secs,
             "seconds": s.elapsed_ms as f64 / 1000.0,
             "leads_per_sec": s.rows_per_sec,
+            // With the sandbox in its own process: the client's CPU alone.
+            "cpu_ms_per_1000_rows": cpu * 1e6 / rows as f64,
             "wrk_post_leads_per_sec": wrk,
             "ratio_to_wrk": wrk.map(|w| s.rows_per_sec / w),
             "failed": s.counts.failed,
@@ -295,7 +321,7 @@ async fn bench_import_rate_limited() {
     // 2.5 windows' worth: the limit allows N in any 60 s, so the last rows can go at 120 s
     // at the earliest.
     let rows = n * 5 / 2;
-    let (s, trace, _) = import_rows(
+    let (s, trace, _, _) = import_rows(
         SandboxConfig {
             seed_demo: false,
             rate_limit_per_minute: Some(n as u32),

@@ -337,10 +337,7 @@ async fn send_row(
         )
     })?;
     match (mode, &job.match_id) {
-        (ImportMode::Upsert, _) => client
-            .upsert_lead(&lead, &job.key)
-            .await
-            .map(|r| r.map(|u| (u.lead.id, u.result))),
+        (ImportMode::Upsert, _) => client.upsert_lead_id(&lead, &job.key).await,
         (ImportMode::Update, Some(id)) => {
             let resp = client.update_lead(id, &patch_of(lead)).await?;
             let result = if job.match_updated_at.as_deref() == Some(resp.data.updated_at.as_str()) {
@@ -356,9 +353,9 @@ async fn send_row(
             "the row has no matched lead to update (review the import again)".to_owned(),
         )),
         (ImportMode::Create, _) => client
-            .create_lead(&lead, &job.key)
+            .create_lead_id(&lead, &job.key)
             .await
-            .map(|r| r.map(|l| (l.id, UpsertResult::Created))),
+            .map(|r| r.map(|id| (id, UpsertResult::Created))),
     }
 }
 

@@ -180,7 +180,9 @@ pub fn key_looks_valid(key: &str) -> bool {
 
 enum Body {
     None,
-    Json(Vec<u8>),
+    /// Shared, so each attempt's request takes it without copying (a bulk import's body is up
+    /// to ~1 MiB).
+    Json(bytes::Bytes),
 }
 
 fn transport_failure(err: &reqwest::Error) -> (Failure, ApiErrorKind, &'static str, String) {
@@ -591,13 +593,15 @@ impl Client {
     }
 
     fn json_body<B: Serialize>(body: &B) -> Result<Body, ApiError> {
-        serde_json::to_vec(body).map(Body::Json).map_err(|e| {
-            ApiError::local(
-                ApiErrorKind::InvalidRequest,
-                client_codes::INVALID_REQUEST,
-                format!("the request body could not be encoded ({e})"),
-            )
-        })
+        serde_json::to_vec(body)
+            .map(|b| Body::Json(b.into()))
+            .map_err(|e| {
+                ApiError::local(
+                    ApiErrorKind::InvalidRequest,
+                    client_codes::INVALID_REQUEST,
+                    format!("the request body could not be encoded ({e})"),
+                )
+            })
     }
 
     async fn get_one<T: DeserializeOwned>(

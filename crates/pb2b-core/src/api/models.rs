@@ -282,7 +282,9 @@ pub struct ExportDownload {
 pub struct NewBulkImport {
     /// `create` (each row as POST `/leads`) or `upsert` (as POST `/leads/upsert`).
     pub mode: String,
-    pub leads: Vec<Box<serde_json::value::RawValue>>,
+    /// The rows: a JSON array of create bodies, written as it is (the bulk sender joins the
+    /// journal's payloads into it as it reads them, one buffer instead of one per row).
+    pub leads: Box<serde_json::value::RawValue>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub client_reference: Option<String>,
 }

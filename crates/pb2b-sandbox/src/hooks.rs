@@ -19,6 +19,21 @@ pub fn is_loopback_url(u: &reqwest::Url) -> bool {
     }
 }
 
+/// The enabled webhooks subscribed to `event_type`.
+fn subscribers<'a>(
+    st: &'a crate::store::Store,
+    event_type: &'a str,
+) -> impl Iterator<Item = &'a crate::store::WebhookRec> + 'a {
+    st.webhooks
+        .values()
+        .filter(move |w| w.enabled && w.events.iter().any(|e| e == event_type))
+}
+
+/// Whether [`emit`] would record a delivery of `event_type` now.
+pub fn subscribed(st: &crate::store::Store, event_type: &str) -> bool {
+    subscribers(st, event_type).next().is_some()
+}
+
 /// Records one delivery per subscribed, enabled webhook and starts delivering. The event's
 /// object is built (`object()`) only when some webhook subscribes to the event: an event no one
 /// receives is not recorded anywhere, and building it was a quarter of the sandbox's work per
@@ -28,12 +43,7 @@ pub fn emit(app: &Arc<App>, event_type: &str, object: impl FnOnce() -> Value) {
     {
         // One lock for finding the subscribers and recording their deliveries, as before.
         let mut st = app.lock();
-        let targets: Vec<String> = st
-            .webhooks
-            .values()
-            .filter(|w| w.enabled && w.events.iter().any(|e| e == event_type))
-            .map(|w| w.id.clone())
-            .collect();
+        let targets: Vec<String> = subscribers(&st, event_type).map(|w| w.id.clone()).collect();
         if targets.is_empty() {
             return;
         }

@@ -589,3 +589,74 @@ async fn quickstart_curl_node_and_python_snippets_run_as_written() {
     assert_eq!(e.admin(Method::GET, "/state", None).await["leads"], 0);
     e.sb.shutdown().await;
 }
+
+/// Each row an import job creates fires its own `lead.created`, with the lead as stored (the
+/// same object GET /leads/{id} answers), as a single POST /leads does; a failed row fires none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_row_an_import_creates_fires_lead_created_with_the_stored_lead() {
+    let e = env().await;
+    let k = e.full();
+    let (url, rec) = receiver(0).await;
+    e.send(
+        e.req(Method::POST, "/webhooks", &k)
+            .json(&json!({"url": url, "events": ["lead.created"]})),
+        "/webhooks",
+    )
+    .await;
+    let body = json!({"mode": "create", "leads": [
+        {"email": "row1@example.com", "full_name": "Row One", "custom_fields": {"tier": "a"}},
+        {"email": "not an e-mail"},
+        {"email": "row3@example.com", "job_title": "CTO"},
+    ]});
+    let job = e
+        .send(
+            e.req(Method::POST, "/imports", &k)
+                .header("Idempotency-Key", "row-events-1")
+                .json(&body),
+            "/imports",
+        )
+        .await;
+    assert_eq!(job.status, 202, "{}", job.raw);
+    let id = job.data()["id"].as_str().unwrap().to_string();
+    let hits = eventually(|| async {
+        let hits = rec.hits.lock().unwrap().clone();
+        (hits.len() >= 2).then_some(hits)
+    })
+    .await;
+    let results = e
+        .send(
+            e.req(Method::GET, &format!("/imports/{id}/results"), &k),
+            "/imports/{import_id}/results",
+        )
+        .await;
+    let created: Vec<String> = results
+        .data()
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["result"] == "created")
+        .map(|r| r["lead_id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(created.len(), 2, "{}", results.raw);
+    let mut objects: Vec<Value> = hits
+        .iter()
+        .map(|(h, raw)| {
+            assert_eq!(h.get("x-prospectb2b-event").unwrap(), "lead.created");
+            serde_json::from_slice::<Value>(raw).unwrap()["data"]["object"].clone()
+        })
+        .collect();
+    objects.sort_by_key(|o| o["email"].as_str().unwrap_or_default().to_owned());
+    for (object, lead_id) in objects.iter().zip(&created) {
+        let stored = e
+            .send(
+                e.req(Method::GET, &format!("/leads/{lead_id}"), &k),
+                "/leads/{lead_id}",
+            )
+            .await;
+        assert_eq!(object, stored.data(), "{}", stored.raw);
+    }
+    // Only the two created rows: nothing else arrives.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(rec.hits.lock().unwrap().len(), 2);
+    e.sb.shutdown().await;
+}

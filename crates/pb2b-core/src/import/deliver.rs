@@ -329,16 +329,21 @@ async fn send_row(
     mode: ImportMode,
     job: &Job,
 ) -> Result<crate::api::ApiResponse<(String, UpsertResult)>, ApiError> {
-    let lead: NewLead = serde_json::from_str(&job.payload).map_err(|e| {
+    // Create and upsert send the journaled lead as it was written (see `create_lead_id`);
+    // only an update reads it, to build its PATCH. The syntax check does not allocate.
+    let unreadable = |e: serde_json::Error| {
         ApiError::local(
             ApiErrorKind::InvalidRequest,
             "invalid_request",
             format!("the journaled row could not be read ({e})"),
         )
-    })?;
+    };
+    let json: &serde_json::value::RawValue =
+        serde_json::from_str(&job.payload).map_err(unreadable)?;
     match (mode, &job.match_id) {
-        (ImportMode::Upsert, _) => client.upsert_lead_id(&lead, &job.key).await,
+        (ImportMode::Upsert, _) => client.upsert_lead_id(json, &job.key).await,
         (ImportMode::Update, Some(id)) => {
+            let lead: NewLead = serde_json::from_str(json.get()).map_err(unreadable)?;
             let resp = client.update_lead(id, &patch_of(lead)).await?;
             let result = if job.match_updated_at.as_deref() == Some(resp.data.updated_at.as_str()) {
                 UpsertResult::Unchanged
@@ -353,7 +358,7 @@ async fn send_row(
             "the row has no matched lead to update (review the import again)".to_owned(),
         )),
         (ImportMode::Create, _) => client
-            .create_lead_id(&lead, &job.key)
+            .create_lead_id(json, &job.key)
             .await
             .map(|r| r.map(|id| (id, UpsertResult::Created))),
     }

@@ -154,7 +154,7 @@ struct Inner {
 }
 
 struct Held {
-    profile: String,
+    profile: Arc<str>,
     retention: usize,
     exchange: Exchange,
     since: Instant,
@@ -546,14 +546,19 @@ const NEVER_LOGGED: [&str; 4] = [
     "set-cookie",
 ];
 
-fn safe_headers(headers: &[(String, String)]) -> Vec<(String, String)> {
+fn safe_headers(headers: &[(String, String)]) -> Vec<&(String, String)> {
+    // Compared without changing case in a copy: this runs for every logged request.
     headers
         .iter()
         .filter(|(n, v)| {
-            !NEVER_LOGGED.contains(&n.to_ascii_lowercase().as_str())
-                && !v.trim_start().to_ascii_lowercase().starts_with("bearer ")
+            let v = v.trim_start().as_bytes();
+            !NEVER_LOGGED
+                .iter()
+                .any(|never| n.eq_ignore_ascii_case(never))
+                && !v
+                    .get(..7)
+                    .is_some_and(|start| start.eq_ignore_ascii_case(b"bearer "))
         })
-        .cloned()
         .collect()
 }
 
@@ -561,7 +566,7 @@ fn safe_headers(headers: &[(String, String)]) -> Vec<(String, String)> {
 #[derive(Debug, Clone)]
 pub struct RequestLog {
     store: Store,
-    profile: String,
+    profile: Arc<str>,
     retention: usize,
 }
 
@@ -593,7 +598,7 @@ impl RequestLog {
     pub fn new(store: Store, profile: &str, retention: usize) -> Self {
         RequestLog {
             store,
-            profile: profile.to_owned(),
+            profile: profile.into(),
             retention: retention.max(1),
         }
     }
@@ -703,7 +708,7 @@ impl RequestLog {
         let r = self.get(id)?;
         let headers: serde_json::Map<String, Value> = safe_headers(&r.request_headers)
             .into_iter()
-            .map(|(n, v)| (n, Value::String(v)))
+            .map(|(n, v)| (n.clone(), Value::String(v.clone())))
             .collect();
         Ok(json!({
             "app_version": app_version,

@@ -7,7 +7,7 @@
 # review of 1,000,000 rows against a 1,000,000-lead mirror, import against a limit of N per
 # minute (PB2B_BENCH_LIMIT, default 600), and the 10,000-row (per row) and 20,000-row (bulk)
 # exactly-once runs with faults. Each benchmark runs in its own process (so its peak RSS is its
-# own) and prints a `BENCH {json}` line; the lines are collected in bench/import/results.jsonl.
+# own) and prints a `BENCH {json}` line; the lines are collected in bench/import/results.jsonl (a full run) or results.partial.jsonl (a subset).
 # Needs wrk (apt-get install wrk).
 # Usage: bench/import/run.sh [quick]   (quick: skip the ~2.5 min rate-limited run)
 #        ONLY="validate import review" bench/import/run.sh quick   (a subset)
@@ -18,10 +18,17 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target-bench}"
 export CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 CARGO_PROFILE_RELEASE_OPT_LEVEL=3
 # Symbols kept (for perf); no effect on speed.
 export CARGO_PROFILE_RELEASE_STRIP=false CARGO_PROFILE_RELEASE_DEBUG=line-tables-only
-ONLY="${ONLY:-validate memory import bulk review limited exactly_once}"
+ALL="validate memory import bulk review limited exactly_once"
+ONLY="${ONLY:-$ALL}"
 want() { case " $ONLY " in *" $1 "*) return 0;; *) return 1;; esac; }
 export PB2B_BENCH_DIR="${PB2B_BENCH_DIR:-$(mktemp -d)}"
-out=bench/import/results.jsonl
+# A full run replaces the committed results; a subset (ONLY=..., or quick) writes beside them
+# (results.partial.jsonl, not tracked), so it cannot be committed in their place by mistake.
+if [ "$ONLY" = "$ALL" ] && [ "${1:-}" != quick ]; then
+  out=bench/import/results.jsonl
+else
+  out=bench/import/results.partial.jsonl
+fi
 : > "$out"
 cargo test --release -p pb2b-core --test import_bench --no-run
 cargo test --release -p pb2b-core --test import_delivery --no-run

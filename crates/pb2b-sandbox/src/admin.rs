@@ -139,7 +139,7 @@ pub async fn admin(app: &Arc<App>, _rid: &str, req: Request) -> Result<Reply, Ap
             };
             let mut changed = Vec::with_capacity(targets.len());
             for id in &targets {
-                if let Some(mut l) = st.leads.get(id).cloned() {
+                if let Some(mut l) = st.leads.get(id).map(|l| crate::store::Lead::clone(l)) {
                     l.updated_at = ts;
                     changed.push(l);
                 }

@@ -1547,7 +1547,7 @@ pub fn patch_lead(
         let old = st
             .leads
             .get(id)
-            .cloned()
+            .map(|l| Lead::clone(l))
             .ok_or_else(|| ApiError::not_found("lead"))?;
         let mut lead = old.clone();
         apply_lead(&mut lead, body, false)?;
@@ -1642,7 +1642,7 @@ pub fn upsert_one(app: &Arc<App>, body: &Map<String, Value>) -> Result<Upserted,
                 let old = st
                     .leads
                     .get(id)
-                    .cloned()
+                    .map(|l| Lead::clone(l))
                     .ok_or_else(|| ApiError::not_found("lead"))?;
                 let mut rest = body.clone();
                 rest.remove("email");

@@ -401,7 +401,10 @@ pub struct IdemEntry {
 pub struct Store {
     pub workspace: Workspace,
     pub keys: Vec<KeyRec>,
-    pub leads: HashMap<String, Lead>,
+    /// Boxed: a lead is ~350 bytes, and growing the map moved every one of them (with the
+    /// fresh table's page faults) — about a quarter of the sandbox's work on a 100,000-row bulk
+    /// import (`docs/PERFORMANCE.md`, issue 12). Boxed, a rehash moves 32-byte entries.
+    pub leads: HashMap<String, Box<Lead>>,
     pub order: BTreeSet<(i64, String)>,
     /// Lead ids by e-mail address in lower case (the upsert's match).
     pub by_email: HashMap<String, Vec<String>>,
@@ -447,7 +450,7 @@ impl Store {
         if let Some(db) = &self.db {
             db.put("lead", &lead.id, &lead);
         }
-        self.leads.insert(lead.id.clone(), lead);
+        self.leads.insert(lead.id.clone(), Box::new(lead));
     }
 
     /// Keeps `order` and `by_email` in step with `lead` (before it replaces its old version).
@@ -534,7 +537,7 @@ impl Store {
                 "lead" => {
                     if let Ok(l) = serde_json::from_str::<Lead>(&json) {
                         self.order.insert((l.updated_at, l.id.clone()));
-                        self.leads.insert(l.id.clone(), l);
+                        self.leads.insert(l.id.clone(), Box::new(l));
                     }
                 }
                 "import" => {
@@ -863,7 +866,7 @@ pub fn insert_many(store: &mut Store, leads: Vec<Lead>) {
     }
     for l in leads {
         store.index(&l);
-        store.leads.insert(l.id.clone(), l);
+        store.leads.insert(l.id.clone(), Box::new(l));
     }
 }
 

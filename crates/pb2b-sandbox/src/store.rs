@@ -230,6 +230,8 @@ pub struct ImportRec {
     pub completed_at: Option<i64>,
 }
 
+/// One row of an import job's results, serialized as `GET /imports/{id}/results` lists it (and
+/// as a job saved with `--data` keeps it).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ImportRow {
     pub index: u64,
@@ -254,17 +256,6 @@ impl ImportRec {
             "created_at": fmt_ts(self.created_at),
             "updated_at": fmt_ts(self.updated_at),
             "completed_at": self.completed_at.map(fmt_ts),
-        })
-    }
-}
-
-impl ImportRow {
-    pub fn public(&self) -> Value {
-        serde_json::json!({
-            "index": self.index,
-            "result": self.result,
-            "lead_id": self.lead_id,
-            "error": self.error,
         })
     }
 }

@@ -152,6 +152,12 @@ impl Leads {
 
 /// Journals the next batch of pending rows after `after` (and marks them in flight), settling
 /// the rows the review does not send that it passes ([`review::settle`]).
+///
+/// Both statements walk the primary key from `after` (`+state` keeps SQLite off
+/// `import_rows_state`): the rows after the last claim are nearly all pending, and through the
+/// state index every row cost one more seek into the table (for the idempotency key), and the
+/// `UPDATE` a first pass into a temporary index (it changes the column it walked). A run that
+/// resumes past many settled rows reads them once, as `after` only moves forward.
 fn claim(
     store: &Store,
     import_id: &str,
@@ -172,7 +178,7 @@ fn claim(
                     "SELECT r.row_number, r.idempotency_key, d.payload, v.class
                      FROM import_rows r LEFT JOIN import_row_data d ON d.import_id = r.import_id AND d.row_number = r.row_number
                      LEFT JOIN import_row_reviews v ON v.import_id = r.import_id AND v.row_number = r.row_number
-                     WHERE r.import_id = ?1 AND r.state = 'pending' AND r.row_number > ?2
+                     WHERE r.import_id = ?1 AND +r.state = 'pending' AND r.row_number > ?2
                      ORDER BY r.row_number LIMIT ?3",
                 )?;
                 let max_rows = max_rows.clamp(1, BATCH_ROWS);
@@ -241,7 +247,7 @@ fn claim(
             )?;
             tx.execute(
                 "UPDATE import_rows SET state = 'in_flight', batch = ?2
-                 WHERE import_id = ?1 AND state = 'pending' AND row_number BETWEEN ?3 AND ?4",
+                 WHERE import_id = ?1 AND +state = 'pending' AND row_number BETWEEN ?3 AND ?4",
                 params![import_id, seq, first, last],
             )?;
             tx.commit()?;

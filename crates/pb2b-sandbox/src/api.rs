@@ -962,8 +962,9 @@ fn read_op(ctx: &Ctx, op: &Op, query: &str) -> Result<Reply, ApiError> {
                 .imports
                 .get(id)
                 .ok_or_else(|| ApiError::not_found("import"))?;
-            // Serialized from the rows themselves (the same fields as `ImportRow::public`),
-            // under the lock: a `Value` per row cost ~5% of a bulk import's work.
+            // The rows are serialized as they are (`ImportRow`'s fields), under the lock: a
+            // `Value` per row, built for every row before paging, cost ~3% of a bulk import's
+            // work (`docs/PERFORMANCE.md`, issue 12, seventh round).
             let items = job
                 .results
                 .iter()

@@ -392,9 +392,9 @@ pub struct IdemEntry {
 pub struct Store {
     pub workspace: Workspace,
     pub keys: Vec<KeyRec>,
-    /// Boxed: a lead is ~350 bytes, and growing the map moved every one of them (with the
-    /// fresh table's page faults) — about a quarter of the sandbox's work on a 100,000-row bulk
-    /// import (`docs/PERFORMANCE.md`, issue 12). Boxed, a rehash moves 32-byte entries.
+    /// Boxed: a lead is ~350 bytes, and growing the map moved every one of them into a freshly
+    /// faulted table, 17.7% of all samples in a profile of a 200,000-row bulk import
+    /// (`docs/PERFORMANCE.md`, issue 12, seventh round). Boxed, a rehash moves 32-byte entries.
     pub leads: HashMap<String, Box<Lead>>,
     pub order: BTreeSet<(i64, String)>,
     /// Lead ids by e-mail address in lower case (the upsert's match).

@@ -361,10 +361,15 @@ fn sha256_of_json<T: Serialize>(v: &T) -> String {
             Ok(())
         }
     }
-    let mut w = W(sha2::Sha256::new());
+    // serde_json writes a token at a time; hashed unbuffered, the per-call overhead of
+    // `update` cost more than the hashing on a 1,000-row import body.
+    let mut w = std::io::BufWriter::with_capacity(16 * 1024, W(sha2::Sha256::new()));
     // Writing JSON into a hasher cannot fail.
     let _ = serde_json::to_writer(&mut w, v);
-    hex::encode(w.0.finalize())
+    match w.into_inner() {
+        Ok(w) => hex::encode(w.0.finalize()),
+        Err(_) => unreachable!("flushing into a hasher cannot fail"),
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -395,10 +400,15 @@ pub struct Store {
     /// Boxed: a lead is ~350 bytes, and growing the map moved every one of them into a freshly
     /// faulted table, 17.7% of all samples in a profile of a 200,000-row bulk import
     /// (`docs/PERFORMANCE.md`, issue 12, seventh round). Boxed, a rehash moves 32-byte entries.
-    pub leads: HashMap<String, Box<Lead>>,
+    ///
+    /// This map and `by_email` hash with foldhash, not the standard library's SipHash: SipHash
+    /// of the ids and addresses was ~7% of the sandbox's samples on a bulk import (issue 12,
+    /// eighth round), and a local sandbox needs no defence against hash flooding beyond
+    /// foldhash's per-process seed.
+    pub leads: FastMap<String, Box<Lead>>,
     pub order: BTreeSet<(i64, String)>,
     /// Lead ids by e-mail address in lower case (the upsert's match).
-    pub by_email: HashMap<String, Vec<String>>,
+    pub by_email: FastMap<String, Vec<String>>,
     pub imports: HashMap<String, ImportRec>,
     pub exports: HashMap<String, ExportRec>,
     pub export_files: HashMap<String, bytes_like::Bytes>,
@@ -411,6 +421,9 @@ pub struct Store {
     pub db: Option<Db>,
 }
 
+/// A hash map with foldhash's per-process seeded hasher (see [`Store::leads`]).
+pub type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
 pub mod bytes_like {
     pub type Bytes = std::sync::Arc<Vec<u8>>;
 }
@@ -420,9 +433,9 @@ impl Store {
         Store {
             keys: default_keys(&workspace),
             workspace,
-            leads: HashMap::new(),
+            leads: FastMap::default(),
             order: BTreeSet::new(),
-            by_email: HashMap::new(),
+            by_email: FastMap::default(),
             imports: HashMap::new(),
             exports: HashMap::new(),
             export_files: HashMap::new(),

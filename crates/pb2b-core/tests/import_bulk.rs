@@ -725,3 +725,193 @@ async fn a_rotated_key_resumes_bulk_jobs_without_duplicates() {
     assert_eq!(common::server_leads(&c2).await.len(), 600, "no duplicate");
     sb.shutdown().await;
 }
+
+/// A bulk job in flight owns the `pending` rows of its range (the rows are not written when it
+/// is claimed): the counts say they are in flight, "Retry failed rows" leaves a failed row of
+/// that range alone, and a range that gained a pending row anyway is refused rather than sent
+/// under the job's key with another body. Put right, the job is replayed: no duplicate.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_in_flight_owns_its_range() {
+    let sb = common::sandbox_with(SandboxConfig {
+        seed_demo: false,
+        ..SandboxConfig::default()
+    })
+    .await;
+    let tmp = tempfile::tempdir().unwrap();
+    let store = Store::open(&tmp.path().join("db.sqlite")).unwrap();
+    let id = stage(&store, &write_file(tmp.path(), 200, "own"));
+    let set_state = |row: i64, state: &str| {
+        store
+            .with_conn(|c| {
+                c.execute(
+                    "UPDATE import_rows SET state = ?3, error_code = 'x', error_message = 'x'
+                     WHERE import_id = ?1 AND row_number = ?2",
+                    rusqlite::params![id, row, state],
+                )
+            })
+            .unwrap();
+    };
+    let sixth: i64 = store
+        .with_conn(|c| {
+            c.query_row(
+                "SELECT row_number FROM import_rows WHERE import_id = ?1 ORDER BY row_number LIMIT 1 OFFSET 5",
+                [&id],
+                |r| r.get(0),
+            )
+        })
+        .unwrap();
+    // A row failed earlier: the job's range spans it.
+    set_state(sixth, "failed");
+
+    // The job is sent, its answer lost, and the run stops: the job stays in flight.
+    let mut cfg = common::config(&sb.base_url);
+    cfg.retry = pb2b_core::api::RetryPolicy::none();
+    cfg.extra_headers = vec![("X-Sandbox-Fault".into(), "drop-after-commit".into())];
+    let (dropping, _) = common::client_with(cfg, &sb.keys.full);
+    let opts = RunOptions {
+        max_attempts: 1,
+        ..bulk(1000)
+    };
+    let e = import::run(
+        &dropping,
+        &store,
+        &id,
+        &opts,
+        &|_| {},
+        &CancellationToken::new(),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(e.code.as_str(), "connection_lost", "{e:?}");
+    let counts = import::get_import(&store, &id).unwrap().counts;
+    assert_eq!(
+        (counts.in_flight, counts.pending, counts.failed),
+        (199, 0, 1)
+    );
+
+    // Retrying failed rows passes over the range in flight.
+    let counts = import::retry_failed(&store, &id).unwrap().counts;
+    assert_eq!(
+        (counts.in_flight, counts.pending, counts.failed),
+        (199, 0, 1)
+    );
+
+    // Made pending behind the journal's back, the row would join the job: refused.
+    set_state(sixth, "pending");
+    let (c, rec) = common::client(&sb, &sb.keys.full);
+    let e = import::run(
+        &c,
+        &store,
+        &id,
+        &bulk(1000),
+        &|_| {},
+        &CancellationToken::new(),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(e.code.as_str(), "store_error", "{e:?}");
+    assert!(e.message.contains("no longer matches"), "{}", e.message);
+    assert!(rec.all().is_empty(), "nothing was sent: {:?}", rec.all());
+
+    // Put right, the job is replayed under its key: the server's job, not a second one.
+    set_state(sixth, "failed");
+    let s = import::run(
+        &c,
+        &store,
+        &id,
+        &bulk(1000),
+        &|_| {},
+        &CancellationToken::new(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        (
+            s.status.as_str(),
+            s.counts.created,
+            s.counts.failed,
+            s.counts.in_flight
+        ),
+        ("completed", 199, 1, 0)
+    );
+    assert_eq!(s.replayed, 199, "{s:?}");
+    assert_eq!(common::server_leads(&c).await.len(), 199, "no duplicate");
+    // The failed row goes once the job is over.
+    let counts = import::retry_failed(&store, &id).unwrap().counts;
+    assert_eq!((counts.pending, counts.failed), (1, 0));
+    sb.shutdown().await;
+}
+
+/// A journal written by the version that marked a bulk job's rows `in_flight` (`batch = seq`)
+/// is carried over by the migration that stopped doing so: the job's rows become `pending` in
+/// its range, and the job is replayed under its key, with no duplicate.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_journaled_in_flight_by_the_old_version_is_replayed() {
+    let sb = common::sandbox_with(SandboxConfig {
+        seed_demo: false,
+        ..SandboxConfig::default()
+    })
+    .await;
+    let tmp = tempfile::tempdir().unwrap();
+    let store = Store::open(&tmp.path().join("db.sqlite")).unwrap();
+    let id = stage(&store, &write_file(tmp.path(), 150, "old"));
+    let mut cfg = common::config(&sb.base_url);
+    cfg.retry = pb2b_core::api::RetryPolicy::none();
+    cfg.extra_headers = vec![("X-Sandbox-Fault".into(), "drop-after-commit".into())];
+    let (dropping, _) = common::client_with(cfg, &sb.keys.full);
+    let opts = RunOptions {
+        max_attempts: 1,
+        ..bulk(1000)
+    };
+    import::run(
+        &dropping,
+        &store,
+        &id,
+        &opts,
+        &|_| {},
+        &CancellationToken::new(),
+    )
+    .await
+    .unwrap_err();
+    // Back to the old version's journal: the rows in flight, the full state index.
+    let last = *import::journal::MIGRATIONS.last().unwrap();
+    store
+        .with_conn(|c| {
+            c.execute(
+                "UPDATE import_rows SET state = 'in_flight', batch = (SELECT seq FROM import_batches b
+                   WHERE b.import_id = import_rows.import_id AND b.state = 'open')
+                 WHERE import_id = ?1 AND state = 'pending'",
+                [&id],
+            )?;
+            c.execute_batch(
+                "DROP INDEX import_rows_unsettled;
+                 CREATE INDEX import_rows_state ON import_rows(import_id, state, row_number);",
+            )?;
+            // What the migration does on the first start of the new version.
+            c.execute_batch(last)
+        })
+        .unwrap();
+    let counts = import::get_import(&store, &id).unwrap().counts;
+    assert_eq!((counts.in_flight, counts.pending), (150, 0));
+    let (c, rec) = common::client(&sb, &sb.keys.full);
+    let s = import::run(
+        &c,
+        &store,
+        &id,
+        &bulk(1000),
+        &|_| {},
+        &CancellationToken::new(),
+    )
+    .await
+    .unwrap();
+    assert_eq!((s.status.as_str(), s.counts.created), ("completed", 150));
+    assert_eq!(s.replayed, 150, "{s:?}");
+    assert!(
+        rec.all()
+            .iter()
+            .all(|e| !(e.method == "POST" && e.path.ends_with("/leads"))),
+        "sent as a job, not row by row"
+    );
+    assert_eq!(common::server_leads(&c).await.len(), 150, "no duplicate");
+    sb.shutdown().await;
+}

@@ -6,8 +6,9 @@
 //! | situation | what happens |
 //! | --- | --- |
 //! | which path | bulk when [`RunOptions::bulk`] (the job layer sets it from the key's scopes) and the mode is `create` or `upsert`; `update` always goes per row (PATCH by id); an import with a batch still holding rows in flight always finishes here (only the batch's key can settle them); an import whose per-row run was killed with rows in flight goes on per row (only their own keys can settle them) |
-//! | a batch | the next pending rows in row order, at most [`BATCH_ROWS`] and [`BATCH_BYTES`] of payload; journaled in `import_batches` with its Idempotency-Key `imp-<import>-b<seq>-<first row>-<last row>-<hash of the rows' keys>`, and its rows marked `in_flight` (with `batch = seq`), in one transaction before it is sent |
+//! | a batch | the next pending rows in row order, at most [`BATCH_ROWS`] and [`BATCH_BYTES`] of payload, never reaching into the range of a batch still in flight; journaled in `import_batches` (its range `first_row`–`last_row`, `row_count`, and its Idempotency-Key `imp-<import>-b<seq>-<first row>-<last row>-<hash of the rows' keys>`) in one transaction before it is sent. The rows themselves are not written: while the batch is `open` or `accepted`, its range's `pending` rows are its rows, in flight ([`super::journal`]'s counts say so). Nothing makes a row of that range `pending` meanwhile (retrying failed rows passes over open ranges; a review needs nothing in flight), and a rebuilt batch is checked against its `row_count` and key |
 //! | crash or kill | on resume each batch still holding rows in flight is sent again with its journaled key, mode and rows (the same body): the server answers the same job (a replay), never a second one; a job whose id was journaled is polled, not sent |
+//! | the rows' results | each row is written once, `pending` → `created`/`failed` with `batch = seq`: a claim that also marked every row `in_flight` wrote each journal row twice, and that second write held the bulk ratio at ~5× (issue 12, eighth round) |
 //! | 5xx, dropped or timed-out connections, `idempotency_key_in_use` | retried with the same key (the client's retries, then up to [`RunOptions::max_attempts`] here); still failing: the run stops with the error and the batch stays in flight for resume |
 //! | 429 | never fails a row: every batch waits out `Retry-After` (or `X-RateLimit-Reset` when nothing remains) before its next request |
 //! | auth failures | stop the run; the batch stays in flight (a retry with a good key replays it) |
@@ -79,8 +80,8 @@ pub(super) fn applies(
             };
             let open: bool = c.query_row(
                 "SELECT EXISTS (SELECT 1 FROM import_batches b WHERE b.import_id = ?1 AND b.state IN ('open', 'accepted')
-                   AND EXISTS (SELECT 1 FROM import_rows r WHERE r.import_id = b.import_id AND r.state = 'in_flight'
-                               AND r.row_number BETWEEN b.first_row AND b.last_row AND r.batch = b.seq))",
+                   AND EXISTS (SELECT 1 FROM import_rows r WHERE r.import_id = b.import_id AND +r.state = 'pending'
+                               AND r.row_number BETWEEN b.first_row AND b.last_row))",
                 [import_id],
                 |r| r.get(0),
             )?;
@@ -150,20 +151,21 @@ impl Leads {
     }
 }
 
-/// Journals the next batch of pending rows after `after` (and marks them in flight), settling
-/// the rows the review does not send that it passes ([`review::settle`]).
+/// Journals the next batch of pending rows after `after`, settling the rows the review does not
+/// send that it passes ([`review::settle`]). The batch stays below the next of the `open`
+/// ranges (batches still in flight that this run resumes, by first row), whose pending rows are
+/// theirs; with nothing before one, it goes on after it.
 ///
-/// Both statements walk the primary key from `after` (`+state` keeps SQLite off
-/// `import_rows_state`): the rows after the last claim are nearly all pending, and through the
-/// state index every row cost one more seek into the table (for the idempotency key), and the
-/// `UPDATE` a first pass into a temporary index (it changes the column it walked). A run that
-/// resumes past many settled rows reads them once, as `after` only moves forward.
+/// The query walks the primary key from `after` (`+state`): the rows after the last claim are
+/// nearly all pending. A run that resumes past many settled rows reads them once, as `after`
+/// only moves forward. The rows are not written (see the module docs).
 fn claim(
     store: &Store,
     import_id: &str,
     mode: &str,
     after: i64,
     max_rows: usize,
+    open: &[(i64, i64)],
 ) -> Result<Option<Batch>, ErrorReport> {
     store
         .with_conn(|c| loop {
@@ -178,16 +180,22 @@ fn claim(
                     "SELECT r.row_number, r.idempotency_key, d.payload, v.class
                      FROM import_rows r LEFT JOIN import_row_data d ON d.import_id = r.import_id AND d.row_number = r.row_number
                      LEFT JOIN import_row_reviews v ON v.import_id = r.import_id AND v.row_number = r.row_number
-                     WHERE r.import_id = ?1 AND +r.state = 'pending' AND r.row_number > ?2
-                     ORDER BY r.row_number LIMIT ?3",
+                     WHERE r.import_id = ?1 AND +r.state = 'pending' AND r.row_number > ?2 AND r.row_number < ?3
+                     ORDER BY r.row_number LIMIT ?4",
                 )?;
                 let max_rows = max_rows.clamp(1, BATCH_ROWS);
                 let mut after = after;
                 let mut bytes = 0usize;
                 'pages: loop {
+                    // Never from inside a range in flight, never into the next one.
+                    if let Some(&(_, last)) = open.iter().find(|(f, l)| (*f..=*l).contains(&after)) {
+                        after = last;
+                    }
+                    let next_open = open.iter().find(|(f, _)| *f > after).copied();
+                    let bound = next_open.map_or(i64::MAX, |(f, _)| f);
                     let want = max_rows - rows.len();
                     let mut seen = 0;
-                    let mut q = s.query(params![import_id, after, want as i64])?;
+                    let mut q = s.query(params![import_id, after, bound, want as i64])?;
                     while let Some(r) = q.next()? {
                         seen += 1;
                         let row: i64 = r.get(0)?;
@@ -213,8 +221,15 @@ fn claim(
                         rows.push((row, class));
                         leads.push(payload);
                     }
-                    if seen < want || rows.len() >= max_rows {
+                    if rows.len() >= max_rows {
                         break;
+                    }
+                    if seen < want {
+                        match next_open {
+                            // Nothing to send before the range in flight: on after it.
+                            Some((_, last)) if rows.is_empty() => after = last,
+                            _ => break,
+                        }
                     }
                 }
             }
@@ -245,11 +260,6 @@ fn claim(
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9)",
                 params![import_id, seq, first, last, rows.len() as i64, mode, key, batch_state::OPEN, now],
             )?;
-            tx.execute(
-                "UPDATE import_rows SET state = 'in_flight', batch = ?2
-                 WHERE import_id = ?1 AND +state = 'pending' AND row_number BETWEEN ?3 AND ?4",
-                params![import_id, seq, first, last],
-            )?;
             tx.commit()?;
             return Ok(Some(Batch {
                 seq,
@@ -267,20 +277,26 @@ fn claim(
 
 /// Batches a killed or stopped run left with rows in flight, rebuilt exactly as they were
 /// journaled (same rows, mode and key); batches whose rows were settled otherwise become `void`.
+///
+/// A batch's rows are those of its range still `pending` and those it settled already
+/// (`batch = seq`; the results' indexes count them). The rebuilt rows must be as many as were
+/// journaled and hash to the key's suffix: otherwise something made another row of the range
+/// pending, and the run stops rather than send a different body under the key or record the
+/// results on the wrong rows.
 fn unfinished(store: &Store, import_id: &str) -> Result<Vec<Batch>, ErrorReport> {
-    store
+    let out = store
         .with_conn(|c| {
             let tx = c.transaction()?;
             tx.execute(
                 "UPDATE import_batches SET state = ?2 WHERE import_id = ?1 AND state IN ('open', 'accepted')
                    AND NOT EXISTS (SELECT 1 FROM import_rows r WHERE r.import_id = import_batches.import_id
-                     AND r.state = 'in_flight' AND r.batch = import_batches.seq
+                     AND +r.state = 'pending'
                      AND r.row_number BETWEEN import_batches.first_row AND import_batches.last_row)",
                 params![import_id, batch_state::VOID],
             )?;
-            let mut out: Vec<(Batch, i64, i64)> = {
+            let mut out: Vec<(Batch, i64, i64, i64, String)> = {
                 let mut s = tx.prepare(
-                    "SELECT seq, first_row, last_row, mode, idempotency_key, server_import_id, request_id, replayed
+                    "SELECT seq, first_row, last_row, mode, idempotency_key, server_import_id, request_id, replayed, row_count
                      FROM import_batches WHERE import_id = ?1 AND state IN ('open', 'accepted') ORDER BY seq",
                 )?;
                 let v = s
@@ -298,32 +314,56 @@ fn unfinished(store: &Store, import_id: &str) -> Result<Vec<Batch>, ErrorReport>
                             },
                             r.get(1)?,
                             r.get(2)?,
+                            r.get(8)?,
+                            String::new(),
                         ))
                     })?
                     .collect::<Result<Vec<_>, _>>()?;
                 v
             };
-            for (b, first, last) in &mut out {
+            for (b, first, last, _, hash) in &mut out {
                 let mut s = tx.prepare_cached(
-                    "SELECT r.row_number, d.payload, v.class
+                    "SELECT r.row_number, d.payload, v.class, r.idempotency_key
                      FROM import_rows r LEFT JOIN import_row_data d ON d.import_id = r.import_id AND d.row_number = r.row_number
                      LEFT JOIN import_row_reviews v ON v.import_id = r.import_id AND v.row_number = r.row_number
-                     WHERE r.import_id = ?1 AND r.batch = ?2 AND r.row_number BETWEEN ?3 AND ?4
+                     WHERE r.import_id = ?1 AND r.row_number BETWEEN ?3 AND ?4 AND (+r.state = 'pending' OR r.batch = ?2)
                      ORDER BY r.row_number",
                 )?;
                 let mut q = s.query(params![import_id, b.seq, *first, *last])?;
+                let mut h = Sha256::new();
                 while let Some(r) = q.next()? {
                     b.rows.push((
                         r.get::<_, i64>(0)?,
                         review::class_at(r, 2)?,
                     ));
                     b.leads.push(r.get_ref(1)?.as_str_or_null()?);
+                    h.update(r.get_ref(3)?.as_str()?.as_bytes());
+                    h.update([0]);
                 }
+                *hash = hex::encode(&h.finalize()[..8]);
             }
             tx.commit()?;
-            Ok(out.into_iter().map(|(b, _, _)| b).collect())
+            Ok(out)
         })
-        .map_err(store_err)
+        .map_err(store_err)?;
+    out.into_iter()
+        .map(|(b, _, _, journaled, hash)| {
+            if b.rows.len() as i64 == journaled && b.key.rsplit('-').next() == Some(hash.as_str()) {
+                Ok(b)
+            } else {
+                Err(ErrorReport::local(
+                    crate::error::Code::StoreError,
+                    format!(
+                        "The import's batch {} no longer matches the rows it was sent with ({} rows journaled, {} found), so it was not sent again. Cancel this import and import the file again: the review finds the leads this import created, and \"Create new leads only\" skips them.",
+                        b.seq,
+                        journaled,
+                        b.rows.len()
+                    ),
+                    false,
+                ))
+            }
+        })
+        .collect()
 }
 
 /// What the batches share: the rate-limit gate and the counts of this run.
@@ -526,8 +566,8 @@ async fn drive(
                     let n = store
                         .with_conn(|c| {
                             c.execute(
-                                "UPDATE import_rows SET state = 'failed', error_code = ?3, error_message = ?4, request_id = ?5, attempts = attempts + 1
-                                 WHERE import_id = ?1 AND row_number BETWEEN ?6 AND ?7 AND batch = ?2 AND state = 'in_flight'",
+                                "UPDATE import_rows SET state = 'failed', error_code = ?3, error_message = ?4, request_id = ?5, attempts = attempts + 1, batch = ?2
+                                 WHERE import_id = ?1 AND row_number BETWEEN ?6 AND ?7 AND +state = 'pending'",
                                 params![import_id, batch.seq, code, message, e.request_id, first, last],
                             )
                         })
@@ -559,22 +599,8 @@ async fn drive(
         }
     };
     if job.status == "failed" {
-        store
-            .with_conn(|c| {
-                let tx = c.transaction()?;
-                let (first, last) = batch.span();
-                tx.execute(
-                    "UPDATE import_rows SET state = 'pending'
-                     WHERE import_id = ?1 AND row_number BETWEEN ?3 AND ?4 AND batch = ?2 AND state = 'in_flight'",
-                    params![import_id, batch.seq, first, last],
-                )?;
-                tx.execute(
-                    "UPDATE import_batches SET state = ?3, updated_at = ?4 WHERE import_id = ?1 AND seq = ?2",
-                    params![import_id, batch.seq, batch_state::FAILED, crate::api::observer::now_utc_ms()],
-                )?;
-                tx.commit()
-            })
-            .map_err(store_err)?;
+        // Its rows are `pending` already: closing the batch is what takes them out of flight.
+        set_batch(store, import_id, batch.seq, batch_state::FAILED, None)?;
         return Ok(Outcome::JobFailed);
     }
     // Every page of results, one transaction each.
@@ -602,12 +628,12 @@ async fn drive(
                 {
                     let mut ok = tx.prepare_cached(
                         "UPDATE import_rows SET state = 'created', lead_id = ?3, request_id = ?4, replayed = ?5, error_code = NULL, error_message = NULL,
-                             result = ?6, note = ?7
-                         WHERE import_id = ?1 AND row_number = ?2 AND state = 'in_flight'",
+                             result = ?6, note = ?7, batch = ?8
+                         WHERE import_id = ?1 AND row_number = ?2 AND state = 'pending'",
                     )?;
                     let mut bad = tx.prepare_cached(
-                        "UPDATE import_rows SET state = 'failed', error_code = ?3, error_message = ?4, request_id = ?5, attempts = attempts + 1
-                         WHERE import_id = ?1 AND row_number = ?2 AND state = 'in_flight'",
+                        "UPDATE import_rows SET state = 'failed', error_code = ?3, error_message = ?4, request_id = ?5, attempts = attempts + 1, batch = ?6
+                         WHERE import_id = ?1 AND row_number = ?2 AND state = 'pending'",
                     )?;
                     for r in &page.data {
                         let Some(&(row, review)) = batch.rows.get(r.index as usize) else {
@@ -628,7 +654,8 @@ async fn drive(
                                     request_id,
                                     batch.replayed,
                                     result.as_str(),
-                                    disagreement(review, result)
+                                    disagreement(review, result),
+                                    batch.seq
                                 ])? as u64;
                                 match result {
                                     UpsertResult::Created => created += n,
@@ -644,8 +671,9 @@ async fn drive(
                                         format!("the import job answered `{}` for this row without a lead or an error", r.result),
                                     ),
                                 };
-                                failed += bad.execute(params![import_id, row, code, message, request_id])?
-                                    as u64;
+                                failed += bad.execute(params![
+                                    import_id, row, code, message, request_id, batch.seq
+                                ])? as u64;
                             }
                         }
                     }
@@ -673,8 +701,8 @@ async fn drive(
         .with_conn(|c| {
             let tx = c.transaction()?;
             let n = tx.execute(
-                "UPDATE import_rows SET state = 'failed', error_code = ?3, error_message = ?4, request_id = ?5
-                 WHERE import_id = ?1 AND row_number BETWEEN ?6 AND ?7 AND batch = ?2 AND state = 'in_flight'",
+                "UPDATE import_rows SET state = 'failed', error_code = ?3, error_message = ?4, request_id = ?5, batch = ?2
+                 WHERE import_id = ?1 AND row_number BETWEEN ?6 AND ?7 AND +state = 'pending'",
                 params![
                     import_id,
                     batch.seq,
@@ -721,6 +749,9 @@ pub(super) async fn run(
     };
     let shared = Shared::default();
     let mut resumed: VecDeque<Batch> = unfinished(store, import_id)?.into();
+    // Their ranges, which no new batch reaches into.
+    let mut open: Vec<(i64, i64)> = resumed.iter().map(Batch::span).collect();
+    open.sort_unstable();
     let mut after: i64 = -1;
     let mut claimed_all = false;
     let mut stopping = false;
@@ -789,7 +820,14 @@ pub(super) async fn run(
             let batch = match resumed.pop_front() {
                 Some(b) => b,
                 None if claimed_all => break,
-                None => match claim(store, import_id, &mode, after, options.bulk_batch_rows)? {
+                None => match claim(
+                    store,
+                    import_id,
+                    &mode,
+                    after,
+                    options.bulk_batch_rows,
+                    &open,
+                )? {
                     Some(b) => {
                         after = b.rows.last().map_or(after, |r| r.0);
                         b

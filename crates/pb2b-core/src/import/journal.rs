@@ -149,6 +149,23 @@ INSERT INTO import_row_data (import_id, row_number, payload, original)
 ALTER TABLE import_rows DROP COLUMN payload;
 ALTER TABLE import_rows DROP COLUMN original;
 "#,
+    // The state index keeps only the rows a query looks for by state: `in_flight` (a per-row
+    // run killed mid-request) and `failed` (retry, the error report). Every state change of a
+    // row moved its entry in the full index, two of the four b-tree writes of each journal
+    // update (issue 12, eighth round); pending and settled rows are read in row order along
+    // the primary key instead. The `OR` (not `IN`) lets SQLite see that a query's
+    // `state = 'failed'` implies the index's condition. A bulk import job's rows stay `pending`
+    // while it is in flight: the open batch's range is what says so (see `super::bulk`), so the
+    // rows of batches journaled in flight by an earlier version become `pending` here.
+    r#"
+UPDATE import_rows SET state = 'pending'
+ WHERE state = 'in_flight' AND batch IS NOT NULL AND EXISTS (SELECT 1 FROM import_batches b
+   WHERE b.import_id = import_rows.import_id AND b.seq = import_rows.batch AND b.state IN ('open', 'accepted')
+     AND import_rows.row_number BETWEEN b.first_row AND b.last_row);
+DROP INDEX import_rows_state;
+CREATE INDEX import_rows_unsettled ON import_rows(import_id, state, row_number)
+    WHERE state = 'in_flight' OR state = 'failed';
+"#,
 ];
 
 /// Row states in the journal.
@@ -345,6 +362,18 @@ pub(crate) fn counts(store: &Store, id: &str) -> Result<RowCounts, ErrorReport> 
                     _ => rc.skipped += n,
                 }
             }
+            // The rows of a bulk import job in flight stay `pending` in the journal: the open
+            // batch's range says they are in flight (see `super::bulk`).
+            let in_batches: i64 = c
+                .prepare_cached(
+                    "SELECT coalesce(sum((SELECT count(*) FROM import_rows r WHERE r.import_id = b.import_id
+                         AND r.row_number BETWEEN b.first_row AND b.last_row AND +r.state = 'pending')), 0)
+                     FROM import_batches b WHERE b.import_id = ?1 AND b.state IN ('open', 'accepted')",
+                )?
+                .query_row([id], |r| r.get(0))?;
+            let in_batches = (in_batches as u64).min(rc.pending);
+            rc.pending -= in_batches;
+            rc.in_flight += in_batches;
             let (b, r, d, u): (i64, i64, i64, i64) = c.query_row(
                 "SELECT blank_lines, ragged_rows, dropped_rows, review_unsettled FROM import_jobs WHERE id = ?1",
                 [id],

@@ -611,6 +611,8 @@ fn stage_rows(
     store
         .with_conn(|c| {
             c.execute("DELETE FROM import_rows WHERE import_id = ?1", [id])?;
+            // A batch's range names rows by number: none may outlive the rows it named.
+            c.execute("DELETE FROM import_batches WHERE import_id = ?1", [id])?;
             c.execute("DELETE FROM import_row_data WHERE import_id = ?1", [id])
         })
         .map_err(store_err)?;
@@ -763,13 +765,17 @@ pub fn cancel_import(store: &Store, import_id: &str) -> Result<ImportJob, ErrorR
 }
 
 /// "Retry failed rows": failed rows go back to `pending` (same keys: a row that was in fact
-/// created is replayed, not duplicated); the import is ready to [`run`] again.
+/// created is replayed, not duplicated); the import is ready to [`run`] again. Failed rows inside
+/// the range of a bulk import job still in flight wait until it ends: a `pending` row there would
+/// count as one of the job's (see `bulk`).
 pub fn retry_failed(store: &Store, import_id: &str) -> Result<ImportJob, ErrorReport> {
     get_import(store, import_id)?;
     store
         .with_conn(|c| {
             c.execute(
-                "UPDATE import_rows SET state = 'pending', attempts = 0 WHERE import_id = ?1 AND state = 'failed'",
+                "UPDATE import_rows SET state = 'pending', attempts = 0 WHERE import_id = ?1 AND state = 'failed'
+                   AND NOT EXISTS (SELECT 1 FROM import_batches b WHERE b.import_id = import_rows.import_id
+                     AND b.state IN ('open', 'accepted') AND import_rows.row_number BETWEEN b.first_row AND b.last_row)",
                 [import_id],
             )
         })

@@ -9,7 +9,7 @@
 //! | review (an import or a file) | against this workspace's mirror only (another's is refused with `wrong_workspace`) |
 //! | send a staged import that was never reviewed (nothing sent yet) | refused with `invalid_input`, saying how to review it; nothing is sent |
 //! | an import journaled before imports recorded their workspace | refused with `unassigned_job` until the user says it is this workspace's ([`Imports::assign`]) |
-//! | the same workspace under another key (rotation), or an import older than [`IDEMPOTENCY_WINDOW`] | before anything is sent, rows that may have reached the server (`in_flight`, `failed`) are looked up on the server by e-mail among the leads created since the import began; found rows become `created`, the rest are sent with their key; the import then records the new key. Rows of a bulk import job the server accepted are not looked up: the job is polled and its results read (see `super::bulk`) |
+//! | the same workspace under another key (rotation), or an import older than [`IDEMPOTENCY_WINDOW`] | before anything is sent, rows that may have reached the server (`in_flight`, `failed`, and the rows of a bulk import job journaled but not answered) are looked up on the server by e-mail among the leads created since the import began; found rows become `created`, the rest are sent with their key (those unanswered jobs are closed, so their rows go in new batches); the import then records the new key. Rows of a bulk import job the server accepted are not looked up: the job is polled and its results read (see `super::bulk`) |
 //!
 //! Why the lookup: Idempotency-Keys are scoped per API key and kept 24 hours, so the same key
 //! sent under a new API key (or after the window) would create the lead a second time.
@@ -371,16 +371,14 @@ fn needs_lookup(job: &ImportJob, owner: &Owner) -> bool {
     now - created > IDEMPOTENCY_WINDOW.as_millis() as i64
 }
 
-/// Rows of a bulk import job the server accepted (its id is journaled) are not looked up: the
-/// job is the workspace's, so [`super::bulk`] polls it and reads its results under any key.
-const NOT_IN_ACCEPTED_JOB: &str =
-    "NOT EXISTS (SELECT 1 FROM import_batches b WHERE b.import_id = import_rows.import_id
-       AND b.seq = import_rows.batch AND b.state = 'accepted')";
-
-/// Looks the import's `in_flight` and `failed` rows up among the leads created on the server
-/// since the import began (by e-mail, case-insensitive); found rows become `created` with that
-/// lead's id, and rows left `in_flight` become `pending` again (except those of an accepted
-/// bulk import job, see [`NOT_IN_ACCEPTED_JOB`]).
+/// Looks the import's `in_flight` and `failed` rows, and the rows of bulk import jobs journaled
+/// but never answered (`open` batches: their rows are `pending` in their range), up among the
+/// leads created on the server since the import began (by e-mail, case-insensitive); found rows
+/// become `created` with that lead's id, rows left `in_flight` become `pending` again, and the
+/// unanswered batches are closed (`void`), so their rows left go in new batches under new keys.
+/// Rows of a bulk import job the server accepted (its id is journaled) are `pending` and not
+/// looked up: the job is the workspace's, so [`super::bulk`] polls it and reads its results
+/// under any key.
 async fn reconcile(
     client: &Client,
     store: &Store,
@@ -389,15 +387,26 @@ async fn reconcile(
 ) -> Result<u64, ErrorReport> {
     let candidates: Vec<(i64, String)> = store
         .with_conn(|c| {
+            let mut out: Vec<(i64, String)> = Vec::new();
             let mut s = c.prepare(
-                &format!("SELECT import_rows.row_number, d.payload FROM import_rows
-                 JOIN import_row_data d ON d.import_id = import_rows.import_id AND d.row_number = import_rows.row_number
-                 WHERE import_rows.import_id = ?1 AND import_rows.state IN ('in_flight', 'failed') AND d.payload IS NOT NULL AND {NOT_IN_ACCEPTED_JOB}"),
+                "SELECT r.row_number, d.payload FROM import_rows r
+                 JOIN import_row_data d ON d.import_id = r.import_id AND d.row_number = r.row_number
+                 WHERE r.import_id = ?1 AND r.state IN ('in_flight', 'failed') AND d.payload IS NOT NULL",
             )?;
-            let rows = s.query_map([&job.id], |r| {
-                Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
-            })?;
-            rows.collect::<Result<Vec<_>, _>>()
+            for row in s.query_map([&job.id], |r| Ok((r.get(0)?, r.get(1)?)))? {
+                out.push(row?);
+            }
+            // The unanswered jobs' rows, range by range (a handful of batches at most).
+            let mut s = c.prepare(
+                "SELECT r.row_number, d.payload FROM import_batches b
+                 JOIN import_rows r ON r.import_id = b.import_id AND r.row_number BETWEEN b.first_row AND b.last_row
+                 JOIN import_row_data d ON d.import_id = r.import_id AND d.row_number = r.row_number
+                 WHERE b.import_id = ?1 AND b.state = 'open' AND +r.state = 'pending' AND d.payload IS NOT NULL",
+            )?;
+            for row in s.query_map([&job.id], |r| Ok((r.get(0)?, r.get(1)?)))? {
+                out.push(row?);
+            }
+            Ok(out)
         })
         .map_err(store_err)?
         .into_iter()
@@ -460,8 +469,12 @@ async fn reconcile(
                 }
             }
             tx.execute(
-                &format!("UPDATE import_rows SET state = ?2 WHERE import_id = ?1 AND state = ?3 AND {NOT_IN_ACCEPTED_JOB}"),
+                "UPDATE import_rows SET state = ?2 WHERE import_id = ?1 AND state = ?3",
                 params![job.id, state::PENDING, state::IN_FLIGHT],
+            )?;
+            tx.execute(
+                "UPDATE import_batches SET state = 'void', updated_at = ?2 WHERE import_id = ?1 AND state = 'open'",
+                params![job.id, crate::api::observer::now_utc_ms()],
             )?;
             tx.commit()
         })

@@ -324,6 +324,31 @@ async fn the_keys_scopes_pick_the_path() {
     sb.shutdown().await;
 }
 
+/// Runs the import with one attempt through a client whose every answer the sandbox drops after
+/// committing: the first job is sent and created, its answer lost, and the run stops with it
+/// journaled in flight (`open`).
+async fn lose_the_answer(sb: &Sandbox, store: &Store, import_id: &str) {
+    let mut cfg = common::config(&sb.base_url);
+    cfg.retry = pb2b_core::api::RetryPolicy::none();
+    cfg.extra_headers = vec![("X-Sandbox-Fault".into(), "drop-after-commit".into())];
+    let (dropping, _) = common::client_with(cfg, &sb.keys.full);
+    let opts = RunOptions {
+        max_attempts: 1,
+        ..bulk(1000)
+    };
+    let e = import::run(
+        &dropping,
+        store,
+        import_id,
+        &opts,
+        &|_| {},
+        &CancellationToken::new(),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(e.code.as_str(), "connection_lost", "{e:?}");
+}
+
 async fn assert_exactly_once(sb: &Sandbox, store: &Store, import_id: &str, rows: usize, tag: &str) {
     let (c, _) = common::client(sb, &sb.keys.full);
     let leads = common::server_leads(&c).await;
@@ -677,25 +702,7 @@ async fn a_rotated_key_resumes_bulk_jobs_without_duplicates() {
 
     // The job is sent, the answer lost, and the process stops.
     let b = stage(&store, &write_file(tmp.path(), 300, "rb"));
-    let mut cfg = common::config(&sb.base_url);
-    cfg.retry = pb2b_core::api::RetryPolicy::none();
-    cfg.extra_headers = vec![("X-Sandbox-Fault".into(), "drop-after-commit".into())];
-    let (dropping, _) = common::client_with(cfg, &sb.keys.full);
-    let opts = RunOptions {
-        max_attempts: 1,
-        ..bulk(1000)
-    };
-    let e = import::run(
-        &dropping,
-        &store,
-        &b,
-        &opts,
-        &|_| {},
-        &CancellationToken::new(),
-    )
-    .await
-    .unwrap_err();
-    assert_eq!(e.code.as_str(), "connection_lost", "{e:?}");
+    lose_the_answer(&sb, &store, &b).await;
     assert_eq!(batch_state(&b).as_deref(), Some("open"));
     assert_eq!(
         import::get_import(&store, &b).unwrap().counts.in_flight,
@@ -764,25 +771,7 @@ async fn a_job_in_flight_owns_its_range() {
     set_state(sixth, "failed");
 
     // The job is sent, its answer lost, and the run stops: the job stays in flight.
-    let mut cfg = common::config(&sb.base_url);
-    cfg.retry = pb2b_core::api::RetryPolicy::none();
-    cfg.extra_headers = vec![("X-Sandbox-Fault".into(), "drop-after-commit".into())];
-    let (dropping, _) = common::client_with(cfg, &sb.keys.full);
-    let opts = RunOptions {
-        max_attempts: 1,
-        ..bulk(1000)
-    };
-    let e = import::run(
-        &dropping,
-        &store,
-        &id,
-        &opts,
-        &|_| {},
-        &CancellationToken::new(),
-    )
-    .await
-    .unwrap_err();
-    assert_eq!(e.code.as_str(), "connection_lost", "{e:?}");
+    lose_the_answer(&sb, &store, &id).await;
     let counts = import::get_import(&store, &id).unwrap().counts;
     assert_eq!(
         (counts.in_flight, counts.pending, counts.failed),
@@ -855,24 +844,7 @@ async fn a_job_journaled_in_flight_by_the_old_version_is_replayed() {
     let tmp = tempfile::tempdir().unwrap();
     let store = Store::open(&tmp.path().join("db.sqlite")).unwrap();
     let id = stage(&store, &write_file(tmp.path(), 150, "old"));
-    let mut cfg = common::config(&sb.base_url);
-    cfg.retry = pb2b_core::api::RetryPolicy::none();
-    cfg.extra_headers = vec![("X-Sandbox-Fault".into(), "drop-after-commit".into())];
-    let (dropping, _) = common::client_with(cfg, &sb.keys.full);
-    let opts = RunOptions {
-        max_attempts: 1,
-        ..bulk(1000)
-    };
-    import::run(
-        &dropping,
-        &store,
-        &id,
-        &opts,
-        &|_| {},
-        &CancellationToken::new(),
-    )
-    .await
-    .unwrap_err();
+    lose_the_answer(&sb, &store, &id).await;
     // Back to the old version's journal: the rows in flight, the full state index.
     let last = *import::journal::MIGRATIONS.last().unwrap();
     store
